@@ -1,0 +1,238 @@
+import { createReadStream } from 'node:fs';
+import { FileHandle, mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { CorruptObject, InvalidArgument } from '../errors/errors';
+import { Logger, silentLogger } from '../log/logger';
+import { blobHasher, isObjectId } from './objectHash';
+
+interface CachedBlob {
+  size: number;
+  /** Open readers; a pinned blob is never evicted. */
+  pins: number;
+  /** Hashed and matched its id in this process: safe to serve. */
+  verified: boolean;
+  /** When its mtime was last refreshed, so restart order approximates LRU without a write per read. */
+  touchedAt: number;
+}
+
+/** Streams one blob into the cache; `finish` verifies it and makes it visible atomically. */
+export interface BlobWriter {
+  start(size: number): void;
+  data(chunk: Buffer): Promise<void> | void;
+  finish(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export interface BlobCacheStats {
+  blobs: number;
+  bytes: number;
+  maxBytes: number;
+  evictions: number;
+  corruptDiscarded: number;
+}
+
+const TOUCH_INTERVAL_MS = 10 * 60 * 1000;
+
+/**
+ * The node's content-addressed blob store, shared by every repository and volume: the same
+ * blob in two forks is stored once. Files are written to a temporary name and renamed into
+ * place only after their content hashed to their id; a file from an earlier run is hashed
+ * again the first time it is opened in this run (never all at start-up), so a corrupted file
+ * is detected, dropped and refetched — never served. A byte budget is kept by evicting the
+ * least recently used blobs that nobody has open.
+ */
+export class BlobCache {
+  private readonly blobs = new Map<string, CachedBlob>(); // insertion order = LRU order
+  private verifying = new Map<string, Promise<boolean>>();
+  private bytes = 0;
+  private evictions = 0;
+  private corruptDiscarded = 0;
+
+  private constructor(readonly dir: string, readonly maxBytes: number, private readonly log: Logger) {}
+
+  static async open(dir: string, maxBytes: number, log: Logger = silentLogger): Promise<BlobCache> {
+    if (!Number.isFinite(maxBytes) || maxBytes <= 0) throw new InvalidArgument('cache-max-bytes', `${maxBytes} must be a positive number of bytes`);
+    const cache = new BlobCache(dir, maxBytes, log);
+    await cache.load();
+    return cache;
+  }
+
+  stats(): BlobCacheStats {
+    return { blobs: this.blobs.size, bytes: this.bytes, maxBytes: this.maxBytes, evictions: this.evictions, corruptDiscarded: this.corruptDiscarded };
+  }
+
+  has(oid: string): boolean {
+    return this.blobs.has(oid);
+  }
+
+  sizeOf(oid: string): number | undefined {
+    return this.blobs.get(oid)?.size;
+  }
+
+  pathOf(oid: string): string {
+    return join(this.dir, 'blobs', oid.slice(0, 2), oid.slice(2));
+  }
+
+  /**
+   * Opens a cached blob for reading and pins it until `release`. Resolves undefined when the
+   * blob is absent or failed verification (it is then dropped, to be fetched again).
+   */
+  async open(oid: string): Promise<FileHandle | undefined> {
+    const blob = this.blobs.get(oid);
+    if (!blob) return undefined;
+    blob.pins++;
+    try {
+      if (!blob.verified && !(await this.verify(oid))) {
+        blob.pins--;
+        return undefined;
+      }
+      const handle = await open(this.pathOf(oid), 'r');
+      this.touch(oid, blob);
+      return handle;
+    } catch (err) {
+      blob.pins--;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.forget(oid);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  release(oid: string): void {
+    const blob = this.blobs.get(oid);
+    if (blob && blob.pins > 0) blob.pins--;
+    if (this.bytes > this.maxBytes) void this.evict();
+  }
+
+  writer(oid: string): BlobWriter {
+    if (!isObjectId(oid)) throw new InvalidArgument('oid', `"${oid.slice(0, 80)}" is not a git object id`);
+    const tmp = join(this.dir, 'tmp', `${oid}.${randomBytes(6).toString('hex')}`);
+    let handle: Promise<FileHandle> | undefined;
+    let hash: ReturnType<typeof blobHasher> | undefined;
+    let expected = 0;
+    let written = 0;
+    return {
+      start: (size) => {
+        expected = size;
+        hash = blobHasher(oid, size);
+        handle = open(tmp, 'w');
+        handle.catch(() => undefined);
+      },
+      data: async (chunk) => {
+        hash!.update(chunk);
+        written += chunk.length;
+        const fh = await handle!;
+        await fh.write(chunk);
+      },
+      finish: async () => {
+        if (!handle || !hash) throw new CorruptObject(oid, 'no content was received');
+        await (await handle).close();
+        const actual = hash.digest('hex');
+        if (written !== expected || actual !== oid) {
+          await rm(tmp, { force: true });
+          throw new CorruptObject(oid, `received ${written} bytes hashing to ${actual}`);
+        }
+        const final = this.pathOf(oid);
+        await mkdir(join(this.dir, 'blobs', oid.slice(0, 2)), { recursive: true });
+        await rename(tmp, final);
+        this.add(oid, expected, true);
+      },
+      abort: async () => {
+        if (handle) await handle.then((fh) => fh.close()).catch(() => undefined);
+        await rm(tmp, { force: true });
+      },
+    };
+  }
+
+  private add(oid: string, size: number, verified: boolean): void {
+    const existing = this.blobs.get(oid);
+    if (existing) {
+      existing.verified ||= verified;
+      return;
+    }
+    this.blobs.set(oid, { size, pins: 0, verified, touchedAt: Date.now() });
+    this.bytes += size;
+    if (this.bytes > this.maxBytes) void this.evict();
+  }
+
+  private forget(oid: string): void {
+    const blob = this.blobs.get(oid);
+    if (!blob) return;
+    this.blobs.delete(oid);
+    this.bytes -= blob.size;
+  }
+
+  private touch(oid: string, blob: CachedBlob): void {
+    // Move to the most-recently-used end.
+    this.blobs.delete(oid);
+    this.blobs.set(oid, blob);
+    const now = Date.now();
+    if (now - blob.touchedAt > TOUCH_INTERVAL_MS) {
+      blob.touchedAt = now;
+      utimes(this.pathOf(oid), new Date(now), new Date(now)).catch(() => undefined);
+    }
+  }
+
+  private verify(oid: string): Promise<boolean> {
+    let running = this.verifying.get(oid);
+    if (!running) {
+      running = this.hashFile(oid).finally(() => this.verifying.delete(oid));
+      this.verifying.set(oid, running);
+    }
+    return running;
+  }
+
+  private async hashFile(oid: string): Promise<boolean> {
+    const blob = this.blobs.get(oid);
+    if (!blob) return false;
+    const path = this.pathOf(oid);
+    const size = (await stat(path)).size;
+    const hash = blobHasher(oid, size);
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    if (size === blob.size && hash.digest('hex') === oid) {
+      blob.verified = true;
+      return true;
+    }
+    this.corruptDiscarded++;
+    this.log.warn({ oid, path }, 'cached blob failed verification; discarding it to fetch it again');
+    this.forget(oid);
+    await unlink(path).catch(() => undefined);
+    return false;
+  }
+
+  private async evict(): Promise<void> {
+    for (const [oid, blob] of this.blobs) {
+      if (this.bytes <= this.maxBytes) break;
+      if (blob.pins > 0) continue;
+      this.forget(oid);
+      this.evictions++;
+      await unlink(this.pathOf(oid)).catch(() => undefined);
+    }
+  }
+
+  /** Indexes what an earlier run left: sizes from stat, order from mtime; no hashing. */
+  private async load(): Promise<void> {
+    await rm(join(this.dir, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(this.dir, 'tmp'), { recursive: true });
+    await mkdir(join(this.dir, 'blobs'), { recursive: true });
+    const found: Array<{ oid: string; size: number; mtime: number }> = [];
+    for (const prefix of await readdir(join(this.dir, 'blobs'))) {
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+      for (const rest of await readdir(join(this.dir, 'blobs', prefix))) {
+        const oid = prefix + rest;
+        if (!isObjectId(oid)) continue;
+        const info = await stat(join(this.dir, 'blobs', prefix, rest)).catch(() => undefined);
+        if (info?.isFile()) found.push({ oid, size: info.size, mtime: info.mtimeMs });
+      }
+    }
+    found.sort((a, b) => a.mtime - b.mtime);
+    for (const f of found) {
+      this.blobs.set(f.oid, { size: f.size, pins: 0, verified: false, touchedAt: f.mtime });
+      this.bytes += f.size;
+    }
+    if (this.bytes > this.maxBytes) await this.evict();
+    this.log.info({ blobs: this.blobs.size, bytes: this.bytes, maxBytes: this.maxBytes }, 'blob cache loaded');
+  }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+import { redact } from '../log/redact';
+import { describeFailure, mountCommand, MOUNT_USAGE } from './mountCommand';
+
+const USAGE = `usage: gitfs-csi <command> [options]
+
+commands:
+  mount    mount a git repository read-only with lazily fetched contents
+
+${MOUNT_USAGE}`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'mount':
+      return mountCommand(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`gitfs-csi: unknown command "${redact(command)}"\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`${redact(describeFailure(err))}\n`);
+    process.exit(err && typeof err === 'object' && 'kind' in err && err.kind === 'invalid-argument' ? 2 : 1);
+  },
+);

@@ -1,0 +1,109 @@
+import { rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { nodeConfig, DEFAULT_CACHE_MAX_BYTES } from '../config/nodeConfig';
+import { DEFAULT_FILESYSTEM_OPTIONS } from '../fuse/treeFilesystem';
+import { GitfsError, InvalidArgument } from '../errors/errors';
+import { createLogger } from '../log/logger';
+import { Publisher } from '../prepare/publisher';
+import { formatBytes, parseByteSize } from './byteSize';
+import { ProgressLine } from './progressLine';
+
+export const MOUNT_USAGE = `usage: gitfs-csi mount <repository> <mountpoint> [options]
+
+Mounts a commit of a git repository read-only at <mountpoint>, in the foreground.
+File contents are fetched on first read. Ctrl-C (SIGINT) or SIGTERM unmounts.
+
+options:
+  --ref <branch|tag|commit>   what to mount (default: the remote's HEAD)
+  --depth <N>                 history depth to fetch (default 1; 0 = full history)
+  --cache-dir <dir>           repository stores and blob cache (default /var/cache/gitfs-csi)
+  --cache-max-bytes <size>    blob cache budget, e.g. 10G (default ${formatBytes(DEFAULT_CACHE_MAX_BYTES)})
+  --state-dir <dir>           where tree mounts live (default /run/gitfs-csi/mount-<pid>)
+  --wait-ms <ms>              longest a file operation waits for readiness or content (default ${DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs})
+  --allow-file                allow file:// repositories (tests and demos)
+  --log-level <level>         pino level (default: info, or warn on a terminal)`;
+
+function positiveInt(text: string | undefined, field: string, fallback: number, allowZero = false): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || (!allowZero && Number(text) === 0)) throw new InvalidArgument(field, `"${text}" is not a ${allowZero ? 'non-negative' : 'positive'} integer`);
+  return Number(text);
+}
+
+/** `gitfs-csi mount`: returns the process exit code. */
+export async function mountCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ref: { type: 'string' },
+      depth: { type: 'string' },
+      'cache-dir': { type: 'string' },
+      'cache-max-bytes': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'wait-ms': { type: 'string' },
+      'allow-file': { type: 'boolean' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${MOUNT_USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length !== 2) throw new InvalidArgument('arguments', `expected <repository> <mountpoint>, got ${positionals.length} argument(s)\n\n${MOUNT_USAGE}`);
+  const [repository, mountpoint] = positionals;
+  const depth = positiveInt(values.depth, '--depth', 1, true);
+  const waitMs = positiveInt(values['wait-ms'], '--wait-ms', DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs);
+  const progress = new ProgressLine();
+  const log = createLogger({ level: values['log-level'] ?? (progress.enabled ? 'warn' : 'info') });
+  const config = nodeConfig({
+    stateDir: values['state-dir'] ?? join('/run/gitfs-csi', `mount-${process.pid}`),
+    cacheDir: values['cache-dir'] ?? '/var/cache/gitfs-csi',
+    cacheMaxBytes: values['cache-max-bytes'] ? parseByteSize(values['cache-max-bytes'], '--cache-max-bytes') : DEFAULT_CACHE_MAX_BYTES,
+    allowFile: values['allow-file'] ?? false,
+    treeMountGraceMs: 0,
+    filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, gateWaitMs: waitMs, readWaitMs: waitMs },
+  });
+
+  const publisher = await Publisher.create(config, log);
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      progress.finish();
+      await publisher.unpublish(mountpoint);
+      await publisher.close();
+      if (!values['state-dir']) await rmdir(config.stateDir).catch(() => undefined);
+      const stats = publisher.hydrator.stats();
+      process.stderr.write(`unmounted ${mountpoint}: ${stats.blobsHydrated} blobs (${formatBytes(stats.bytesHydrated)}) hydrated in ${stats.fetchBatches} fetches\n`);
+    })());
+
+  progress.say(`resolving ${repository} ${values.ref ?? 'HEAD'} …`);
+  const published = await publisher.publish({ repository, ref: values.ref, depth: depth === 0 ? undefined : depth, target: mountpoint });
+  const { preparation, resolved } = published;
+  progress.say(`mounted at ${mountpoint} (${resolved.refName} = ${resolved.commit.slice(0, 12)}); preparing …`);
+  preparation.on('phase', (phase: string, detail: Record<string, unknown>) => {
+    if (phase === 'failed') progress.say(`preparation failed: ${String(detail.reason)}`);
+    else progress.say(`  ${phase}${detail.entries !== undefined ? ` (${detail.entries} entries)` : ''}`);
+  });
+  const finished = new Promise<number>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop().then(() => resolve(0)));
+  });
+  try {
+    await preparation.gate.wait(config.fetchTimeoutMs);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  // One machine-readable line on stdout: scripts wait for it.
+  process.stdout.write(`ready ${mountpoint} ${resolved.commit}\n`);
+  const ticker = progress.enabled ? setInterval(() => progress.update(publisher.hydrator.stats(), publisher.cache.stats().bytes), 250) : undefined;
+  const code = await finished;
+  clearInterval(ticker);
+  return code;
+}
+
+export function describeFailure(err: unknown): string {
+  if (err instanceof GitfsError) return `gitfs-csi: ${err.message}`;
+  return `gitfs-csi: ${err instanceof Error ? err.message : String(err)}`;
+}

@@ -1,0 +1,39 @@
+import { join } from 'node:path';
+import { FilesystemOptions, DEFAULT_FILESYSTEM_OPTIONS } from '../fuse/treeFilesystem';
+import { DEFAULT_LIMITS, HydratorLimits } from '../hydrate/hydrator';
+
+/** Everything a node needs to serve volumes; the CLI and the CSI driver fill it from flags. */
+export interface NodeConfig {
+  /** Published state and tree mount points. */
+  stateDir: string;
+  /** Repository stores and the blob cache. */
+  cacheDir: string;
+  cacheMaxBytes: number;
+  /** Allow file:// remotes (tests and the demo only). */
+  allowFile: boolean;
+  commandTimeoutMs: number;
+  fetchTimeoutMs: number;
+  /** How long an idle tree mount stays mounted after its last consumer leaves. */
+  treeMountGraceMs: number;
+  hydrator: HydratorLimits;
+  filesystem: FilesystemOptions;
+}
+
+export const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
+
+export function nodeConfig(overrides: Partial<NodeConfig> & Pick<NodeConfig, 'stateDir' | 'cacheDir'>): NodeConfig {
+  return {
+    cacheMaxBytes: DEFAULT_CACHE_MAX_BYTES,
+    allowFile: false,
+    commandTimeoutMs: 30_000,
+    fetchTimeoutMs: 10 * 60_000,
+    treeMountGraceMs: 60_000,
+    hydrator: DEFAULT_LIMITS,
+    filesystem: DEFAULT_FILESYSTEM_OPTIONS,
+    ...overrides,
+  };
+}
+
+export const storesDirOf = (config: NodeConfig) => join(config.cacheDir, 'repositories');
+export const blobsDirOf = (config: NodeConfig) => join(config.cacheDir, 'blobs');
+export const treesDirOf = (config: NodeConfig) => join(config.stateDir, 'trees');

@@ -1,0 +1,117 @@
+/**
+ * The typed errors of gitfs-csi. Lower layers throw these; each edge maps them once
+ * (errno in src/fuse, gRPC status codes in src/csi). Messages are already redacted.
+ */
+
+export type ErrorKind =
+  | 'invalid-argument'
+  | 'repository-not-found'
+  | 'ref-not-found'
+  | 'empty-repository'
+  | 'authentication-required'
+  | 'access-denied'
+  | 'unavailable'
+  | 'transient'
+  | 'timeout'
+  | 'object-missing'
+  | 'corrupt-object'
+  | 'preparation-failed'
+  | 'not-ready'
+  | 'internal';
+
+export class GitfsError extends Error {
+  constructor(readonly kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A caller-supplied value is malformed; `field` names it. */
+export class InvalidArgument extends GitfsError {
+  constructor(readonly field: string, message: string) {
+    super('invalid-argument', `${field}: ${message}`);
+  }
+}
+
+export class RepositoryNotFound extends GitfsError {
+  constructor(repository: string) {
+    super('repository-not-found', `repository ${repository} was not found (or is not visible with the credentials given)`);
+  }
+}
+
+export class RefNotFound extends GitfsError {
+  constructor(repository: string, ref: string) {
+    super('ref-not-found', `ref "${ref}" was not found in ${repository}`);
+  }
+}
+
+export class EmptyRepository extends GitfsError {
+  constructor(repository: string) {
+    super('empty-repository', `repository ${repository} is empty: it has no commits to mount`);
+  }
+}
+
+/** The server wants credentials and none were offered. */
+export class AuthenticationRequired extends GitfsError {
+  constructor(repository: string) {
+    super('authentication-required', `repository ${repository} requires credentials and none were offered`);
+  }
+}
+
+/** Credentials were offered and refused. */
+export class AccessDenied extends GitfsError {
+  constructor(repository: string) {
+    super('access-denied', `access to ${repository} was denied with the credentials given`);
+  }
+}
+
+/** The server cannot be reached (unknown host, connection refused, network down). */
+export class Unavailable extends GitfsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('unavailable', message, options);
+  }
+}
+
+/** A failure worth retrying: 5xx, early EOF, connection reset. */
+export class TransientTransportError extends GitfsError {
+  constructor(message: string) {
+    super('transient', message);
+  }
+}
+
+export class Timeout extends GitfsError {
+  constructor(message: string) {
+    super('timeout', message);
+  }
+}
+
+export class ObjectMissing extends GitfsError {
+  constructor(oid: string, message = `object ${oid} is not available`) {
+    super('object-missing', message);
+  }
+}
+
+export class CorruptObject extends GitfsError {
+  constructor(oid: string, detail: string) {
+    super('corrupt-object', `object ${oid} failed verification: ${detail}`);
+  }
+}
+
+export class PreparationFailed extends GitfsError {
+  constructor(readonly phase: string, cause: GitfsError | Error) {
+    super('preparation-failed', `preparation failed while ${phase}: ${cause.message}`, { cause });
+  }
+}
+
+export class NotReady extends GitfsError {
+  constructor(message: string) {
+    super('not-ready', message);
+  }
+}
+
+/** Wraps anything thrown into a GitfsError without losing it. */
+export function asGitfsError(err: unknown): GitfsError {
+  if (err instanceof GitfsError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new GitfsError('internal', message, { cause: err });
+}

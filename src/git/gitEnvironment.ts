@@ -1,0 +1,73 @@
+import { HttpCredentials, RemoteUrl } from './remoteUrl';
+
+/** How git may talk to one remote: the URL, any credentials, and whether file:// is allowed. */
+export interface RemoteAccess {
+  remote: RemoteUrl;
+  /** Explicit credentials; when absent, those in the URL's userinfo, then ambient git config. */
+  credentials?: HttpCredentials;
+  allowFile?: boolean;
+}
+
+export function credentialsOf(access: RemoteAccess): HttpCredentials | undefined {
+  return access.credentials ?? access.remote.credentials;
+}
+
+/** The name under which the remote is configured for a single command, never in a config file. */
+export const REMOTE_NAME = 'origin';
+
+// A credential helper that answers only from the environment of the one git process it serves.
+const ENV_CREDENTIAL_HELPER =
+  '!f() { test "$1" = get || exit 0; printf "username=%s\\npassword=%s\\n" "$GITFS_CRED_USERNAME" "$GITFS_CRED_PASSWORD"; }; f';
+
+/**
+ * The environment for every git process: non-interactive, hooks off, only the allowed
+ * transports, no submodules, no lazy fetching. Per-command configuration travels in
+ * GIT_CONFIG_* variables so nothing (URLs, credentials) is written to a repository's config.
+ */
+export function gitEnvironment(access?: RemoteAccess, extraConfig: Array<[string, string]> = [], base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const config: Array<[string, string]> = [
+    ['core.hooksPath', '/dev/null'],
+    ['core.askPass', ''],
+    ['protocol.allow', 'never'],
+    ['protocol.https.allow', 'always'],
+    ['protocol.http.allow', 'always'],
+    ['protocol.ssh.allow', 'always'],
+    ['protocol.file.allow', access?.allowFile ? 'always' : 'never'],
+    ['submodule.recurse', 'false'],
+    ['fetch.recurseSubmodules', 'false'],
+    ['gc.auto', '0'],
+    ['maintenance.auto', 'false'],
+    ['protocol.version', '2'],
+  ];
+  const env: NodeJS.ProcessEnv = {
+    ...base,
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: '/bin/false',
+    SSH_ASKPASS: '/bin/false',
+    GIT_SSH_COMMAND: base.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes -o ConnectTimeout=15',
+    GIT_NO_LAZY_FETCH: '1',
+    GIT_NO_REPLACE_OBJECTS: '1',
+    LC_ALL: 'C',
+  };
+  if (access) {
+    config.push(
+      [`remote.${REMOTE_NAME}.url`, access.remote.url],
+      [`remote.${REMOTE_NAME}.promisor`, 'true'],
+      [`remote.${REMOTE_NAME}.partialclonefilter`, 'blob:none'],
+    );
+    const credentials = credentialsOf(access);
+    if (credentials) {
+      // An empty helper first clears any helpers from ambient config for this command.
+      config.push(['credential.helper', ''], ['credential.helper', ENV_CREDENTIAL_HELPER]);
+      env.GITFS_CRED_USERNAME = credentials.username;
+      env.GITFS_CRED_PASSWORD = credentials.password;
+    }
+  }
+  config.push(...extraConfig);
+  env.GIT_CONFIG_COUNT = String(config.length);
+  config.forEach(([key, value], i) => {
+    env[`GIT_CONFIG_KEY_${i}`] = key;
+    env[`GIT_CONFIG_VALUE_${i}`] = value;
+  });
+  return env;
+}

@@ -1,0 +1,61 @@
+import { EmptyRepository, InvalidArgument, RefNotFound } from '../errors/errors';
+import { RemoteAccess } from './gitEnvironment';
+import { withRetry } from './retry';
+import { runGit } from './gitProcess';
+
+/** What a ref named by a volume resolves to on the remote. */
+export interface ResolvedRef {
+  commit: string;
+  /** The full ref name matched ("HEAD", "refs/heads/main"); the commit itself for commit refs. */
+  refName: string;
+}
+
+const COMMIT_ID = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
+const REF_TEXT = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[^\s~^:?*[\\\x00-\x1f\x7f]+(?<![./])$/;
+
+export function isCommitId(ref: string): boolean {
+  return COMMIT_ID.test(ref);
+}
+
+/** Rejects refs git would refuse, with the field named. */
+export function validateRef(ref: string, field = 'ref'): void {
+  if (isCommitId(ref) || ref === 'HEAD') return;
+  if (!REF_TEXT.test(ref) || ref.endsWith('.lock')) {
+    throw new InvalidArgument(field, `"${ref.slice(0, 200)}" is not a valid branch, tag or commit id`);
+  }
+}
+
+/**
+ * Lists the remote's refs with `git ls-remote` — the access check every volume must pass —
+ * and resolves `ref` (branch, tag, full ref name, commit id; default the remote HEAD).
+ */
+export async function resolveRemoteRef(access: RemoteAccess, ref: string | undefined, timeoutMs: number): Promise<ResolvedRef> {
+  const wanted = ref ?? 'HEAD';
+  validateRef(wanted);
+  const { stdout } = await withRetry(() => runGit({ args: ['ls-remote', '--', access.remote.url], access, timeoutMs }));
+  const listing = stdout.toString('utf8');
+  const refs = parseLsRemote(listing);
+  if (refs.size === 0) throw new EmptyRepository(access.remote.display);
+  if (isCommitId(wanted)) return { commit: wanted, refName: wanted };
+
+  const candidates = wanted.startsWith('refs/') || wanted === 'HEAD'
+    ? [wanted]
+    : [`refs/heads/${wanted}`, `refs/tags/${wanted}`, `refs/${wanted}`];
+  for (const name of candidates) {
+    // An annotated tag lists its peeled commit as "<name>^{}".
+    const commit = refs.get(`${name}^{}`) ?? refs.get(name);
+    if (commit) return { commit, refName: name };
+  }
+  if (wanted === 'HEAD') throw new EmptyRepository(access.remote.display);
+  throw new RefNotFound(access.remote.display, wanted);
+}
+
+function parseLsRemote(listing: string): Map<string, string> {
+  const refs = new Map<string, string>();
+  for (const line of listing.split('\n')) {
+    const tab = line.indexOf('\t');
+    if (tab < 0) continue;
+    refs.set(line.slice(tab + 1).trim(), line.slice(0, tab).trim());
+  }
+  return refs;
+}

@@ -1,0 +1,192 @@
+import { EventEmitter } from 'node:events';
+import { BlobCache } from '../cache/blobCache';
+import { asGitfsError, GitfsError, ObjectMissing } from '../errors/errors';
+import { Logger, silentLogger } from '../log/logger';
+import { BlobSource, Priority, PRIORITY_LEVELS } from './blobSource';
+
+export interface HydratorLimits {
+  /** Fetches in flight across the whole node, whatever the repository. */
+  maxConcurrentFetches: number;
+  maxBatchObjects: number;
+  maxBatchBytes: number;
+  /** How long the first request of a batch waits for others to join it. */
+  batchWindowMs: number;
+}
+
+export const DEFAULT_LIMITS: HydratorLimits = {
+  maxConcurrentFetches: 4,
+  maxBatchObjects: 2000,
+  maxBatchBytes: 256 * 1024 * 1024,
+  batchWindowMs: 3,
+};
+
+export interface HydrationStats {
+  queued: number;
+  inFlight: number;
+  fetchBatches: number;
+  blobsFetched: number;
+  blobsHydrated: number;
+  bytesHydrated: number;
+  failures: number;
+}
+
+interface Job {
+  oid: string;
+  source: BlobSource;
+  priority: Priority;
+  sizeHint: number;
+  queued: boolean;
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Turns "I need blob X" into bytes in the cache. Concurrent requests for one blob share one
+ * job; a queued prefetch is promoted when a read asks for it; blobs requested close together
+ * from the same source are fetched in one round trip; fetches are limited node-wide.
+ */
+export class Hydrator extends EventEmitter {
+  private readonly jobs = new Map<string, Job>();
+  private readonly levels: Job[][] = Array.from({ length: PRIORITY_LEVELS }, () => []);
+  private queuedCount = 0;
+  private activeFetches = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly counters = { fetchBatches: 0, blobsFetched: 0, blobsHydrated: 0, bytesHydrated: 0, failures: 0 };
+
+  constructor(
+    readonly cache: BlobCache,
+    private readonly limits: HydratorLimits = DEFAULT_LIMITS,
+    private readonly log: Logger = silentLogger,
+  ) {
+    super();
+  }
+
+  stats(): HydrationStats {
+    return { queued: this.queuedCount, inFlight: this.jobs.size - this.queuedCount, ...this.counters };
+  }
+
+  /** Resolves once the blob is in the cache. */
+  hydrate(source: BlobSource, oid: string, priority: Priority, sizeHint = 0): Promise<void> {
+    const existing = this.jobs.get(oid);
+    if (existing) {
+      if (existing.queued && priority < existing.priority) this.requeue(existing, priority);
+      return existing.promise;
+    }
+    if (this.cache.has(oid)) return Promise.resolve();
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    promise.catch(() => undefined); // prefetches may have no waiter
+    const job: Job = { oid, source, priority, sizeHint, queued: true, promise, resolve, reject };
+    this.jobs.set(oid, job);
+    this.levels[priority].push(job);
+    this.queuedCount++;
+    this.schedule();
+    return promise;
+  }
+
+  /** Whether a request for this blob is queued or running. */
+  isPending(oid: string): boolean {
+    return this.jobs.has(oid);
+  }
+
+  private requeue(job: Job, priority: Priority): void {
+    const level = this.levels[job.priority];
+    level.splice(level.indexOf(job), 1);
+    job.priority = priority;
+    this.levels[priority].push(job);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.activeFetches >= this.limits.maxConcurrentFetches) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, this.limits.batchWindowMs);
+  }
+
+  private pump(): void {
+    while (this.activeFetches < this.limits.maxConcurrentFetches && this.queuedCount > 0) {
+      const batch = this.takeBatch();
+      this.activeFetches++;
+      void this.run(batch).finally(() => {
+        this.activeFetches--;
+        this.pump();
+      });
+    }
+  }
+
+  /** The most urgent job and, from the same source, as many others as a batch may hold. */
+  private takeBatch(): Job[] {
+    const first = this.levels.find((l) => l.length > 0)![0];
+    const batch: Job[] = [];
+    let bytes = 0;
+    for (let p = 0; p < PRIORITY_LEVELS; p++) {
+      const level = this.levels[p];
+      const keep: Job[] = [];
+      for (const job of level) {
+        const fits = batch.length < this.limits.maxBatchObjects && (batch.length === 0 || bytes + job.sizeHint <= this.limits.maxBatchBytes);
+        if (fits && job.source.key === first.source.key) {
+          batch.push(job);
+          bytes += job.sizeHint;
+          job.queued = false;
+        } else keep.push(job);
+      }
+      this.levels[p] = keep;
+    }
+    this.queuedCount -= batch.length;
+    return batch;
+  }
+
+  private async run(batch: Job[]): Promise<void> {
+    const source = batch[0].source;
+    // Blobs already in the store (evicted from the cache, or fetched by another batch) need no network.
+    const missing = (await Promise.all(batch.map((job) => this.extract(job).then(() => undefined, (err) => this.missingOrFail(job, err))))).filter(
+      (job): job is Job => job !== undefined,
+    );
+    if (missing.length === 0) return;
+    const started = Date.now();
+    try {
+      this.counters.fetchBatches++;
+      await source.fetch(missing.map((j) => j.oid));
+      this.counters.blobsFetched += missing.length;
+      this.log.debug({ source: source.key, blobs: missing.length, ms: Date.now() - started }, 'fetched blob batch');
+    } catch (err) {
+      const error = asGitfsError(err);
+      this.log.warn({ source: source.key, blobs: missing.length, err: error }, 'blob fetch failed');
+      for (const job of missing) this.fail(job, error);
+      return;
+    }
+    await Promise.all(missing.map((job) => this.extract(job).catch((err) => this.fail(job, asGitfsError(err)))));
+  }
+
+  private missingOrFail(job: Job, err: unknown): Job | undefined {
+    if (err instanceof ObjectMissing) return job;
+    this.fail(job, asGitfsError(err));
+    return undefined;
+  }
+
+  private async extract(job: Job): Promise<void> {
+    const writer = this.cache.writer(job.oid);
+    try {
+      const size = await job.source.extract(job.oid, writer);
+      await writer.finish();
+      this.counters.blobsHydrated++;
+      this.counters.bytesHydrated += size;
+      this.jobs.delete(job.oid);
+      job.resolve();
+      this.emit('hydrated', job.oid, size);
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+  }
+
+  private fail(job: Job, error: GitfsError): void {
+    this.counters.failures++;
+    this.jobs.delete(job.oid);
+    job.reject(error);
+  }
+}

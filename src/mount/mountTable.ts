@@ -1,0 +1,52 @@
+import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { systemCommand } from './systemCommand';
+
+export interface MountEntry {
+  mountPoint: string;
+  root: string;
+  fsType: string;
+  source: string;
+  options: string;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as octal. */
+function unescape(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** The mounts this process sees, from /proc/self/mountinfo. */
+export async function readMountTable(): Promise<MountEntry[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const entries: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const [left, right] = line.split(' - ');
+    const fields = left.split(' ');
+    const [fsType, source] = (right ?? '').split(' ');
+    entries.push({ root: unescape(fields[3]), mountPoint: unescape(fields[4]), options: fields[5], fsType, source: unescape(source ?? '') });
+  }
+  return entries;
+}
+
+export async function mountsAt(path: string): Promise<MountEntry[]> {
+  const target = resolve(path);
+  return (await readMountTable()).filter((m) => m.mountPoint === target);
+}
+
+/** A FUSE mount whose server is gone answers ENOTCONN ("Transport endpoint is not connected"). */
+export async function isDeadMount(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOTCONN';
+  }
+}
+
+/** Detaches whatever is mounted at `path`, even a dead FUSE mount. */
+export async function detachAll(path: string): Promise<void> {
+  for (let i = 0; i < 8 && (await mountsAt(path)).length > 0; i++) {
+    await systemCommand('umount', ['-l', resolve(path)]).catch(() => systemCommand('fusermount', ['-uz', resolve(path)]));
+  }
+}

@@ -1,0 +1,67 @@
+import { mkdir, rmdir } from 'node:fs/promises';
+import Fuse from 'fuse-native';
+import { GitfsError } from '../errors/errors';
+import { TreeFilesystem } from '../fuse/treeFilesystem';
+import { detachAll, isDeadMount, mountsAt } from './mountTable';
+
+/** Kernel caching for immutable content: a commit's tree and blobs never change. */
+const CACHE_SECONDS = 3600;
+
+/**
+ * fuse-native builds libfuse's option string from a fixed list; the raw options it lacks
+ * (read-only, negative-lookup caching) are appended here. Only options libfuse 2 knows:
+ * an unknown one leaves a dead mount behind.
+ */
+class ReadOnlyFuse extends Fuse {
+  override _fuseOptions(): string {
+    const base = super._fuseOptions();
+    const extra = `ro,negative_timeout=${CACHE_SECONDS}`;
+    return base ? `${base},${extra}` : `-o${extra}`;
+  }
+}
+
+/** One FUSE mount of one commit's tree on this node; consumers see it through bind mounts. */
+export class TreeMount {
+  private fuse: ReadOnlyFuse | undefined;
+
+  constructor(readonly dir: string, readonly filesystem: TreeFilesystem, private readonly label: string) {}
+
+  get mounted(): boolean {
+    return this.fuse !== undefined;
+  }
+
+  async mount(): Promise<void> {
+    if (this.fuse) return;
+    // A server killed without unmounting leaves a dead mount that would refuse a new one.
+    if ((await mountsAt(this.dir)).length > 0) await detachAll(this.dir);
+    await mkdir(this.dir, { recursive: true });
+    const fuse = new ReadOnlyFuse(this.dir, this.filesystem.operations(), {
+      allowOther: true,
+      defaultPermissions: true,
+      kernelCache: true,
+      entryTimeout: CACHE_SECONDS,
+      attrTimeout: CACHE_SECONDS,
+      fsname: `gitfs:${this.label}`.replace(/[,\s\\]/g, '_').slice(0, 200),
+      subtype: 'gitfs',
+      timeout: this.filesystem.longestOperationMs,
+    });
+    await new Promise<void>((resolve, reject) =>
+      fuse.mount((err) => (err ? reject(new GitfsError('internal', `cannot mount FUSE at ${this.dir}: ${err.message}`, { cause: err })) : resolve())),
+    );
+    this.fuse = fuse;
+  }
+
+  async unmount(): Promise<void> {
+    const fuse = this.fuse;
+    if (!fuse) return;
+    this.fuse = undefined;
+    await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
+    if ((await mountsAt(this.dir)).length > 0) await detachAll(this.dir);
+    await rmdir(this.dir).catch(() => undefined);
+  }
+
+  /** False when the kernel says the mount's server is gone. */
+  async alive(): Promise<boolean> {
+    return this.fuse !== undefined && !(await isDeadMount(this.dir));
+  }
+}

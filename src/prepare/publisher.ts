@@ -1,0 +1,124 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BlobCache } from '../cache/blobCache';
+import { blobsDirOf, NodeConfig, storesDirOf, treesDirOf } from '../config/nodeConfig';
+import { RemoteAccess } from '../git/gitEnvironment';
+import { resolveRemoteRef, ResolvedRef } from '../git/remoteRefs';
+import { HttpCredentials, RemoteUrl } from '../git/remoteUrl';
+import { RepositoryStores } from '../git/repositoryStores';
+import { TreeFilesystem } from '../fuse/treeFilesystem';
+import { Hydrator } from '../hydrate/hydrator';
+import { Logger } from '../log/logger';
+import { removeEmptyDirectories } from '../mount/emptyDirectories';
+import { publish, unpublish } from '../mount/publication';
+import { TreeMount } from '../mount/treeMount';
+import { TreeMounts } from '../mount/treeMounts';
+import { Preparation } from './preparation';
+
+export interface PublishRequest {
+  repository: string;
+  ref?: string;
+  depth?: number;
+  credentials?: HttpCredentials;
+  target: string;
+}
+
+export interface Published {
+  target: string;
+  remote: RemoteUrl;
+  resolved: ResolvedRef;
+  preparation: Preparation;
+  treeMount: TreeMount;
+  treeKey: string;
+}
+
+/**
+ * The node's volume machinery in one place: probe access and resolve the ref, attach to
+ * (or start) the commit's preparation, share its one tree mount, and bind it read-only at
+ * the consumer's target. Each publish checks access itself, even for a commit already here.
+ */
+export class Publisher {
+  readonly hydrator: Hydrator;
+  readonly stores: RepositoryStores;
+  readonly treeMounts: TreeMounts;
+  private readonly preparations = new Map<string, Preparation>();
+  private readonly filesystems = new Map<string, TreeFilesystem>();
+  private readonly published = new Map<string, Published>();
+
+  private constructor(readonly config: NodeConfig, readonly cache: BlobCache, private readonly log: Logger) {
+    this.hydrator = new Hydrator(cache, config.hydrator, log.child({ component: 'hydrator' }));
+    this.stores = new RepositoryStores(storesDirOf(config), { commandMs: config.commandTimeoutMs, fetchMs: config.fetchTimeoutMs });
+    this.treeMounts = new TreeMounts(config.treeMountGraceMs);
+  }
+
+  static async create(config: NodeConfig, log: Logger): Promise<Publisher> {
+    await mkdir(config.stateDir, { recursive: true });
+    await mkdir(storesDirOf(config), { recursive: true });
+    const cache = await BlobCache.open(blobsDirOf(config), config.cacheMaxBytes, log.child({ component: 'cache' }));
+    return new Publisher(config, cache, log);
+  }
+
+  /** Checks access and resolves the ref: the cheap first step of every publish. */
+  async probe(request: Pick<PublishRequest, 'repository' | 'ref' | 'credentials'>): Promise<{ access: RemoteAccess; resolved: ResolvedRef }> {
+    const remote = RemoteUrl.parse(request.repository, { allowFile: this.config.allowFile });
+    const access: RemoteAccess = { remote, credentials: request.credentials, allowFile: this.config.allowFile };
+    const resolved = await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs);
+    return { access, resolved };
+  }
+
+  /** Mounts the commit's tree (gated until ready) at `request.target`; preparation continues in the background. */
+  async publish(request: PublishRequest): Promise<Published> {
+    const { access, resolved } = await this.probe(request);
+    const store = this.stores.forRemote(access.remote);
+    const treeKey = `${store.key}@${resolved.commit}`;
+    const preparation = this.preparationFor(treeKey, () =>
+      new Preparation(store, access, resolved, request.depth, this.cache, { commandMs: this.config.commandTimeoutMs, fetchMs: this.config.fetchTimeoutMs },
+        this.log.child({ repository: access.remote.display, commit: resolved.commit })),
+    );
+    void preparation.start();
+    const treeMount = await this.treeMounts.acquire(treeKey, () => {
+      const filesystem = new TreeFilesystem(preparation.gate, this.hydrator, this.config.filesystem, this.log.child({ component: 'fuse', commit: resolved.commit }));
+      this.filesystems.set(treeKey, filesystem);
+      return new TreeMount(join(treesDirOf(this.config), store.gitDir.split('/').pop()!, resolved.commit), filesystem, `${access.remote.display}@${resolved.commit.slice(0, 12)}`);
+    });
+    this.filesystems.get(treeKey)?.useGate(preparation.gate);
+    try {
+      await publish(treeMount.dir, request.target);
+    } catch (err) {
+      this.treeMounts.release(treeKey);
+      throw err;
+    }
+    const published: Published = { target: request.target, remote: access.remote, resolved, preparation, treeMount, treeKey };
+    this.published.set(request.target, published);
+    this.log.info({ repository: access.remote.display, ref: resolved.refName, commit: resolved.commit, target: request.target }, 'published');
+    return published;
+  }
+
+  async unpublish(target: string, options: { removeDir: boolean } = { removeDir: false }): Promise<void> {
+    await unpublish(target, options);
+    const published = this.published.get(target);
+    if (!published) return;
+    this.published.delete(target);
+    this.treeMounts.release(published.treeKey);
+  }
+
+  filesystemOf(treeKey: string): TreeFilesystem | undefined {
+    return this.filesystems.get(treeKey);
+  }
+
+  async close(): Promise<void> {
+    for (const target of [...this.published.keys()]) await this.unpublish(target).catch(() => undefined);
+    await this.treeMounts.closeAll();
+    this.stores.close();
+    await removeEmptyDirectories(treesDirOf(this.config));
+  }
+
+  /** The running or finished preparation of a commit; a failed one is replaced so a retry starts afresh. */
+  private preparationFor(key: string, create: () => Preparation): Preparation {
+    const existing = this.preparations.get(key);
+    if (existing && existing.phase !== 'failed') return existing;
+    const preparation = create();
+    this.preparations.set(key, preparation);
+    return preparation;
+  }
+}

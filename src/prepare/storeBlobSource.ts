@@ -1,0 +1,23 @@
+import { createHash } from 'node:crypto';
+import { credentialsOf, RemoteAccess } from '../git/gitEnvironment';
+import { RepositoryStore } from '../git/repositoryStore';
+import { BlobSource } from '../hydrate/blobSource';
+
+/** The hydrator's view of a repository store reached with one set of credentials. */
+export class StoreBlobSource implements BlobSource {
+  readonly key: string;
+
+  constructor(private readonly store: RepositoryStore, private readonly access: RemoteAccess) {
+    const credentials = credentialsOf(access);
+    const who = credentials ? createHash('sha256').update(`${credentials.username}\0${credentials.password}`).digest('hex').slice(0, 12) : 'ambient';
+    this.key = `${store.key}#${who}`;
+  }
+
+  fetch(oids: string[]): Promise<void> {
+    return this.store.fetchBlobs(this.access, oids);
+  }
+
+  extract(oid: string, sink: { start(size: number): void; data(chunk: Buffer): void | Promise<void> }): Promise<number> {
+    return this.store.reader().read(oid, { start: (size) => sink.start(size), data: (chunk) => sink.data(chunk) });
+  }
+}

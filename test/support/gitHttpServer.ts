@@ -1,0 +1,158 @@
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { gunzip } from 'node:zlib';
+import { AddressInfo, Socket } from 'node:net';
+
+export interface ServerOptions {
+  /** Require HTTP basic auth with these credentials. */
+  auth?: { username: string; password: string };
+  /** Milliseconds to hold every upload-pack POST before answering (a slow server). */
+  delayMs?: number;
+}
+
+export interface ServerCounters {
+  infoRefs: number;
+  uploadPackPosts: number;
+  /** Request bodies that asked for object-info. */
+  objectInfo: number;
+  /** Upload-pack requests that fetched objects. */
+  fetches: number;
+  bytesOut: number;
+}
+
+/**
+ * A real smart-HTTP git server on loopback: `git http-backend` run as CGI per request,
+ * with counters for the tests (requests, fetches, bytes served) and faults to inject.
+ */
+export class GitHttpServer {
+  readonly counters: ServerCounters = { infoRefs: 0, uploadPackPosts: 0, objectInfo: 0, fetches: 0, bytesOut: 0 };
+  private server: http.Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private port_ = 0;
+  /** Answer the next N requests with this HTTP status instead of serving them. */
+  failNext: { count: number; status: number } = { count: 0, status: 500 };
+
+  constructor(readonly projectRoot: string, readonly options: ServerOptions = {}) {}
+
+  get port(): number {
+    return this.port_;
+  }
+
+  url(repo: string, userinfo = ''): string {
+    return `http://${userinfo ? `${userinfo}@` : ''}127.0.0.1:${this.port_}/${repo}`;
+  }
+
+  resetCounters(): void {
+    Object.assign(this.counters, { infoRefs: 0, uploadPackPosts: 0, objectInfo: 0, fetches: 0, bytesOut: 0 });
+  }
+
+  async start(port = this.port_): Promise<void> {
+    const server = http.createServer((req, res) => this.handle(req, res));
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    this.port_ = (server.address() as AddressInfo).port;
+  }
+
+  /** Stops at once, cutting connections mid-transfer, as a killed server would. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (this.options.auth) {
+      const expected = `Basic ${Buffer.from(`${this.options.auth.username}:${this.options.auth.password}`).toString('base64')}`;
+      if (req.headers.authorization !== expected) {
+        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' });
+        res.end('unauthorized');
+        return;
+      }
+    }
+    if (this.failNext.count > 0) {
+      this.failNext.count--;
+      req.resume();
+      res.writeHead(this.failNext.status);
+      res.end('injected failure');
+      return;
+    }
+    const isPost = req.method === 'POST';
+    if (url.pathname.endsWith('/info/refs')) this.counters.infoRefs++;
+    if (isPost && url.pathname.endsWith('/git-upload-pack')) this.counters.uploadPackPosts++;
+
+    const body: Buffer[] = [];
+    req.on('data', (c: Buffer) => body.push(c));
+    req.on('end', () => {
+      const input = Buffer.concat(body);
+      // git compresses large request bodies; look inside them to count what was asked.
+      const inspect = (plain: Buffer) => {
+        const text = plain.toString('latin1');
+        if (text.includes('command=object-info')) this.counters.objectInfo++;
+        if (text.includes('command=fetch') || /^[0-9a-f]{4}want /m.test(text)) this.counters.fetches++;
+        const run = () => this.runBackend(req, res, url, input);
+        if (isPost && this.options.delayMs) setTimeout(run, this.options.delayMs);
+        else run();
+      };
+      if (req.headers['content-encoding'] === 'gzip') gunzip(input, (err, plain) => inspect(err ? input : plain));
+      else inspect(input);
+    });
+  }
+
+  private runBackend(req: http.IncomingMessage, res: http.ServerResponse, url: URL, input: Buffer): void {
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      GIT_PROJECT_ROOT: this.projectRoot,
+      GIT_HTTP_EXPORT_ALL: '1',
+      PATH_INFO: decodeURIComponent(url.pathname),
+      QUERY_STRING: url.search.replace(/^\?/, ''),
+      REQUEST_METHOD: req.method ?? 'GET',
+      CONTENT_TYPE: req.headers['content-type'] ?? '',
+      CONTENT_LENGTH: String(input.length),
+      REMOTE_ADDR: '127.0.0.1',
+      REMOTE_USER: this.options.auth?.username ?? '',
+      GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
+      HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''),
+      HTTP_GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
+    };
+    const cgi = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
+    let headerDone = false;
+    let pending = Buffer.alloc(0);
+    cgi.stdout.on('data', (chunk: Buffer) => {
+      if (headerDone) {
+        this.counters.bytesOut += chunk.length;
+        res.write(chunk);
+        return;
+      }
+      pending = Buffer.concat([pending, chunk]);
+      const end = pending.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      headerDone = true;
+      let status = 200;
+      for (const line of pending.subarray(0, end).toString('latin1').split('\r\n')) {
+        const colon = line.indexOf(':');
+        const name = line.slice(0, colon).trim();
+        const value = line.slice(colon + 1).trim();
+        if (name.toLowerCase() === 'status') status = parseInt(value, 10);
+        else res.setHeader(name, value);
+      }
+      res.statusCode = status;
+      const rest = pending.subarray(end + 4);
+      this.counters.bytesOut += rest.length;
+      res.write(rest);
+    });
+    cgi.on('close', () => res.end());
+    cgi.on('error', () => res.destroy());
+    res.on('close', () => cgi.kill('SIGKILL'));
+    cgi.stdin.on('error', () => undefined);
+    cgi.stdin.end(input);
+  }
+}
