@@ -47,8 +47,8 @@ export class TreeMounts {
     return this.entries.get(key)?.mount;
   }
 
-  /** Drops a reference; the last one schedules the unmount. */
-  release(key: string): void {
+  /** Drops a reference; the last one schedules the unmount (and, without a grace period, waits for it). */
+  async release(key: string): Promise<void> {
     const entry = this.entries.get(key);
     if (!entry || entry.refs === 0) return;
     entry.refs--;
@@ -58,7 +58,7 @@ export class TreeMounts {
       this.entries.delete(key);
       await (await entry.mount).unmount();
     };
-    if (this.graceMs <= 0) void unmount();
+    if (this.graceMs <= 0) await unmount();
     else entry.releaseTimer = setTimeout(() => void unmount(), this.graceMs);
   }
 

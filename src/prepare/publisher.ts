@@ -85,7 +85,7 @@ export class Publisher {
     try {
       await publish(treeMount.dir, request.target);
     } catch (err) {
-      this.treeMounts.release(treeKey);
+      await this.treeMounts.release(treeKey);
       throw err;
     }
     const published: Published = { target: request.target, remote: access.remote, resolved, preparation, treeMount, treeKey };
@@ -99,7 +99,7 @@ export class Publisher {
     const published = this.published.get(target);
     if (!published) return;
     this.published.delete(target);
-    this.treeMounts.release(published.treeKey);
+    await this.treeMounts.release(published.treeKey);
   }
 
   filesystemOf(treeKey: string): TreeFilesystem | undefined {
