@@ -95,9 +95,7 @@ describe('a mounted commit', () => {
   });
 
   test('a find and stat of the whole tree right after ready downloads no blob contents', async () => {
-    await harness.restart();
-    await removeDir(join(harness.config.cacheDir));
-    await harness.restart();
+    await harness.restart({ cold: true });
     harness.server.resetCounters();
     const target = harness.target('walk');
     const published = await harness.publisher.publish({ repository: harness.url('big.git'), target });

@@ -6,8 +6,10 @@ import { AddressInfo, Socket } from 'node:net';
 export interface ServerOptions {
   /** Require HTTP basic auth with these credentials. */
   auth?: { username: string; password: string };
-  /** Milliseconds to hold every upload-pack POST before answering (a slow server). */
-  delayMs?: number;
+  /** Milliseconds to hold every fetch request before answering (a slow server). */
+  fetchDelayMs?: number;
+  /** Answer fetch requests (not ref listings) with this HTTP status. */
+  rejectFetchesWith?: number;
 }
 
 export interface ServerCounters {
@@ -96,10 +98,16 @@ export class GitHttpServer {
       // git compresses large request bodies; look inside them to count what was asked.
       const inspect = (plain: Buffer) => {
         const text = plain.toString('latin1');
+        const isFetch = text.includes('command=fetch') || /^[0-9a-f]{4}want /m.test(text);
         if (text.includes('command=object-info')) this.counters.objectInfo++;
-        if (text.includes('command=fetch') || /^[0-9a-f]{4}want /m.test(text)) this.counters.fetches++;
+        if (isFetch) this.counters.fetches++;
+        if (isFetch && this.options.rejectFetchesWith) {
+          res.writeHead(this.options.rejectFetchesWith);
+          res.end('rejected by the test');
+          return;
+        }
         const run = () => this.runBackend(req, res, url, input);
-        if (isPost && this.options.delayMs) setTimeout(run, this.options.delayMs);
+        if (isFetch && this.options.fetchDelayMs) setTimeout(run, this.options.fetchDelayMs);
         else run();
       };
       if (req.headers['content-encoding'] === 'gzip') gunzip(input, (err, plain) => inspect(err ? input : plain));

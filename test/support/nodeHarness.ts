@@ -48,10 +48,11 @@ export class NodeHarness {
     return join(this.root, 'targets', name);
   }
 
-  /** A publisher over the same directories, as after a restart of the node plugin. */
-  async restart(config: Partial<NodeConfig> = {}): Promise<void> {
+  /** A publisher over the same directories, as after a restart of the node plugin; `cold` also empties the stores and cache. */
+  async restart(options: { cold?: boolean } = {}): Promise<void> {
     await this.publisher.close();
-    this.publisher = await Publisher.create({ ...this.config, ...config }, this.logger());
+    if (options.cold) await removeDir(this.config.cacheDir);
+    this.publisher = await Publisher.create(this.config, this.logger());
   }
 
   async stop(): Promise<void> {

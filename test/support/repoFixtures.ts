@@ -78,7 +78,7 @@ export async function commitTree(bareDir: string, entries: FixtureEntry[], optio
   await write('done\n');
   child.stdin.end();
   await done;
-  await exec('git', ['--git-dir', bareDir, 'symbolic-ref', 'HEAD', `refs/heads/${branch}`]).catch(() => undefined);
+  if (!exists) await exec('git', ['--git-dir', bareDir, 'symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
   return (await exec('git', ['--git-dir', bareDir, 'rev-parse', `refs/heads/${branch}`])).stdout.trim();
 }
 
