@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { BlobCache } from '../../src/cache/blobCache';
+import { ObjectMissing } from '../../src/errors/errors';
+import { BlobSource, Priority } from '../../src/hydrate/blobSource';
+import { Hydrator } from '../../src/hydrate/hydrator';
+import { removeDir, tempDir } from '../support/repoFixtures';
+
+/**
+ * A source whose fetches wait until the test releases them: the only way to force the
+ * interleavings below (a queued prefetch, a batch in flight). Everything else is real.
+ */
+class ControlledSource implements BlobSource {
+  readonly key = 'controlled';
+  readonly fetches: string[][] = [];
+  private local = new Set<string>();
+  private release: (() => void) | undefined;
+  private gate: Promise<void> = Promise.resolve();
+  constructor(private readonly contents: Map<string, Buffer>) {}
+  hold(): void {
+    this.gate = new Promise((resolve) => (this.release = resolve));
+  }
+  open(): void {
+    this.release?.();
+  }
+  async fetch(oids: string[]): Promise<void> {
+    this.fetches.push(oids);
+    await this.gate;
+    for (const oid of oids) this.local.add(oid);
+  }
+  async extract(oid: string, sink: { start(size: number): void; data(chunk: Buffer): void | Promise<void> }): Promise<number> {
+    const content = this.contents.get(oid)!;
+    if (!this.local.has(oid)) throw new ObjectMissing(oid);
+    sink.start(content.length);
+    await sink.data(content);
+    return content.length;
+  }
+}
+
+function blobs(count: number): Map<string, Buffer> {
+  const map = new Map<string, Buffer>();
+  for (let i = 0; i < count; i++) {
+    const content = Buffer.from(`blob number ${i}\n`);
+    map.set(createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex'), content);
+  }
+  return map;
+}
+
+let dir: string;
+before(async () => (dir = await tempDir('hydrate')));
+after(() => removeDir(dir));
+
+test('concurrent requests for one blob share one fetch', async () => {
+  const contents = blobs(1);
+  const source = new ControlledSource(contents);
+  const hydrator = new Hydrator(await BlobCache.open(`${dir}/a`, 1 << 20));
+  const [oid] = contents.keys();
+  await Promise.all(Array.from({ length: 50 }, () => hydrator.hydrate(source, oid, Priority.Read)));
+  assert.equal(source.fetches.length, 1);
+  assert.equal(hydrator.cache.has(oid), true);
+});
+
+test('blobs requested close together are fetched in one round trip', async () => {
+  const contents = blobs(500);
+  const source = new ControlledSource(contents);
+  const hydrator = new Hydrator(await BlobCache.open(`${dir}/b`, 1 << 20));
+  await Promise.all([...contents.keys()].map((oid) => hydrator.hydrate(source, oid, Priority.Source)));
+  assert.equal(source.fetches.length, 1);
+  assert.equal(source.fetches[0].length, 500);
+  assert.equal(hydrator.stats().blobsHydrated, 500);
+});
+
+test('a read promotes a queued prefetch ahead of other queued work', async () => {
+  const contents = blobs(4);
+  const [busy, low1, low2, wanted] = contents.keys();
+  const source = new ControlledSource(contents);
+  const hydrator = new Hydrator(await BlobCache.open(`${dir}/c`, 1 << 20), { maxConcurrentFetches: 1, maxBatchObjects: 1, maxBatchBytes: 1 << 20, batchWindowMs: 1 });
+  source.hold();
+  const first = hydrator.hydrate(source, busy, Priority.Read); // occupies the only fetch slot
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  const queued = [hydrator.hydrate(source, low1, Priority.Binary), hydrator.hydrate(source, low2, Priority.Binary), hydrator.hydrate(source, wanted, Priority.Background)];
+  const read = hydrator.hydrate(source, wanted, Priority.Read);
+  assert.equal(hydrator.stats().queued, 3);
+  source.open();
+  await Promise.all([first, read, ...queued]);
+  assert.deepEqual(source.fetches.map((f) => f[0]), [busy, wanted, low1, low2]);
+});
+
+test('a failed fetch fails its waiters, and the next request tries again', async () => {
+  const contents = blobs(1);
+  const [oid] = contents.keys();
+  const source = new ControlledSource(contents);
+  const hydrator = new Hydrator(await BlobCache.open(`${dir}/d`, 1 << 20));
+  const failing: BlobSource = { key: 'failing', fetch: async () => Promise.reject(new Error('server gone')), extract: (o, s) => source.extract(o, s) };
+  await assert.rejects(hydrator.hydrate(failing, oid, Priority.Read), /server gone/);
+  assert.equal(hydrator.isPending(oid), false);
+  await hydrator.hydrate(source, oid, Priority.Read);
+  assert.equal(hydrator.cache.has(oid), true);
+});
