@@ -18,7 +18,8 @@ export interface FilesystemOptions {
   prefetch: PrefetchOptions;
 }
 
-export const DEFAULT_FILESYSTEM_OPTIONS: FilesystemOptions = { gateWaitMs: 10_000, readWaitMs: 10_000, prefetch: DEFAULT_PREFETCH };
+// The gate wait stays under kubelet-visible stalls; the read wait leaves room for a large blob.
+export const DEFAULT_FILESYSTEM_OPTIONS: FilesystemOptions = { gateWaitMs: 10_000, readWaitMs: 60_000, prefetch: DEFAULT_PREFETCH };
 
 interface OpenBlob {
   oid: string;

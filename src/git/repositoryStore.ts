@@ -34,14 +34,17 @@ export class RepositoryStore {
     private readonly readersPerStore = 2,
   ) {}
 
-  /** Creates the bare repository on first use. */
-  init(): Promise<void> {
+  /**
+   * Creates the bare repository on first use, in the remote's object format (known from the
+   * length of its commit ids: 40 hex digits SHA-1, 64 SHA-256).
+   */
+  init(objectFormat: 'sha1' | 'sha256' = 'sha1'): Promise<void> {
     this.ready ??= (async () => {
       const exists = await stat(join(this.gitDir, 'HEAD')).then(() => true, () => false);
       if (exists) return;
       await mkdir(this.gitDir, { recursive: true });
       try {
-        await simpleGitFor({ baseDir: this.gitDir, timeoutMs: this.timeouts.commandMs }).init(true);
+        await simpleGitFor({ baseDir: this.gitDir, timeoutMs: this.timeouts.commandMs }).init(true, [`--object-format=${objectFormat}`]);
       } catch (err) {
         throw simpleGitFailure(err, 'init', this.gitDir);
       }
@@ -66,6 +69,7 @@ export class RepositoryStore {
    */
   fetchCommit(access: RemoteAccess, resolved: ResolvedRef, depth: number | undefined): Promise<boolean> {
     const run = this.commitFetches.then(async () => {
+      await this.init(resolved.commit.length === 64 ? 'sha256' : 'sha1');
       if (await this.hasCommit(resolved.commit)) return false;
       const depthArgs = depth ? [`--depth=${depth}`] : [];
       const keep = `refs/gitfs/commits/${resolved.commit}`;

@@ -10,6 +10,8 @@ export interface ServerOptions {
   fetchDelayMs?: number;
   /** Answer fetch requests (not ref listings) with this HTTP status. */
   rejectFetchesWith?: number;
+  /** Act as a server that does not offer object-info (git 2.39 always advertises it). */
+  hideObjectInfo?: boolean;
 }
 
 export interface ServerCounters {
@@ -134,6 +136,19 @@ export class GitHttpServer {
     const cgi = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
     let headerDone = false;
     let pending = Buffer.alloc(0);
+    if (this.options.hideObjectInfo && url.pathname.endsWith('/info/refs')) {
+      const out: Buffer[] = [];
+      cgi.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+      cgi.on('close', () => {
+        const whole = Buffer.concat(out);
+        const split = whole.indexOf('\r\n\r\n');
+        const headers = whole.subarray(0, split).toString('latin1').split('\r\n').filter((l) => !/^(status|content-length):/i.test(l));
+        for (const line of headers) res.setHeader(line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim());
+        res.end(Buffer.from(whole.subarray(split + 4).toString('latin1').replace('0010object-info\n', ''), 'latin1'));
+      });
+      cgi.stdin.end(input);
+      return;
+    }
     cgi.stdout.on('data', (chunk: Buffer) => {
       if (headerDone) {
         this.counters.bytesOut += chunk.length;

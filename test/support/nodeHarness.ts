@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { nodeConfig, NodeConfig } from '../../src/config/nodeConfig';
-import { DEFAULT_FILESYSTEM_OPTIONS } from '../../src/fuse/treeFilesystem';
 import { createLogger } from '../../src/log/logger';
 import { Publisher } from '../../src/prepare/publisher';
 import { GitHttpServer, ServerOptions } from './gitHttpServer';
@@ -27,7 +26,6 @@ export class NodeHarness {
       stateDir: join(root, 'state'),
       cacheDir: join(root, 'cache'),
       treeMountGraceMs: 0,
-      filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, gateWaitMs: 10_000, readWaitMs: 10_000 },
       ...options.config,
     });
     const harness = new NodeHarness(root, server, undefined as unknown as Publisher, config);

@@ -82,12 +82,12 @@ export async function commitTree(bareDir: string, entries: FixtureEntry[], optio
   return (await exec('git', ['--git-dir', bareDir, 'rev-parse', `refs/heads/${branch}`])).stdout.trim();
 }
 
-/** What a server needs for partial clones, fetch by id, and object-info. */
-export async function serveConfig(bareDir: string, objectInfo = true): Promise<void> {
+/** What a server needs for partial clones, fetch by id, and object-info (newer git advertises it only when asked). */
+export async function serveConfig(bareDir: string): Promise<void> {
   for (const [key, value] of [
     ['uploadpack.allowFilter', 'true'],
     ['uploadpack.allowAnySHA1InWant', 'true'],
-    ['transfer.advertiseObjectInfo', objectInfo ? 'true' : 'false'],
+    ['transfer.advertiseObjectInfo', 'true'],
     ['http.receivepack', 'false'],
   ]) {
     await exec('git', ['--git-dir', bareDir, 'config', key, value]);
