@@ -20,7 +20,8 @@ options:
   --cache-dir <dir>           repository stores and blob cache (default /var/cache/gitfs-csi)
   --cache-max-bytes <size>    blob cache budget, e.g. 10G (default ${formatBytes(DEFAULT_CACHE_MAX_BYTES)})
   --state-dir <dir>           where tree mounts live (default /run/gitfs-csi/mount-<pid>)
-  --wait-ms <ms>              longest a file operation waits for readiness or content (default ${DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs})
+  --ready-wait-ms <ms>        longest a file operation waits for the tree to be ready (default ${DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs})
+  --read-wait-ms <ms>         longest an open waits for a file's content to arrive (default ${DEFAULT_FILESYSTEM_OPTIONS.readWaitMs})
   --allow-file                allow file:// repositories (tests and demos)
   --log-level <level>         pino level (default: info, or warn on a terminal)`;
 
@@ -41,7 +42,8 @@ export async function mountCommand(argv: string[]): Promise<number> {
       'cache-dir': { type: 'string' },
       'cache-max-bytes': { type: 'string' },
       'state-dir': { type: 'string' },
-      'wait-ms': { type: 'string' },
+      'ready-wait-ms': { type: 'string' },
+      'read-wait-ms': { type: 'string' },
       'allow-file': { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -54,7 +56,8 @@ export async function mountCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 2) throw new InvalidArgument('arguments', `expected <repository> <mountpoint>, got ${positionals.length} argument(s)\n\n${MOUNT_USAGE}`);
   const [repository, mountpoint] = positionals;
   const depth = positiveInt(values.depth, '--depth', 1, true);
-  const waitMs = positiveInt(values['wait-ms'], '--wait-ms', DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs);
+  const gateWaitMs = positiveInt(values['ready-wait-ms'], '--ready-wait-ms', DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs);
+  const readWaitMs = positiveInt(values['read-wait-ms'], '--read-wait-ms', DEFAULT_FILESYSTEM_OPTIONS.readWaitMs);
   const progress = new ProgressLine();
   const log = createLogger({ level: values['log-level'] ?? (progress.enabled ? 'warn' : 'info') });
   const config = nodeConfig({
@@ -63,7 +66,7 @@ export async function mountCommand(argv: string[]): Promise<number> {
     cacheMaxBytes: values['cache-max-bytes'] ? parseByteSize(values['cache-max-bytes'], '--cache-max-bytes') : DEFAULT_CACHE_MAX_BYTES,
     allowFile: values['allow-file'] ?? false,
     treeMountGraceMs: 0,
-    filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, gateWaitMs: waitMs, readWaitMs: waitMs },
+    filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, gateWaitMs, readWaitMs },
   });
 
   const publisher = await Publisher.create(config, log);

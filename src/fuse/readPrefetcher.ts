@@ -17,7 +17,7 @@ export interface PrefetchOptions {
 export const DEFAULT_PREFETCH: PrefetchOptions = {
   siblingFiles: 256,
   siblingBytes: 32 * 1024 * 1024,
-  bulkAfterColdReads: 64,
+  bulkAfterColdReads: 16,
   manifestsOnReaddir: false,
 };
 
@@ -66,7 +66,9 @@ export class ReadPrefetcher {
     // Only when the whole tree fits in half the cache: otherwise a scan would evict its own prefetch.
     if (!index.allSizesKnown || index.totalBytes > this.hydrator.cache.maxBytes / 2) return;
     this.bulkQueued = true;
-    for (let e = 0; e < index.count; e++) if (this.isFile(tree, e)) this.queue(tree, e, Priority.Background);
+    const blobs: Array<{ oid: string; size: number }> = [];
+    for (let e = 0; e < index.count; e++) if (this.isFile(tree, e)) blobs.push({ oid: index.oid(e), size: index.size(e) });
+    void this.hydrator.prefetchTree(tree.source, blobs);
   }
 
   private isFile(tree: MountedTree, entry: number): boolean {

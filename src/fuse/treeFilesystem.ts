@@ -85,11 +85,27 @@ export class TreeFilesystem {
     };
     const readOnly = (...args: unknown[]) => (args[args.length - 1] as (errno: number) => void)(EROFS);
     return {
+      // getattr and readdir answer synchronously once the tree is ready: they are most of a walk.
       getattr: (path, cb) => {
-        if (path === '/' && this.gate.state !== 'ready') return cb(0, ROOT_STAT_BEFORE_READY);
+        const tree = this.gate.value;
+        if (tree) {
+          const entry = tree.index.lookup(path);
+          if (entry < 0) return cb(ENOENT);
+          if (tree.index.size(entry) !== UNKNOWN_SIZE) return cb(0, this.statOf(tree, entry));
+        } else if (path === '/') {
+          return cb(0, ROOT_STAT_BEFORE_READY);
+        }
         reply(cb, () => this.getattr(path), 'getattr', path);
       },
-      readdir: (path, cb) => reply(cb, () => this.readdir(path), 'readdir', path),
+      readdir: (path, cb) => {
+        const tree = this.gate.value;
+        if (!tree) return reply(cb, () => this.readdir(path), 'readdir', path);
+        try {
+          cb(0, this.namesIn(tree, path));
+        } catch (err) {
+          cb(typeof err === 'number' ? err : errnoOf(err));
+        }
+      },
       open: (path, flags, cb) => {
         if (flags & WRITE_FLAGS) return cb(EROFS);
         reply(cb, () => this.openFile(path), 'open', path);
@@ -152,8 +168,12 @@ export class TreeFilesystem {
 
   private async getattr(path: string): Promise<Stat> {
     const { tree, entry } = await this.resolve(path);
+    if (tree.index.size(entry) === UNKNOWN_SIZE) await tree.sizes.wait(this.options.gateWaitMs);
+    return this.statOf(tree, entry);
+  }
+
+  private statOf(tree: MountedTree, entry: number): Stat {
     const index = tree.index;
-    if (index.size(entry) === UNKNOWN_SIZE) await tree.sizes.wait(this.options.gateWaitMs);
     const kind = index.kind(entry);
     const time = tree.commitTime;
     const base = { uid: 0, gid: 0, atime: time, mtime: time, ctime: time, ino: entry + 1 };
@@ -173,7 +193,12 @@ export class TreeFilesystem {
   }
 
   private async readdir(path: string): Promise<string[]> {
-    const { tree, entry } = await this.resolve(path);
+    return this.namesIn(await this.ready(), path);
+  }
+
+  private namesIn(tree: MountedTree, path: string): string[] {
+    const entry = tree.index.lookup(path);
+    if (entry < 0) throw ENOENT;
     const kind = tree.index.kind(entry);
     if (kind === EntryKind.Gitlink) return [];
     if (kind !== EntryKind.Directory) throw EISDIR;

@@ -24,7 +24,13 @@ const ENV_CREDENTIAL_HELPER =
  * transports, no submodules, no lazy fetching. Per-command configuration travels in
  * GIT_CONFIG_* variables so nothing (URLs, credentials) is written to a repository's config.
  */
-export function gitEnvironment(access?: RemoteAccess, extraConfig: Array<[string, string]> = [], base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function gitEnvironment(
+  access?: RemoteAccess,
+  extraConfig: Array<[string, string]> = [],
+  base: NodeJS.ProcessEnv = process.env,
+  /** Fetch without the blob:none filter (a whole commit's contents in one transfer). */
+  withBlobs = false,
+): NodeJS.ProcessEnv {
   const config: Array<[string, string]> = [
     ['core.hooksPath', '/dev/null'],
     ['core.askPass', ''],
@@ -50,11 +56,8 @@ export function gitEnvironment(access?: RemoteAccess, extraConfig: Array<[string
     LC_ALL: 'C',
   };
   if (access) {
-    config.push(
-      [`remote.${REMOTE_NAME}.url`, access.remote.url],
-      [`remote.${REMOTE_NAME}.promisor`, 'true'],
-      [`remote.${REMOTE_NAME}.partialclonefilter`, 'blob:none'],
-    );
+    config.push([`remote.${REMOTE_NAME}.url`, access.remote.url], [`remote.${REMOTE_NAME}.promisor`, 'true']);
+    if (!withBlobs) config.push([`remote.${REMOTE_NAME}.partialclonefilter`, 'blob:none']);
     const credentials = credentialsOf(access);
     if (credentials) {
       // An empty helper first clears any helpers from ambient config for this command.

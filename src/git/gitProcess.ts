@@ -11,6 +11,8 @@ export interface GitRun {
   extraConfig?: Array<[string, string]>;
   input?: string | Buffer;
   timeoutMs: number;
+  /** Fetch blobs too (no partial-clone filter). */
+  withBlobs?: boolean;
 }
 
 export interface GitOutput {
@@ -24,7 +26,7 @@ export interface GitOutput {
  * child in the process that serves a FUSE mount can deadlock it.
  */
 export function spawnGit(run: GitRun): ChildProcess {
-  const env = gitEnvironment(run.access, run.extraConfig);
+  const env = gitEnvironment(run.access, run.extraConfig, process.env, run.withBlobs);
   if (run.gitDir) env.GIT_DIR = run.gitDir;
   return spawn('git', run.args, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
 }

@@ -136,6 +136,22 @@ export class RepositoryStore {
     );
   }
 
+  /**
+   * Fetches every blob of a commit in one transfer, as a clone would: the server reuses its
+   * packed deltas, which it cannot for a list of blob ids. For readers that read everything.
+   */
+  async fetchCommitContents(access: RemoteAccess, commit: string, depth: number | undefined): Promise<void> {
+    await withRetry(() =>
+      runGit({
+        args: ['fetch', '--quiet', '--refetch', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', ...(depth ? [`--depth=${depth}`] : []), REMOTE_NAME, commit],
+        gitDir: this.gitDir,
+        access,
+        withBlobs: true,
+        timeoutMs: this.timeouts.fetchMs,
+      }),
+    );
+  }
+
   /** A cat-file reader, the least busy of a small pool. */
   reader(): CatFileBatch {
     if (this.readers.length < this.readersPerStore) {

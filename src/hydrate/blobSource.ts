@@ -4,6 +4,8 @@ export interface BlobSource {
   readonly key: string;
   /** Brings the blobs into local storage in one round trip. */
   fetch(oids: string[]): Promise<void>;
+  /** Brings every blob of the tree into local storage in one transfer. */
+  fetchEverything(): Promise<void>;
   /** Streams a locally stored blob; rejects with ObjectMissing when it is not local. */
   extract(oid: string, sink: { start(size: number): void; data(chunk: Buffer): void | Promise<void> }): Promise<number>;
 }

@@ -70,25 +70,59 @@ export class Hydrator extends EventEmitter {
   hydrate(source: BlobSource, oid: string, priority: Priority, sizeHint = 0): Promise<void> {
     const existing = this.jobs.get(oid);
     if (existing) {
-      if (existing.queued && priority < existing.priority) this.requeue(existing, priority);
+      if (priority < existing.priority) {
+        if (existing.queued) this.requeue(existing, priority);
+        else existing.priority = priority; // waiting for a whole-tree transfer: extracted first after it
+      }
       return existing.promise;
     }
     if (this.cache.has(oid)) return Promise.resolve();
-    let resolve!: () => void;
-    let reject!: (err: Error) => void;
-    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-    promise.catch(() => undefined); // prefetches may have no waiter
-    const job: Job = { oid, source, priority, sizeHint, queued: true, promise, resolve, reject };
-    this.jobs.set(oid, job);
-    this.levels[priority].push(job);
-    this.queuedCount++;
+    const job = this.newJob(source, oid, priority, sizeHint);
+    this.enqueue(job);
     this.schedule();
-    return promise;
+    return job.promise;
+  }
+
+  /**
+   * Hydrates many blobs of one tree in the background: one transfer of the whole tree (cheaper
+   * for the server than a list of ids), then each blob from local storage, those a reader is
+   * waiting for first. Requests for these blobs wait for the transfer rather than competing
+   * with it. If the transfer fails, the blobs are fetched by id.
+   */
+  async prefetchTree(source: BlobSource, blobs: Array<{ oid: string; size: number }>): Promise<void> {
+    const jobs = blobs.filter((b) => !this.cache.has(b.oid) && !this.jobs.has(b.oid)).map((b) => this.newJob(source, b.oid, Priority.Background, b.size));
+    if (jobs.length === 0) return;
+    const started = Date.now();
+    try {
+      await source.fetchEverything();
+      this.counters.fetchBatches++;
+      this.log.debug({ source: source.key, blobs: jobs.length, ms: Date.now() - started }, 'fetched whole tree');
+    } catch (err) {
+      this.log.warn({ source: source.key, err: asGitfsError(err) }, 'whole-tree fetch failed; fetching blobs by id');
+    }
+    for (const job of jobs) if (this.jobs.get(job.oid) === job) this.enqueue(job);
+    this.schedule();
   }
 
   /** Whether a request for this blob is queued or running. */
   isPending(oid: string): boolean {
     return this.jobs.has(oid);
+  }
+
+  private newJob(source: BlobSource, oid: string, priority: Priority, sizeHint: number): Job {
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    promise.catch(() => undefined); // prefetches may have no waiter
+    const job: Job = { oid, source, priority, sizeHint, queued: false, promise, resolve, reject };
+    this.jobs.set(oid, job);
+    return job;
+  }
+
+  private enqueue(job: Job): void {
+    job.queued = true;
+    this.levels[job.priority].push(job);
+    this.queuedCount++;
   }
 
   private requeue(job: Job, priority: Priority): void {
@@ -118,12 +152,17 @@ export class Hydrator extends EventEmitter {
     }
   }
 
-  /** The most urgent job and, from the same source, as many others as a batch may hold. */
+  /**
+   * The most urgent job and, from the same source, as many others as a batch may hold. Reads
+   * go out only with other reads: a reader waiting for its first byte must not wait for a
+   * prefetch of its whole directory, which follows in the next batch.
+   */
   private takeBatch(): Job[] {
     const first = this.levels.find((l) => l.length > 0)![0];
+    const lastLevel = first.priority === Priority.Read ? Priority.Read : PRIORITY_LEVELS - 1;
     const batch: Job[] = [];
     let bytes = 0;
-    for (let p = 0; p < PRIORITY_LEVELS; p++) {
+    for (let p = 0; p <= lastLevel; p++) {
       const level = this.levels[p];
       const keep: Job[] = [];
       for (const job of level) {

@@ -7,7 +7,12 @@ import { BlobSource } from '../hydrate/blobSource';
 export class StoreBlobSource implements BlobSource {
   readonly key: string;
 
-  constructor(private readonly store: RepositoryStore, private readonly access: RemoteAccess) {
+  constructor(
+    private readonly store: RepositoryStore,
+    private readonly access: RemoteAccess,
+    private readonly commit: string,
+    private readonly depth: number | undefined,
+  ) {
     const credentials = credentialsOf(access);
     const who = credentials ? createHash('sha256').update(`${credentials.username}\0${credentials.password}`).digest('hex').slice(0, 12) : 'ambient';
     this.key = `${store.key}#${who}`;
@@ -15,6 +20,10 @@ export class StoreBlobSource implements BlobSource {
 
   fetch(oids: string[]): Promise<void> {
     return this.store.fetchBlobs(this.access, oids);
+  }
+
+  fetchEverything(): Promise<void> {
+    return this.store.fetchCommitContents(this.access, this.commit, this.depth);
   }
 
   extract(oid: string, sink: { start(size: number): void; data(chunk: Buffer): void | Promise<void> }): Promise<number> {

@@ -1,36 +1,41 @@
 import { Readable } from 'node:stream';
 import { EntryKind, TreeIndex, UNKNOWN_SIZE } from './treeIndex';
 
-const KIND_BY_MODE: Record<string, EntryKind> = {
-  '040000': EntryKind.Directory,
-  '100644': EntryKind.File,
-  '100664': EntryKind.File,
-  '100755': EntryKind.Executable,
-  '120000': EntryKind.Symlink,
-  '160000': EntryKind.Gitlink,
-};
+/** The entry kind from the mode's digits ("040000", "100644", "100755", "120000", "160000"). */
+function kindOf(record: Buffer, at: number): EntryKind {
+  const second = record[at + 1];
+  if (record[at] === 48 /* 0 */) return EntryKind.Directory;
+  if (second === 50 /* 12… */) return EntryKind.Symlink;
+  if (second === 54 /* 16… */) return EntryKind.Gitlink;
+  return record[at + 3] === 55 /* 1007… */ ? EntryKind.Executable : EntryKind.File;
+}
 
 /**
  * Builds a TreeIndex from the NUL-separated output of `git ls-tree -r -t -z`, which lists a
- * tree before its contents (depth first), so each entry's parent is already known.
+ * tree before its contents (depth first), so each entry's parent is already known. Parses
+ * bytes, not strings: only names become strings, object ids stay as hex bytes until packed.
  */
 export async function buildTreeIndex(listing: Readable, commit: string): Promise<TreeIndex> {
   const names: string[] = [''];
   const parents: number[] = [0];
   const kinds: number[] = [EntryKind.Directory];
-  const oidHex: string[] = [''];
+  let hex = Buffer.alloc(64 * 1024);
+  let hexUsed = 0;
+  let oidLength = 0;
   // Directory paths on the current depth-first branch, with their entry numbers.
   const stack: Array<{ path: string; entry: number }> = [{ path: '', entry: 0 }];
-  let pending = '';
-  let oidLength = 40;
 
-  const addRecord = (record: string) => {
+  const addRecord = (buf: Buffer, start: number, end: number) => {
     // "<mode> <type> <oid>\t<path>"
-    const tab = record.indexOf('\t');
-    const [mode, , oid] = record.slice(0, tab).split(' ');
-    const path = record.slice(tab + 1);
-    const kind = KIND_BY_MODE[mode] ?? EntryKind.File;
-    oidLength = oid.length;
+    const tab = buf.indexOf(9, start);
+    if (tab < 0 || tab > end) return;
+    const oidStart = buf.lastIndexOf(32, tab) + 1;
+    oidLength = tab - oidStart;
+    if (hexUsed + oidLength > hex.length) hex = Buffer.concat([hex, Buffer.alloc(hex.length)]);
+    buf.copy(hex, hexUsed, oidStart, tab);
+    hexUsed += oidLength;
+    const kind = kindOf(buf, start);
+    const path = buf.toString('utf8', tab + 1, end);
     const slash = path.lastIndexOf('/');
     const dir = slash < 0 ? '' : path.slice(0, slash);
     while (stack.length > 1 && stack[stack.length - 1].path !== dir) stack.pop();
@@ -38,30 +43,30 @@ export async function buildTreeIndex(listing: Readable, commit: string): Promise
     names.push(slash < 0 ? path : path.slice(slash + 1));
     parents.push(stack[stack.length - 1].entry);
     kinds.push(kind);
-    oidHex.push(oid);
     if (kind === EntryKind.Directory) stack.push({ path, entry });
   };
 
-  listing.setEncoding('utf8');
-  for await (const chunk of listing as AsyncIterable<string>) {
-    pending += chunk;
+  let pending: Buffer = Buffer.alloc(0);
+  for await (const chunk of listing as AsyncIterable<Buffer>) {
+    const buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     let start = 0;
-    for (let nul = pending.indexOf('\0'); nul >= 0; nul = pending.indexOf('\0', start)) {
-      addRecord(pending.slice(start, nul));
+    for (let nul = buf.indexOf(0, start); nul >= 0; nul = buf.indexOf(0, start)) {
+      addRecord(buf, start, nul);
       start = nul + 1;
     }
-    pending = pending.slice(start);
+    pending = buf.subarray(start);
   }
-  if (pending !== '') addRecord(pending);
-  return assemble(commit, names, parents, kinds, oidHex, oidLength / 2);
+  if (pending.length) addRecord(pending, 0, pending.length);
+  const oidBytes = (oidLength || 40) / 2;
+  const packed = Buffer.alloc(names.length * oidBytes);
+  Buffer.from(hex.toString('latin1', 0, hexUsed), 'hex').copy(packed, oidBytes);
+  return assemble(commit, names, parents, kinds, packed, oidBytes);
 }
 
-function assemble(commit: string, names: string[], parentList: number[], kindList: number[], oidHex: string[], oidBytes: number): TreeIndex {
+function assemble(commit: string, names: string[], parentList: number[], kindList: number[], oids: Buffer, oidBytes: number): TreeIndex {
   const count = names.length;
   const parents = Int32Array.from(parentList);
   const kinds = Uint8Array.from(kindList);
-  const oids = Buffer.alloc(count * oidBytes);
-  for (let e = 1; e < count; e++) oids.write(oidHex[e], e * oidBytes, 'hex');
   const sizes = new Float64Array(count).fill(UNKNOWN_SIZE);
   for (let e = 0; e < count; e++) if (kinds[e] === EntryKind.Directory || kinds[e] === EntryKind.Gitlink) sizes[e] = 0;
 

@@ -29,6 +29,9 @@ class ControlledSource implements BlobSource {
     await this.gate;
     for (const oid of oids) this.local.add(oid);
   }
+  async fetchEverything(): Promise<void> {
+    await this.fetch([...this.contents.keys()]);
+  }
   async extract(oid: string, sink: { start(size: number): void; data(chunk: Buffer): void | Promise<void> }): Promise<number> {
     const content = this.contents.get(oid)!;
     if (!this.local.has(oid)) throw new ObjectMissing(oid);
@@ -92,9 +95,20 @@ test('a failed fetch fails its waiters, and the next request tries again', async
   const [oid] = contents.keys();
   const source = new ControlledSource(contents);
   const hydrator = new Hydrator(await BlobCache.open(`${dir}/d`, 1 << 20));
-  const failing: BlobSource = { key: 'failing', fetch: async () => Promise.reject(new Error('server gone')), extract: (o, s) => source.extract(o, s) };
+  const gone = async () => Promise.reject(new Error('server gone'));
+  const failing: BlobSource = { key: 'failing', fetch: gone, fetchEverything: gone, extract: (o, s) => source.extract(o, s) };
   await assert.rejects(hydrator.hydrate(failing, oid, Priority.Read), /server gone/);
   assert.equal(hydrator.isPending(oid), false);
   await hydrator.hydrate(source, oid, Priority.Read);
   assert.equal(hydrator.cache.has(oid), true);
+});
+
+test('a whole-tree prefetch is one transfer, then every blob comes from local storage', async () => {
+  const contents = blobs(300);
+  const source = new ControlledSource(contents);
+  const hydrator = new Hydrator(await BlobCache.open(`${dir}/e`, 1 << 20));
+  await hydrator.prefetchTree(source, [...contents.entries()].map(([oid, c]) => ({ oid, size: c.length })));
+  await Promise.all([...contents.keys()].map((oid) => hydrator.hydrate(source, oid, Priority.Read)));
+  assert.equal(source.fetches.length, 1);
+  assert.equal(hydrator.stats().blobsHydrated, 300);
 });

@@ -8,9 +8,9 @@ import { buildTreeIndex } from '../../src/tree/treeIndexBuilder';
 
 function listing(records: string[]): Readable {
   // Split records across chunk boundaries to exercise the streaming parser.
-  const text = records.map((r) => `${r}\0`).join('');
-  const chunks: string[] = [];
-  for (let i = 0; i < text.length; i += 7) chunks.push(text.slice(i, i + 7));
+  const bytes = Buffer.from(records.map((r) => `${r}\0`).join(''));
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += 7) chunks.push(bytes.subarray(i, i + 7));
   return Readable.from(chunks);
 }
 
@@ -24,7 +24,7 @@ test('the index resolves paths, kinds and sorted children from ls-tree output', 
       `100755 blob ${oid(3)}\tb/run`,
       `040000 tree ${oid(4)}\tb/c`,
       `120000 blob ${oid(5)}\tb/c/link`,
-      `100644 blob ${oid(6)}\tb/a file`,
+      `100644 blob ${oid(6)}\tb/a filé`,
       `160000 commit ${oid(7)}\tsub`,
       `100644 blob ${oid(8)}\ta.txt`,
     ]),
@@ -34,10 +34,10 @@ test('the index resolves paths, kinds and sorted children from ls-tree output', 
   assert.equal(index.kind(index.lookup('/b/run')), EntryKind.Executable);
   assert.equal(index.kind(index.lookup('b/c/link')), EntryKind.Symlink);
   assert.equal(index.kind(index.lookup('/sub')), EntryKind.Gitlink);
-  assert.equal(index.oid(index.lookup('/b/a file')), oid(6));
+  assert.equal(index.oid(index.lookup('/b/a filé')), oid(6));
   assert.equal(index.lookup('/b/missing'), -1);
   assert.equal(index.lookup('/README.md/x'), -1);
-  assert.deepEqual([...index.childrenOf(index.lookup('/b'))].map((e) => index.names[e]), ['a file', 'c', 'run']);
+  assert.deepEqual([...index.childrenOf(index.lookup('/b'))].map((e) => index.names[e]), ['a filé', 'c', 'run']);
   assert.deepEqual([...index.childrenOf(0)].map((e) => index.names[e]), ['README.md', 'a.txt', 'b', 'sub']);
   assert.equal(index.pathOf(index.lookup('/b/c/link')), 'b/c/link');
   assert.equal(index.allSizesKnown, false);

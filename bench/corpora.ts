@@ -1,0 +1,50 @@
+import { execFile } from 'node:child_process';
+import { access, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { commitTree, FixtureEntry, serveConfig } from '../test/support/repoFixtures';
+
+const exec = promisify(execFile);
+
+export interface Corpus {
+  name: string;
+  bareDir: string;
+}
+
+/** ≥ 20k files of mixed sizes: many small sources, some medium files, a few large ones. */
+export async function generatedCorpus(servedDir: string, files = 20_000): Promise<Corpus> {
+  let state = 7;
+  const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const entries: FixtureEntry[] = [];
+  for (let i = 0; i < files; i++) {
+    const roll = random();
+    const size = roll < 0.9 ? 200 + Math.floor(random() * 12_000) : roll < 0.995 ? 50_000 + Math.floor(random() * 400_000) : 4_000_000 + Math.floor(random() * 8_000_000);
+    // Compressible but distinct content, like source and data files.
+    const line = `${i} ${random().toString(36)} ${'x'.repeat(40)}\n`;
+    const content = Buffer.from(line.repeat(Math.ceil(size / line.length)).slice(0, size));
+    entries.push({ path: `pkg${i % 40}/mod${i % 13}/dir${i % 5}/file${i}.${roll < 0.995 ? 'txt' : 'bin'}`, content, mode: i % 29 === 0 ? '100755' : '100644' });
+  }
+  const bareDir = join(servedDir, 'generated.git');
+  await commitTree(bareDir, entries);
+  return { name: 'generated', bareDir };
+}
+
+/** A real source tree from a Debian package: Go's standard library (golang-1.19-src). */
+export async function debianCorpus(servedDir: string): Promise<Corpus | undefined> {
+  const source = '/usr/share/go-1.19/src';
+  const present = await access(source).then(() => true, () => false);
+  if (!present) {
+    await exec('apt-get', ['install', '-y', '-qq', 'golang-1.19-src'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).catch(() => undefined);
+    if (!(await access(source).then(() => true, () => false))) return undefined;
+  }
+  const work = join(servedDir, '..', 'go-src-work');
+  await mkdir(work, { recursive: true });
+  const git = (args: string[]) => exec('git', ['--git-dir', join(work, '.git'), '--work-tree', source, ...args], { maxBuffer: 1 << 28 });
+  await exec('git', ['init', '-q', work]);
+  await git(['add', '-A', '.']);
+  await git(['-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '-m', 'golang-1.19-src']);
+  const bareDir = join(servedDir, 'go-src.git');
+  await exec('git', ['clone', '-q', '--bare', join(work, '.git'), bareDir]);
+  await serveConfig(bareDir);
+  return { name: 'debian golang-1.19-src', bareDir };
+}

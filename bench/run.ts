@@ -1,0 +1,155 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { nodeConfig } from '../src/config/nodeConfig';
+import { silentLogger } from '../src/log/logger';
+import { Publisher } from '../src/prepare/publisher';
+import { removeDir, tempDir, git } from '../test/support/repoFixtures';
+import { Corpus, debianCorpus, generatedCorpus } from './corpora';
+import { best, collectGarbage, ratio, Row, time, timed } from './measure';
+
+/**
+ * `npm run bench`: gitfs-csi against git itself and ext4, in one run, on the same loopback
+ * smart-HTTP server (its own process). Prints ratios; never asserts.
+ */
+async function main(): Promise<void> {
+  const root = await tempDir('bench');
+  const served = join(root, 'served');
+  await mkdir(served, { recursive: true });
+  const server = await startServer(served);
+  const rows: Row[] = [];
+  try {
+    const corpora: Corpus[] = [];
+    log('building corpora …');
+    corpora.push(await generatedCorpus(served));
+    const debian = await debianCorpus(served);
+    if (debian) corpora.push(debian);
+    else log('golang-1.19-src is not installable here: the real-world corpus is skipped');
+    for (const corpus of corpora) rows.push(...(await benchCorpus(corpus, server.url, join(root, corpus.name.replace(/\W+/g, '-')))));
+  } finally {
+    server.child.kill('SIGTERM');
+    await removeDir(root);
+  }
+  report(rows);
+}
+
+async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Promise<Row[]> {
+  const url = `${serverUrl}/${corpus.bareDir.split('/').pop()}`;
+  const name = corpus.name;
+  await mkdir(work, { recursive: true });
+  const rows: Row[] = [];
+  const commit = (await git(['--git-dir', corpus.bareDir, 'rev-parse', 'HEAD'])).trim();
+  const entries = Number((await git(['--git-dir', corpus.bareDir, 'ls-tree', '-r', '-t', commit])).split('\n').length - 1);
+  log(`${name}: ${entries} entries`);
+
+  // Baselines: git itself.
+  const bloblessMs = await best(3, async () => {
+    await rm(join(work, 'blobless'), { recursive: true, force: true });
+    return timed('git', ['clone', '-q', '--filter=blob:none', '--no-checkout', url, join(work, 'blobless')]);
+  });
+  const fullMs = await best(2, async () => {
+    await rm(join(work, 'full'), { recursive: true, force: true });
+    return timed('git', ['clone', '-q', url, join(work, 'full')]);
+  });
+  const files = (await git(['-C', join(work, 'full'), 'ls-files', '-s'])).split('\n').filter((l) => l.startsWith('100'));
+  const probe = files[Math.floor(files.length / 2)].split(/\s+/);
+  const probeOid = probe[1];
+  const probePath = probe.slice(3).join(' ').split('\t').pop()!;
+  const lazyFetchMs = await timed('git', ['-C', join(work, 'blobless'), 'cat-file', '-p', probeOid]);
+
+  // Ours: a fresh node each time (empty stores and cache).
+  const fresh = async (tag: string) => {
+    const dir = join(work, `node-${tag}`);
+    await rm(dir, { recursive: true, force: true });
+    return Publisher.create(nodeConfig({ stateDir: join(dir, 'state'), cacheDir: join(dir, 'cache'), treeMountGraceMs: 0 }), silentLogger);
+  };
+
+  collectGarbage();
+  const rssBefore = process.memoryUsage().rss;
+  let publisher = await fresh('ready');
+  const mnt = join(work, 'mnt');
+  const [readyMs, published] = await time(async () => {
+    const p = await publisher.publish({ repository: url, target: mnt });
+    await p.preparation.gate.wait(120_000);
+    return p;
+  });
+  const [sizedMs] = await time(() => published.preparation.sizes.wait(120_000));
+  collectGarbage();
+  const rssPerEntry = (process.memoryUsage().rss - rssBefore) / entries;
+  rows.push({ corpus: name, measure: 'time to ready (tree listable)', ours: readyMs, baseline: bloblessMs, baselineName: 'git clone --filter=blob:none --no-checkout', unit: 'ms', target: '≤ 1.2×' });
+  rows.push({ corpus: name, measure: 'time to all sizes known', ours: readyMs + sizedMs, baseline: bloblessMs, baselineName: 'git clone --filter=blob:none --no-checkout', unit: 'ms' });
+
+  const findArgs = (dir: string) => ['-c', `find '${dir}' -printf '%s %m\\n' > /dev/null`];
+  const findColdMs = await timed('sh', findArgs(mnt));
+  await timed('sh', findArgs(join(work, 'full')));
+  const findExt4Ms = await best(3, () => timed('sh', findArgs(join(work, 'full'))));
+  const findWarmMs = await best(3, () => timed('sh', findArgs(mnt)));
+  rows.push({ corpus: name, measure: 'find + stat, first walk after ready', ours: findColdMs, baseline: findExt4Ms, baselineName: 'ext4 checkout (warm)', unit: 'ms' });
+  rows.push({ corpus: name, measure: 'find + stat, warm', ours: findWarmMs, baseline: findExt4Ms, baselineName: 'ext4 checkout (warm)', unit: 'ms' });
+
+  const [firstByteMs] = await time(() => timed('sh', ['-c', `head -c1 '${join(mnt, probePath)}' > /dev/null`]));
+  rows.push({ corpus: name, measure: 'first byte of one cold file', ours: firstByteMs, baseline: lazyFetchMs, baselineName: 'git cat-file -p (lazy fetch)', unit: 'ms' });
+  await publisher.close();
+
+  // Cold read of every file, from nothing: mount + read all, against a full clone with checkout.
+  publisher = await fresh('cold');
+  const readAll = (dir: string) => timed('sh', ['-c', `cd '${dir}' && find . -type f -print0 | xargs -0 -P4 -n64 cat > /dev/null`]);
+  const [coldAllMs] = await time(async () => {
+    const p = await publisher.publish({ repository: url, target: mnt });
+    await p.preparation.sizes.wait(120_000);
+    await readAll(mnt);
+  });
+  rows.push({ corpus: name, measure: 'cold read of every file (mount → last byte)', ours: coldAllMs, baseline: fullMs, baselineName: 'git clone (full, with checkout)', unit: 'ms', target: '≤ 1.0×' });
+
+  // Warm reads against ext4.
+  const bytes = Number((await git(['--git-dir', corpus.bareDir, 'ls-tree', '-r', '-l', commit])).split('\n').reduce((sum, l) => sum + (Number(l.split(/\s+/)[3]) || 0), 0));
+  await readAll(join(work, 'full'));
+  const warmAllExt4 = await best(3, () => readAll(join(work, 'full')));
+  const warmAllOurs = await best(3, () => readAll(mnt));
+  rows.push({ corpus: name, measure: 'warm read of every file', ours: (files.length / warmAllOurs) * 1000, baseline: (files.length / warmAllExt4) * 1000, baselineName: 'ext4 checkout', unit: 'files/s' });
+  const sizes = (await git(['--git-dir', corpus.bareDir, 'ls-tree', '-r', '-l', commit])).split('\n').filter(Boolean).map((l) => ({ size: Number(l.split(/\s+/)[3]) || 0, path: l.split('\t')[1] }));
+  const big = sizes.reduce((a, b) => (b.size > a.size ? b : a));
+  const seq = (dir: string) => timed('sh', ['-c', `for i in 1 2 3 4 5 6 7 8; do cat '${join(dir, big.path)}'; done > /dev/null`]);
+  await seq(mnt);
+  await seq(join(work, 'full'));
+  const seqOurs = await best(3, () => seq(mnt));
+  const seqExt4 = await best(3, () => seq(join(work, 'full')));
+  rows.push({ corpus: name, measure: `warm sequential read (${(big.size / 1e6).toFixed(1)} MB file ×8)`, ours: (8 * big.size) / 1e3 / seqOurs, baseline: (8 * big.size) / 1e3 / seqExt4, baselineName: 'ext4 checkout', unit: 'MB/s', target: '≥ 0.7×' });
+  rows.push({ corpus: name, measure: 'node RSS per tree entry', ours: rssPerEntry, baseline: 200, baselineName: 'budget', unit: 'B/entry', target: '≤ 200 B' });
+  log(`${name}: ${(bytes / 1e6).toFixed(0)} MB in ${files.length} files; fetches: ${publisher.hydrator.stats().fetchBatches}`);
+  await publisher.close();
+  return rows;
+}
+
+function startServer(root: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [join(__dirname, '../demo/serveRepositories.js'), root], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.stdout!.once('data', (line: Buffer) => resolve({ child, url: line.toString().trim() }));
+    child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
+}
+
+function log(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+function report(rows: Row[]): void {
+  const format = (value: number, unit: string) => (unit === 'ms' ? `${value.toFixed(0)} ms` : `${value.toFixed(unit === 'B/entry' ? 0 : 0)} ${unit}`);
+  const lines = [
+    `machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+    '',
+    '| corpus | measure | gitfs-csi | baseline | ratio | target |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.corpus} | ${r.measure} | ${format(r.ours, r.unit)} | ${format(r.baseline, r.unit)} (${r.baselineName}) | ${ratio(r).toFixed(2)}× | ${r.target ?? ''} |`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`bench failed: ${err.stack}\n`);
+    process.exit(1);
+  },
+);
