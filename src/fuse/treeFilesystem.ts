@@ -1,4 +1,4 @@
-import { FileHandle } from 'node:fs/promises';
+import { readFileSync, readSync } from 'node:fs';
 import type { Operations, Stat, Statfs } from 'fuse-native';
 import { CorruptObject, NotReady } from '../errors/errors';
 import { Priority } from '../hydrate/blobSource';
@@ -23,8 +23,8 @@ export const DEFAULT_FILESYSTEM_OPTIONS: FilesystemOptions = { gateWaitMs: 10_00
 
 interface OpenBlob {
   oid: string;
-  /** null for empty files: nothing to read, nothing to fetch. */
-  handle: FileHandle | null;
+  /** The cached blob's descriptor; null for empty files: nothing to read, nothing to fetch. */
+  fd: number | null;
 }
 
 const WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000; // O_WRONLY O_RDWR O_CREAT O_TRUNC O_APPEND
@@ -110,29 +110,25 @@ export class TreeFilesystem {
         if (flags & WRITE_FLAGS) return cb(EROFS);
         reply(cb, () => this.openFile(path), 'open', path);
       },
+      // Reads and releases hit the local cache file: answered synchronously, no thread hop.
       read: (path, fd, buffer, length, position, cb) => {
         const blob = this.open.get(fd);
         if (!blob) return cb(EBADF);
-        if (!blob.handle) return cb(0);
-        blob.handle.read(buffer, 0, length, position).then(
-          ({ bytesRead }) => {
-            this.counters.readBytes += bytesRead;
-            cb(bytesRead);
-          },
-          (err) => {
-            this.log.warn({ op: 'read', path, err }, 'reading cached blob failed');
-            cb(errnoOf(err));
-          },
-        );
+        if (blob.fd === null) return cb(0);
+        try {
+          const bytesRead = readSync(blob.fd, buffer, 0, length, position);
+          this.counters.readBytes += bytesRead;
+          cb(bytesRead);
+        } catch (err) {
+          this.log.warn({ op: 'read', path, err }, 'reading cached blob failed');
+          cb(errnoOf(err));
+        }
       },
-      release: (path, fd, cb) => {
+      release: (_path, fd, cb) => {
         const blob = this.open.get(fd);
         this.open.delete(fd);
-        if (!blob?.handle) return cb(0);
-        blob.handle.close().finally(() => {
-          this.hydrator.cache.release(blob.oid);
-          cb(0);
-        });
+        if (blob?.fd != null) this.hydrator.cache.close(blob.oid, blob.fd);
+        cb(0);
       },
       readlink: (path, cb) => reply(cb, () => this.readlink(path), 'readlink', path),
       statfs: (_path, cb) => cb(0, this.statfs()),
@@ -214,18 +210,18 @@ export class TreeFilesystem {
     if (kind === EntryKind.Directory || kind === EntryKind.Gitlink) throw EISDIR;
     this.counters.opens++;
     const oid = tree.index.oid(entry);
-    const handle = tree.index.size(entry) === 0 ? null : await this.openBlob(tree, entry);
-    const fd = this.nextHandle++;
-    this.open.set(fd, { oid, handle });
-    return fd;
+    const blobFd = tree.index.size(entry) === 0 ? null : await this.openBlob(tree, entry);
+    const handle = this.nextHandle++;
+    this.open.set(handle, { oid, fd: blobFd });
+    return handle;
   }
 
   /** Opens the cached blob, hydrating it first when cold; a copy that fails verification is fetched once more. */
-  private async openBlob(tree: MountedTree, entry: number): Promise<FileHandle> {
+  private async openBlob(tree: MountedTree, entry: number): Promise<number> {
     const oid = tree.index.oid(entry);
     for (let attempt = 0; attempt < 2; attempt++) {
       const cached = await this.hydrator.cache.open(oid);
-      if (cached) return cached;
+      if (cached !== undefined) return cached;
       if (attempt === 0) {
         this.counters.coldOpens++;
         this.prefetcher.onColdRead(tree, entry);
@@ -238,12 +234,11 @@ export class TreeFilesystem {
   private async readlink(path: string): Promise<string> {
     const { tree, entry } = await this.resolve(path);
     if (tree.index.kind(entry) !== EntryKind.Symlink) throw EINVAL;
-    const handle = await this.openBlob(tree, entry);
+    const fd = await this.openBlob(tree, entry);
     try {
-      return (await handle.readFile()).toString('utf8');
+      return readFileSync(fd, 'utf8');
     } finally {
-      await handle.close();
-      this.hydrator.cache.release(tree.index.oid(entry));
+      this.hydrator.cache.close(tree.index.oid(entry), fd);
     }
   }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readdir, writeFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -18,13 +19,12 @@ async function put(cache: BlobCache, content: Buffer, oid = blobId(content)): Pr
 }
 
 async function readAll(cache: BlobCache, oid: string): Promise<string | undefined> {
-  const handle = await cache.open(oid);
-  if (!handle) return undefined;
+  const fd = await cache.open(oid);
+  if (fd === undefined) return undefined;
   try {
-    return (await handle.readFile()).toString();
+    return readFileSync(fd, 'utf8');
   } finally {
-    await handle.close();
-    cache.release(oid);
+    cache.close(oid, fd);
   }
 }
 
@@ -47,7 +47,7 @@ test('content that does not hash to its id is refused and leaves nothing behind'
   const oid = blobId(Buffer.from('the real content'));
   await assert.rejects(put(cache, Buffer.from('something else!'), oid), /failed verification/);
   assert.equal(cache.has(oid), false);
-  assert.deepEqual(await readdir(join(dir, 'b', 'tmp')), []);
+  assert.deepEqual(await readdir(join(dir, 'b', 'blobs', oid.slice(0, 2))), []);
 });
 
 test('the budget evicts least recently used blobs, never an open one', async () => {
@@ -55,15 +55,14 @@ test('the budget evicts least recently used blobs, never an open one', async () 
   const a = await put(cache, Buffer.alloc(1000, 'a'));
   const b = await put(cache, Buffer.alloc(1000, 'b'));
   const pinned = await cache.open(a); // a is open
-  assert.ok(pinned);
+  assert.ok(pinned !== undefined);
   const c = await put(cache, Buffer.alloc(1000, 'c')); // over budget: b is the LRU blob not open
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.equal(cache.has(a), true);
   assert.equal(cache.has(b), false);
   assert.equal(cache.has(c), true);
   assert.equal(cache.stats().evictions, 1);
-  await pinned.close();
-  cache.release(a);
+  cache.close(a, pinned);
 });
 
 test('a restart indexes the cache without hashing, and hashes a blob on its first open', async () => {
