@@ -1,6 +1,4 @@
 import { execFile } from 'node:child_process';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 /** Runs a command to completion in a child process and returns its wall time in ms. */
 export function timed(file: string, args: string[], options: { cwd?: string; shell?: boolean } = {}): Promise<number> {
@@ -10,6 +8,13 @@ export function timed(file: string, args: string[], options: { cwd?: string; she
       if (err) reject(new Error(`${file} ${args.join(' ')}: ${stderr || err.message}`));
       else resolve(Number(process.hrtime.bigint() - started) / 1e6);
     });
+  });
+}
+
+/** Runs a command and returns its standard output. */
+export function output(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { maxBuffer: 1 << 26 }, (err, stdout, stderr) => (err ? reject(new Error(`${file}: ${stderr || err.message}`)) : resolve(stdout)));
   });
 }
 
@@ -24,16 +29,6 @@ export async function best(runs: number, work: () => Promise<number>): Promise<n
   let min = Infinity;
   for (let i = 0; i < runs; i++) min = Math.min(min, await work());
   return min;
-}
-
-let gcFunction: (() => void) | undefined;
-export function collectGarbage(): void {
-  if (!gcFunction) {
-    setFlagsFromString('--expose-gc');
-    gcFunction = runInNewContext('gc') as () => void;
-  }
-  gcFunction();
-  gcFunction();
 }
 
 export interface Row {

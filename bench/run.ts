@@ -7,7 +7,7 @@ import { silentLogger } from '../src/log/logger';
 import { Publisher } from '../src/prepare/publisher';
 import { removeDir, tempDir, git } from '../test/support/repoFixtures';
 import { Corpus, debianCorpus, generatedCorpus } from './corpora';
-import { best, collectGarbage, ratio, Row, time, timed } from './measure';
+import { best, output, ratio, Row, time, timed } from './measure';
 
 /**
  * `npm run bench`: gitfs-csi against git itself and ext4, in one run, on the same loopback
@@ -65,8 +65,6 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
     return Publisher.create(nodeConfig({ stateDir: join(dir, 'state'), cacheDir: join(dir, 'cache'), treeMountGraceMs: 0 }), silentLogger);
   };
 
-  collectGarbage();
-  const rssBefore = process.memoryUsage().rss;
   let publisher = await fresh('ready');
   const mnt = join(work, 'mnt');
   const [readyMs, published] = await time(async () => {
@@ -75,8 +73,6 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
     return p;
   });
   const [sizedMs] = await time(() => published.preparation.sizes.wait(120_000));
-  collectGarbage();
-  const rssPerEntry = (process.memoryUsage().rss - rssBefore) / entries;
   rows.push({ corpus: name, measure: 'time to ready (tree listable)', ours: readyMs, baseline: bloblessMs, baselineName: 'git clone --filter=blob:none --no-checkout', unit: 'ms', target: '≤ 1.2×' });
   rows.push({ corpus: name, measure: 'time to all sizes known', ours: readyMs + sizedMs, baseline: bloblessMs, baselineName: 'git clone --filter=blob:none --no-checkout', unit: 'ms' });
 
@@ -116,7 +112,9 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   const seqOurs = await best(3, () => seq(mnt));
   const seqExt4 = await best(3, () => seq(join(work, 'full')));
   rows.push({ corpus: name, measure: `warm sequential read (${(big.size / 1e6).toFixed(1)} MB file ×8)`, ours: (8 * big.size) / 1e3 / seqOurs, baseline: (8 * big.size) / 1e3 / seqExt4, baselineName: 'ext4 checkout', unit: 'MB/s', target: '≥ 0.7×' });
-  rows.push({ corpus: name, measure: 'node RSS per tree entry', ours: rssPerEntry, baseline: 200, baselineName: 'budget', unit: 'B/entry', target: '≤ 200 B' });
+  const memory = JSON.parse(await output(process.execPath, ['--expose-gc', join(__dirname, 'treeMemory.js'), corpus.bareDir, commit])) as { rssPerEntry: number; heapPerEntry: number };
+  rows.push({ corpus: name, measure: 'node RSS per tree entry', ours: memory.rssPerEntry, baseline: 200, baselineName: 'budget', unit: 'B/entry', target: '≤ 200 B' });
+  rows.push({ corpus: name, measure: 'heap + buffers per tree entry', ours: memory.heapPerEntry, baseline: 200, baselineName: 'budget', unit: 'B/entry', target: '≤ 200 B' });
   log(`${name}: ${(bytes / 1e6).toFixed(0)} MB in ${files.length} files; fetches: ${publisher.hydrator.stats().fetchBatches}`);
   await publisher.close();
   return rows;

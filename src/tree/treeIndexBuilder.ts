@@ -22,8 +22,8 @@ export async function buildTreeIndex(listing: Readable, commit: string): Promise
   let hex = Buffer.alloc(64 * 1024);
   let hexUsed = 0;
   let oidLength = 0;
-  // Directory paths on the current depth-first branch, with their entry numbers.
-  const stack: Array<{ path: string; entry: number }> = [{ path: '', entry: 0 }];
+  // Directory paths (bytes) on the current depth-first branch, with their entry numbers.
+  const stack: Array<{ path: Buffer; entry: number }> = [{ path: Buffer.alloc(0), entry: 0 }];
 
   const addRecord = (buf: Buffer, start: number, end: number) => {
     // "<mode> <type> <oid>\t<path>"
@@ -35,15 +35,21 @@ export async function buildTreeIndex(listing: Readable, commit: string): Promise
     buf.copy(hex, hexUsed, oidStart, tab);
     hexUsed += oidLength;
     const kind = kindOf(buf, start);
-    const path = buf.toString('utf8', tab + 1, end);
-    const slash = path.lastIndexOf('/');
-    const dir = slash < 0 ? '' : path.slice(0, slash);
-    while (stack.length > 1 && stack[stack.length - 1].path !== dir) stack.pop();
+    const pathStart = tab + 1;
+    let slash = end - 1;
+    while (slash >= pathStart && buf[slash] !== 47) slash--;
+    const dirEnd = slash < pathStart ? pathStart : slash;
+    // Pop to this entry's parent, comparing bytes: no path strings are made (they would be garbage).
+    while (stack.length > 1) {
+      const top = stack[stack.length - 1].path;
+      if (top.length === dirEnd - pathStart && buf.compare(top, 0, top.length, pathStart, dirEnd) === 0) break;
+      stack.pop();
+    }
     const entry = names.length;
-    names.push(slash < 0 ? path : path.slice(slash + 1));
+    names.push(buf.toString('utf8', slash < pathStart ? pathStart : slash + 1, end));
     parents.push(stack[stack.length - 1].entry);
     kinds.push(kind);
-    if (kind === EntryKind.Directory) stack.push({ path, entry });
+    if (kind === EntryKind.Directory) stack.push({ path: Buffer.from(buf.subarray(pathStart, end)), entry });
   };
 
   let pending: Buffer = Buffer.alloc(0);

@@ -117,13 +117,15 @@ describe('a mounted commit', () => {
     const published = await harness.publisher.publish({ repository: harness.url('big.git'), target });
     await published.preparation.sizes.wait(30_000);
     harness.server.resetCounters();
-    const batchesBefore = harness.publisher.hydrator.stats().fetchBatches;
-    const file = join(target, 'src/mod5/pkg5/file5.go');
-    const expected = await git(['--git-dir', harness.repoDir('big.git'), 'show', `${commit}:src/mod5/pkg5/file5.go`]);
+    const path = 'src/mod5/pkg5/file5.go';
+    const file = join(target, path);
+    const expected = await git(['--git-dir', harness.repoDir('big.git'), 'show', `${commit}:${path}`]);
+    const oid = (await git(['--git-dir', harness.repoDir('big.git'), 'rev-parse', `${commit}:${path}`])).trim();
     const readers = await Promise.all(Array.from({ length: 50 }, () => run('cat', [file])));
     for (const r of readers) assert.equal(r.stdout, expected);
-    assert.equal(harness.server.counters.fetches, 1);
-    assert.equal(harness.publisher.hydrator.stats().fetchBatches - batchesBefore, 1);
+    // One request wanted this blob; its directory's other files follow in a prefetch of their own.
+    assert.equal(harness.server.counters.wants.get(oid), 1);
+    assert.ok(harness.server.counters.fetches <= 3);
     await harness.publisher.unpublish(target);
   });
 });

@@ -22,6 +22,8 @@ export interface ServerCounters {
   /** Upload-pack requests that fetched objects. */
   fetches: number;
   bytesOut: number;
+  /** How many fetch requests wanted each object id. */
+  wants: Map<string, number>;
 }
 
 /**
@@ -29,7 +31,7 @@ export interface ServerCounters {
  * with counters for the tests (requests, fetches, bytes served) and faults to inject.
  */
 export class GitHttpServer {
-  readonly counters: ServerCounters = { infoRefs: 0, uploadPackPosts: 0, objectInfo: 0, fetches: 0, bytesOut: 0 };
+  readonly counters: ServerCounters = { infoRefs: 0, uploadPackPosts: 0, objectInfo: 0, fetches: 0, bytesOut: 0, wants: new Map() };
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private port_ = 0;
@@ -47,7 +49,7 @@ export class GitHttpServer {
   }
 
   resetCounters(): void {
-    Object.assign(this.counters, { infoRefs: 0, uploadPackPosts: 0, objectInfo: 0, fetches: 0, bytesOut: 0 });
+    Object.assign(this.counters, { infoRefs: 0, uploadPackPosts: 0, objectInfo: 0, fetches: 0, bytesOut: 0, wants: new Map() });
   }
 
   async start(port = this.port_): Promise<void> {
@@ -102,7 +104,10 @@ export class GitHttpServer {
         const text = plain.toString('latin1');
         const isFetch = text.includes('command=fetch') || /^[0-9a-f]{4}want /m.test(text);
         if (text.includes('command=object-info')) this.counters.objectInfo++;
-        if (isFetch) this.counters.fetches++;
+        if (isFetch) {
+          this.counters.fetches++;
+          for (const [, oid] of text.matchAll(/want ([0-9a-f]{40,64})/g)) this.counters.wants.set(oid, (this.counters.wants.get(oid) ?? 0) + 1);
+        }
         if (isFetch && this.options.rejectFetchesWith) {
           res.writeHead(this.options.rejectFetchesWith);
           res.end('rejected by the test');
