@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
+import { TreeIndex } from '../src/tree/treeIndex';
 import { buildTreeIndex } from '../src/tree/treeIndexBuilder';
 
 /**
  * Run in a child process of its own (node --expose-gc): the resident memory a commit's
- * TreeIndex adds to a node process, per entry. Ten indexes are held at once so V8's fixed
- * heap growth (semi-spaces, pages) does not pass for per-entry cost. Prints JSON.
+ * TreeIndex adds to a node process, per entry. Measured as a slope — memory after holding
+ * 20 indexes minus after 10, over 10 indexes' entries — so V8's one-time growth (semi-spaces
+ * of up to 16 MB, code, pages) does not pass for per-entry cost. Prints JSON.
  */
 async function main(): Promise<void> {
   const [gitDir, commit] = process.argv.slice(2);
@@ -14,17 +16,18 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
     gc();
   };
-  await settle();
-  const before = process.memoryUsage();
-  const copies = 10;
-  const indexes = [];
-  for (let i = 0; i < copies; i++) {
-    const child = spawn('git', ['--git-dir', gitDir, 'ls-tree', '-r', '-t', '-z', commit], { stdio: ['ignore', 'pipe', 'inherit'] });
-    indexes.push(await buildTreeIndex(child.stdout, commit));
-  }
-  await settle();
-  const after = process.memoryUsage();
-  const entries = indexes[0].count * copies;
+  const indexes: TreeIndex[] = [];
+  const hold = async (copies: number) => {
+    for (let i = 0; i < copies; i++) {
+      const child = spawn('git', ['--git-dir', gitDir, 'ls-tree', '-r', '-t', '-z', commit], { stdio: ['ignore', 'pipe', 'inherit'] });
+      indexes.push(await buildTreeIndex(child.stdout, commit));
+    }
+    await settle();
+    return process.memoryUsage();
+  };
+  const before = await hold(10);
+  const after = await hold(10);
+  const entries = indexes[0].count * 10;
   process.stdout.write(
     `${JSON.stringify({
       entries: indexes[0].count,

@@ -16,12 +16,13 @@ function kindOf(record: Buffer, at: number): EntryKind {
  * bytes, not strings: only names become strings, object ids stay as hex bytes until packed.
  */
 export async function buildTreeIndex(listing: Readable, commit: string): Promise<TreeIndex> {
+  // Columns grow by doubling and are trimmed once at the end: few, large, short-lived buffers.
   const names: string[] = [''];
-  const parents: number[] = [0];
-  const kinds: number[] = [EntryKind.Directory];
-  let hex = Buffer.alloc(64 * 1024);
-  let hexUsed = 0;
-  let oidLength = 0;
+  let parents = new Int32Array(1024);
+  let kinds = new Uint8Array(1024);
+  let oids = Buffer.alloc(1024 * 20);
+  let oidBytes = 0;
+  kinds[0] = EntryKind.Directory;
   // Directory paths (bytes) on the current depth-first branch, with their entry numbers.
   const stack: Array<{ path: Buffer; entry: number }> = [{ path: Buffer.alloc(0), entry: 0 }];
 
@@ -30,25 +31,24 @@ export async function buildTreeIndex(listing: Readable, commit: string): Promise
     const tab = buf.indexOf(9, start);
     if (tab < 0 || tab > end) return;
     const oidStart = buf.lastIndexOf(32, tab) + 1;
-    oidLength = tab - oidStart;
-    if (hexUsed + oidLength > hex.length) hex = Buffer.concat([hex, Buffer.alloc(hex.length)]);
-    buf.copy(hex, hexUsed, oidStart, tab);
-    hexUsed += oidLength;
+    oidBytes = (tab - oidStart) >> 1;
+    const entry = names.length;
+    if (entry === parents.length) {
+      parents = grow(parents, new Int32Array(entry * 2));
+      kinds = grow(kinds, new Uint8Array(entry * 2));
+    }
+    if ((entry + 1) * oidBytes > oids.length) oids = grow(oids, Buffer.alloc(oids.length * 2));
+    for (let i = oidStart, o = entry * oidBytes; i < tab; i += 2) oids[o++] = (hexValue(buf[i]) << 4) | hexValue(buf[i + 1]);
     const kind = kindOf(buf, start);
     const pathStart = tab + 1;
     let slash = end - 1;
     while (slash >= pathStart && buf[slash] !== 47) slash--;
     const dirEnd = slash < pathStart ? pathStart : slash;
     // Pop to this entry's parent, comparing bytes: no path strings are made (they would be garbage).
-    while (stack.length > 1) {
-      const top = stack[stack.length - 1].path;
-      if (top.length === dirEnd - pathStart && buf.compare(top, 0, top.length, pathStart, dirEnd) === 0) break;
-      stack.pop();
-    }
-    const entry = names.length;
+    while (stack.length > 1 && !sameBytes(stack[stack.length - 1].path, buf, pathStart, dirEnd)) stack.pop();
     names.push(buf.toString('utf8', slash < pathStart ? pathStart : slash + 1, end));
-    parents.push(stack[stack.length - 1].entry);
-    kinds.push(kind);
+    parents[entry] = stack[stack.length - 1].entry;
+    kinds[entry] = kind;
     if (kind === EntryKind.Directory) stack.push({ path: Buffer.from(buf.subarray(pathStart, end)), entry });
   };
 
@@ -63,16 +63,28 @@ export async function buildTreeIndex(listing: Readable, commit: string): Promise
     pending = buf.subarray(start);
   }
   if (pending.length) addRecord(pending, 0, pending.length);
-  const oidBytes = (oidLength || 40) / 2;
-  const packed = Buffer.alloc(names.length * oidBytes);
-  Buffer.from(hex.toString('latin1', 0, hexUsed), 'hex').copy(packed, oidBytes);
-  return assemble(commit, names, parents, kinds, packed, oidBytes);
+  const count = names.length;
+  oidBytes ||= 20;
+  return assemble(commit, names, parents.slice(0, count), kinds.slice(0, count), Buffer.from(oids.subarray(0, count * oidBytes)), oidBytes);
 }
 
-function assemble(commit: string, names: string[], parentList: number[], kindList: number[], oids: Buffer, oidBytes: number): TreeIndex {
+function grow<T extends Int32Array | Uint8Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
+function hexValue(c: number): number {
+  return c <= 57 ? c - 48 : (c | 32) - 87; // '0'-'9', 'a'-'f' (or 'A'-'F')
+}
+
+function sameBytes(path: Buffer, buf: Buffer, start: number, end: number): boolean {
+  if (path.length !== end - start) return false;
+  for (let i = 0; i < path.length; i++) if (path[i] !== buf[start + i]) return false;
+  return true;
+}
+
+function assemble(commit: string, names: string[], parents: Int32Array, kinds: Uint8Array, oids: Buffer, oidBytes: number): TreeIndex {
   const count = names.length;
-  const parents = Int32Array.from(parentList);
-  const kinds = Uint8Array.from(kindList);
   const sizes = new Float64Array(count).fill(UNKNOWN_SIZE);
   for (let e = 0; e < count; e++) if (kinds[e] === EntryKind.Directory || kinds[e] === EntryKind.Gitlink) sizes[e] = 0;
 
