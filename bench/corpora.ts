@@ -18,11 +18,11 @@ export async function generatedCorpus(servedDir: string, files = 20_000): Promis
   const entries: FixtureEntry[] = [];
   for (let i = 0; i < files; i++) {
     const roll = random();
-    const size = roll < 0.9 ? 200 + Math.floor(random() * 12_000) : roll < 0.995 ? 50_000 + Math.floor(random() * 400_000) : 4_000_000 + Math.floor(random() * 8_000_000);
+    const size = roll < 0.9 ? 200 + Math.floor(random() * 12_000) : roll < 0.997 ? 50_000 + Math.floor(random() * 200_000) : 2_000_000 + Math.floor(random() * 8_000_000);
     // Compressible but distinct content, like source and data files.
     const line = `${i} ${random().toString(36)} ${'x'.repeat(40)}\n`;
     const content = Buffer.from(line.repeat(Math.ceil(size / line.length)).slice(0, size));
-    entries.push({ path: `pkg${i % 40}/mod${i % 13}/dir${i % 5}/file${i}.${roll < 0.995 ? 'txt' : 'bin'}`, content, mode: i % 29 === 0 ? '100755' : '100644' });
+    entries.push({ path: `pkg${i % 40}/mod${i % 13}/dir${i % 5}/file${i}.${roll < 0.997 ? 'txt' : 'bin'}`, content, mode: i % 29 === 0 ? '100755' : '100644' });
   }
   const bareDir = join(servedDir, 'generated.git');
   await commitTree(bareDir, entries);

@@ -93,7 +93,9 @@ export async function mountCommand(argv: string[]): Promise<number> {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop().then(() => resolve(0)));
   });
   try {
-    await preparation.gate.wait(config.fetchTimeoutMs);
+    // A signal during preparation ends the wait too: the mount is already gone.
+    const ready = await Promise.race([preparation.gate.wait(config.fetchTimeoutMs).then(() => true), finished.then(() => false)]);
+    if (!ready) return finished;
   } catch (err) {
     await stop();
     throw err;

@@ -4,7 +4,7 @@ import { asGitfsError, GitfsError, PreparationFailed } from '../errors/errors';
 import { MountedTree } from '../fuse/mountedTree';
 import { ReadinessGate } from '../fuse/readinessGate';
 import { RemoteAccess } from '../git/gitEnvironment';
-import { runGit } from '../git/gitProcess';
+import { killGit, runGit } from '../git/gitProcess';
 import { ResolvedRef } from '../git/remoteRefs';
 import { RepositoryStore } from '../git/repositoryStore';
 import { Logger } from '../log/logger';
@@ -111,11 +111,13 @@ export class Preparation extends EventEmitter {
 
   private async indexTree(): Promise<TreeIndex> {
     const child = this.store.listTree(this.resolved.commit);
+    const timer = setTimeout(() => killGit(child), this.timeouts.fetchMs);
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     const index = await buildTreeIndex(child.stdout!, this.resolved.commit);
     const code = await exited;
+    clearTimeout(timer);
     if (code !== 0) throw new GitfsError('internal', `git ls-tree exited with ${code}: ${stderr.trim().slice(0, 300)}`);
     return index;
   }
