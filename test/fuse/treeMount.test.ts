@@ -129,3 +129,29 @@ describe('a mounted commit', () => {
     await harness.publisher.unpublish(target);
   });
 });
+
+describe('readdir manifest prefetch (opt-in)', () => {
+  let harness: NodeHarness;
+  before(async () => {
+    harness = await NodeHarness.start({
+      config: { filesystem: { gateWaitMs: 10_000, readWaitMs: 10_000, prefetch: { siblingFiles: 0, siblingBytes: 0, bulkAfterColdReads: 0, manifestsOnReaddir: true } } },
+    });
+    await commitTree(harness.repoDir('app.git'), generatedTree(40));
+  });
+  after(() => harness.stop());
+
+  test('listing a directory queues its manifests, and nothing else', async () => {
+    const target = harness.target('app');
+    const published = await harness.publisher.publish({ repository: harness.url('app.git'), target });
+    await published.preparation.sizes.wait(20_000);
+    assert.ok((await readdir(target)).includes('package.json'));
+    const deadline = Date.now() + 10_000;
+    while (harness.publisher.cache.stats().blobs < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const cached = (await Promise.all(['package.json', 'README.md', 'bin/run.sh'].map(async (p) => {
+      const oid = (await git(['--git-dir', harness.repoDir('app.git'), 'rev-parse', `HEAD:${p}`])).trim();
+      return harness.publisher.cache.has(oid);
+    })));
+    assert.deepEqual(cached, [true, true, false]);
+    await harness.publisher.unpublish(target);
+  });
+});
