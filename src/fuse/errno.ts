@@ -14,7 +14,5 @@ export function errnoOf(err: unknown): number {
 export const ENOENT = Fuse.ENOENT;
 export const EROFS = Fuse.EROFS;
 export const EISDIR = Fuse.EISDIR;
-export const ENOTDIR = Fuse.ENOTDIR;
 export const EINVAL = Fuse.EINVAL;
 export const EBADF = Fuse.EBADF;
-export const EIO = Fuse.EIO;

@@ -29,6 +29,7 @@ export class CatFileBatch {
   private header: Buffer = Buffer.alloc(0);
   /** Bytes of content still expected by the first pending request, then its LF. */
   private inBody = false;
+  private closed = false;
 
   constructor(private readonly gitDir: string) {}
 
@@ -38,6 +39,7 @@ export class CatFileBatch {
 
   /** Streams the object to `sink`; resolves with its size. A missing object rejects with ObjectMissing. */
   read(oid: string, sink: ObjectSink): Promise<number> {
+    if (this.closed) return Promise.reject(new GitfsError('internal', 'the object reader is closed'));
     return new Promise((resolve, reject) => {
       const child = this.process();
       this.queue.push({ oid, sink, resolve, reject, size: 0, remaining: 0 });
@@ -46,6 +48,7 @@ export class CatFileBatch {
   }
 
   close(): void {
+    this.closed = true;
     if (this.child) {
       this.child.stdin!.end();
       killGit(this.child);

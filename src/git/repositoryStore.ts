@@ -26,6 +26,7 @@ export class RepositoryStore {
   private ready: Promise<void> | undefined;
   private commitFetches = Promise.resolve();
   private readonly readers: CatFileBatch[] = [];
+  private closed = false;
 
   constructor(
     readonly gitDir: string,
@@ -154,6 +155,7 @@ export class RepositoryStore {
 
   /** A cat-file reader, the least busy of a small pool. */
   reader(): CatFileBatch {
+    if (this.closed) throw new GitfsError('internal', `repository store ${this.gitDir} is closed`);
     if (this.readers.length < this.readersPerStore) {
       const idle = this.readers.find((r) => r.pending === 0);
       if (idle) return idle;
@@ -165,6 +167,7 @@ export class RepositoryStore {
   }
 
   close(): void {
+    this.closed = true;
     for (const r of this.readers.splice(0)) r.close();
   }
 }

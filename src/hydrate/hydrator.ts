@@ -52,6 +52,7 @@ export class Hydrator extends EventEmitter {
   private queuedCount = 0;
   private activeFetches = 0;
   private timer: NodeJS.Timeout | undefined;
+  private closed = false;
   private readonly counters = { fetchBatches: 0, blobsFetched: 0, blobsHydrated: 0, bytesHydrated: 0, failures: 0 };
 
   constructor(
@@ -68,6 +69,7 @@ export class Hydrator extends EventEmitter {
 
   /** Resolves once the blob is in the cache. */
   hydrate(source: BlobSource, oid: string, priority: Priority, sizeHint = 0): Promise<void> {
+    if (this.closed) return Promise.reject(new GitfsError('internal', 'the hydrator is shut down'));
     const existing = this.jobs.get(oid);
     if (existing) {
       if (priority < existing.priority) {
@@ -100,6 +102,7 @@ export class Hydrator extends EventEmitter {
     } catch (err) {
       this.log.warn({ source: source.key, err: asGitfsError(err) }, 'whole-tree fetch failed; fetching blobs by id');
     }
+    if (this.closed) return;
     for (const job of jobs) if (this.jobs.get(job.oid) === job) this.enqueue(job);
     this.schedule();
   }
@@ -141,8 +144,19 @@ export class Hydrator extends EventEmitter {
     }, this.limits.batchWindowMs);
   }
 
+  /** Fails everything queued or waiting and accepts no more work: nothing runs after shutdown. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    const stopped = new GitfsError('internal', 'the hydrator is shut down');
+    for (const job of this.jobs.values()) job.reject(stopped);
+    this.jobs.clear();
+    this.levels.forEach((level) => (level.length = 0));
+    this.queuedCount = 0;
+  }
+
   private pump(): void {
-    while (this.activeFetches < this.limits.maxConcurrentFetches && this.queuedCount > 0) {
+    while (!this.closed && this.activeFetches < this.limits.maxConcurrentFetches && this.queuedCount > 0) {
       const batch = this.takeBatch();
       this.activeFetches++;
       void this.run(batch).finally(() => {

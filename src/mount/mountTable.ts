@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { systemCommand } from './systemCommand';
 
@@ -32,16 +32,6 @@ export async function readMountTable(): Promise<MountEntry[]> {
 export async function mountsAt(path: string): Promise<MountEntry[]> {
   const target = resolve(path);
   return (await readMountTable()).filter((m) => m.mountPoint === target);
-}
-
-/** A FUSE mount whose server is gone answers ENOTCONN ("Transport endpoint is not connected"). */
-export async function isDeadMount(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOTCONN';
-  }
 }
 
 /** Detaches whatever is mounted at `path`, even a dead FUSE mount. */

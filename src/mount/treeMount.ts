@@ -2,7 +2,7 @@ import { mkdir, rmdir } from 'node:fs/promises';
 import Fuse from 'fuse-native';
 import { GitfsError } from '../errors/errors';
 import { TreeFilesystem } from '../fuse/treeFilesystem';
-import { detachAll, isDeadMount, mountsAt } from './mountTable';
+import { detachAll, mountsAt } from './mountTable';
 
 /** Kernel caching for immutable content: a commit's tree and blobs never change. */
 const CACHE_SECONDS = 3600;
@@ -58,10 +58,5 @@ export class TreeMount {
     await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
     if ((await mountsAt(this.dir)).length > 0) await detachAll(this.dir);
     await rmdir(this.dir).catch(() => undefined);
-  }
-
-  /** False when the kernel says the mount's server is gone. */
-  async alive(): Promise<boolean> {
-    return this.fuse !== undefined && !(await isDeadMount(this.dir));
   }
 }

@@ -102,12 +102,9 @@ export class Publisher {
     await this.treeMounts.release(published.treeKey);
   }
 
-  filesystemOf(treeKey: string): TreeFilesystem | undefined {
-    return this.filesystems.get(treeKey);
-  }
-
   async close(): Promise<void> {
     for (const target of [...this.published.keys()]) await this.unpublish(target).catch(() => undefined);
+    this.hydrator.close();
     await this.treeMounts.closeAll();
     this.stores.close();
     await removeEmptyDirectories(treesDirOf(this.config));

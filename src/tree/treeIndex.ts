@@ -96,10 +96,6 @@ export class TreeIndex {
     return this.children.subarray(start, start + this.childCount[dir]);
   }
 
-  childCountOf(dir: number): number {
-    return this.kinds[dir] === EntryKind.Directory ? this.childCount[dir] : 0;
-  }
-
   pathOf(entry: number): string {
     const parts: string[] = [];
     for (let e = entry; e > 0; e = this.parents[e]) parts.push(this.names[e]);
