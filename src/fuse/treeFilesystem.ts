@@ -40,7 +40,6 @@ export class TreeFilesystem {
   private readonly open = new Map<number, OpenBlob>();
   private nextHandle = 1;
   private readonly prefetcher: ReadPrefetcher;
-  readonly counters = { opens: 0, coldOpens: 0, readBytes: 0, errors: 0 };
 
   constructor(
     private gate_: ReadinessGate<MountedTree>,
@@ -65,20 +64,13 @@ export class TreeFilesystem {
     return this.options.gateWaitMs + this.options.readWaitMs + 5_000;
   }
 
-  get openFiles(): number {
-    return this.open.size;
-  }
-
   operations(): Operations {
     const reply = <T>(cb: (errno: number, value?: T) => void, work: () => Promise<T>, op: string, path: string) => {
       work().then(
         (value) => cb(0, value),
         (err) => {
           const errno = typeof err === 'number' ? err : errnoOf(err);
-          if (typeof err !== 'number') {
-            this.counters.errors++;
-            this.log.warn({ op, path, err }, 'filesystem operation failed');
-          }
+          if (typeof err !== 'number') this.log.warn({ op, path, err }, 'filesystem operation failed');
           cb(errno);
         },
       );
@@ -116,9 +108,7 @@ export class TreeFilesystem {
         if (!blob) return cb(EBADF);
         if (blob.fd === null) return cb(0);
         try {
-          const bytesRead = readSync(blob.fd, buffer, 0, length, position);
-          this.counters.readBytes += bytesRead;
-          cb(bytesRead);
+          cb(readSync(blob.fd, buffer, 0, length, position));
         } catch (err) {
           this.log.warn({ op: 'read', path, err }, 'reading cached blob failed');
           cb(errnoOf(err));
@@ -175,7 +165,6 @@ export class TreeFilesystem {
     const base = { uid: 0, gid: 0, atime: time, mtime: time, ctime: time, ino: entry + 1 };
     switch (kind) {
       case EntryKind.Directory:
-        return { ...base, mode: 0o40755, size: 4096, nlink: 2 };
       case EntryKind.Gitlink:
         return { ...base, mode: 0o40755, size: 4096, nlink: 2 };
       case EntryKind.Symlink:
@@ -208,7 +197,6 @@ export class TreeFilesystem {
     const { tree, entry } = await this.resolve(path);
     const kind = tree.index.kind(entry);
     if (kind === EntryKind.Directory || kind === EntryKind.Gitlink) throw EISDIR;
-    this.counters.opens++;
     const oid = tree.index.oid(entry);
     const blobFd = tree.index.size(entry) === 0 ? null : await this.openBlob(tree, entry);
     const handle = this.nextHandle++;
@@ -222,10 +210,7 @@ export class TreeFilesystem {
     for (let attempt = 0; attempt < 2; attempt++) {
       const cached = await this.hydrator.cache.open(oid);
       if (cached !== undefined) return cached;
-      if (attempt === 0) {
-        this.counters.coldOpens++;
-        this.prefetcher.onColdRead(tree, entry);
-      }
+      if (attempt === 0) this.prefetcher.onColdRead(tree, entry);
       await this.withinReadWait(this.hydrator.hydrate(tree.source, oid, Priority.Read, Math.max(0, tree.index.size(entry))), oid);
     }
     throw new CorruptObject(oid, 'the cached copy could not be verified after refetching');

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { BlobCache } from '../cache/blobCache';
 import { asGitfsError, GitfsError, ObjectMissing } from '../errors/errors';
 import { Logger, silentLogger } from '../log/logger';
@@ -46,7 +45,7 @@ interface Job {
  * job; a queued prefetch is promoted when a read asks for it; blobs requested close together
  * from the same source are fetched in one round trip; fetches are limited node-wide.
  */
-export class Hydrator extends EventEmitter {
+export class Hydrator {
   private readonly jobs = new Map<string, Job>();
   private readonly levels: Job[][] = Array.from({ length: PRIORITY_LEVELS }, () => []);
   private queuedCount = 0;
@@ -59,9 +58,7 @@ export class Hydrator extends EventEmitter {
     readonly cache: BlobCache,
     private readonly limits: HydratorLimits = DEFAULT_LIMITS,
     private readonly log: Logger = silentLogger,
-  ) {
-    super();
-  }
+  ) {}
 
   stats(): HydrationStats {
     return { queued: this.queuedCount, inFlight: this.jobs.size - this.queuedCount, ...this.counters };
@@ -230,7 +227,6 @@ export class Hydrator extends EventEmitter {
       this.counters.bytesHydrated += size;
       this.jobs.delete(job.oid);
       job.resolve();
-      this.emit('hydrated', job.oid, size);
     } catch (err) {
       await writer.abort();
       throw err;

@@ -16,10 +16,6 @@ export class TreeMounts {
 
   constructor(private readonly graceMs: number) {}
 
-  get size(): number {
-    return this.entries.size;
-  }
-
   /** The mount for `key`, created and mounted by `create` the first time; adds a reference. */
   async acquire(key: string, create: () => TreeMount): Promise<TreeMount> {
     let entry = this.entries.get(key);
@@ -41,10 +37,6 @@ export class TreeMounts {
       entry.refs--;
       throw err;
     }
-  }
-
-  peek(key: string): Promise<TreeMount> | undefined {
-    return this.entries.get(key)?.mount;
   }
 
   /** Drops a reference; the last one schedules the unmount (and, without a grace period, waits for it). */

@@ -30,7 +30,6 @@ export class Preparation extends EventEmitter {
   readonly sizes: ReadinessGate<void>;
   private phase_: Phase = 'fetching';
   private readonly startedAt = Date.now();
-  private readonly durations: Partial<Record<Phase, number>> = {};
   private done: Promise<void> | undefined;
 
   constructor(
@@ -56,11 +55,6 @@ export class Preparation extends EventEmitter {
     return this.gate.failure ?? this.sizes.failure;
   }
 
-  /** Milliseconds spent in each finished phase. */
-  get timings(): Partial<Record<Phase, number>> {
-    return { ...this.durations };
-  }
-
   start(): Promise<void> {
     this.done ??= this.run();
     return this.done;
@@ -69,8 +63,7 @@ export class Preparation extends EventEmitter {
   private async run(): Promise<void> {
     let phaseStart = Date.now();
     const enter = (phase: Phase, detail: Record<string, unknown> = {}) => {
-      this.durations[this.phase_] = Date.now() - phaseStart;
-      this.log.info({ phase: this.phase_, ms: this.durations[this.phase_], ...detail }, `preparation ${this.phase_} done`);
+      this.log.info({ phase: this.phase_, ms: Date.now() - phaseStart, ...detail }, `preparation ${this.phase_} done`);
       phaseStart = Date.now();
       this.phase_ = phase;
       this.emit('phase', phase, detail);
