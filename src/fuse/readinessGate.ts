@@ -1,4 +1,5 @@
 import { GitfsError, NotReady } from '../errors/errors';
+import { withinDeadline } from './deadline';
 
 export type GateState = 'pending' | 'ready' | 'failed';
 
@@ -48,11 +49,7 @@ export class ReadinessGate<T> {
   /** Resolves with the value once ready; rejects with the failure, or NotReady after `timeoutMs`. */
   async wait(timeoutMs: number): Promise<T> {
     if (this.state_ === 'pending') {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
-      const outcome = await Promise.race([this.settled.then(() => 'settled' as const), timedOut]);
-      clearTimeout(timer);
-      if (outcome === 'timeout') throw new NotReady(`${this.description} is not ready after ${timeoutMs} ms`);
+      await withinDeadline(this.settled, timeoutMs, () => new NotReady(`${this.description} is not ready after ${timeoutMs} ms`));
     }
     if (this.state_ === 'failed') throw this.failure_!;
     return this.value_!;

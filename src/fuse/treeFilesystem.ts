@@ -8,6 +8,7 @@ import { EntryKind, UNKNOWN_SIZE } from '../tree/treeIndex';
 import { EBADF, EINVAL, EISDIR, ENOENT, EROFS, errnoOf } from './errno';
 import { MountedTree } from './mountedTree';
 import { ReadinessGate } from './readinessGate';
+import { withinDeadline } from './deadline';
 import { DEFAULT_PREFETCH, PrefetchOptions, ReadPrefetcher } from './readPrefetcher';
 
 export interface FilesystemOptions {
@@ -211,7 +212,8 @@ export class TreeFilesystem {
       const cached = await this.hydrator.cache.open(oid);
       if (cached !== undefined) return cached;
       if (attempt === 0) this.prefetcher.onColdRead(tree, entry);
-      await this.withinReadWait(this.hydrator.hydrate(tree.source, oid, Priority.Read, Math.max(0, tree.index.size(entry))), oid);
+      const hydrated = this.hydrator.hydrate(tree.source, oid, Priority.Read, Math.max(0, tree.index.size(entry)));
+      await withinDeadline(hydrated, this.options.readWaitMs, () => new NotReady(`blob ${oid} did not arrive within ${this.options.readWaitMs} ms`));
     }
     throw new CorruptObject(oid, 'the cached copy could not be verified after refetching');
   }
@@ -232,17 +234,5 @@ export class TreeFilesystem {
     const files = tree ? tree.index.count : 0;
     const blocks = tree ? Math.ceil(tree.index.totalBytes / 4096) : 0;
     return { bsize: 4096, frsize: 4096, blocks, bfree: 0, bavail: 0, files, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 };
-  }
-
-  private async withinReadWait(work: Promise<void>, oid: string): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new NotReady(`blob ${oid} did not arrive within ${this.options.readWaitMs} ms`)), this.options.readWaitMs);
-    });
-    try {
-      await Promise.race([work, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
+   }
 }
