@@ -22,39 +22,33 @@ export async function resolveBlobSizes(
   log: Logger,
 ): Promise<Record<SizeSource, number>> {
   const counts: Record<SizeSource, number> = { cache: 0, local: 0, 'object-info': 0, fetched: 0 };
-  let unknown = index.unknownSizeOids();
-  const fromCache = new Map<string, number>();
-  for (const oid of unknown) {
+  const wanted = index.unknownSizeOids();
+  // Sizes gather here and reach the index in one pass at the end.
+  const found = new Map<string, number>();
+  const learn = (source: SizeSource, sizes: Map<string, number>) => {
+    counts[source] = sizes.size;
+    for (const [oid, size] of sizes) found.set(oid, size);
+    return wanted.filter((oid) => !found.has(oid));
+  };
+
+  const cached = new Map<string, number>();
+  for (const oid of wanted) {
     const size = cache.sizeOf(oid);
-    if (size !== undefined) fromCache.set(oid, size);
+    if (size !== undefined) cached.set(oid, size);
   }
-  counts.cache = fromCache.size;
-  index.applySizes(fromCache);
-  unknown = index.unknownSizeOids();
-  if (unknown.length === 0) return counts;
-
-  const local = await store.localSizes(unknown);
-  counts.local = local.size;
-  index.applySizes(local);
-  unknown = index.unknownSizeOids();
-  if (unknown.length === 0) return counts;
-
-  const remote = await fetchObjectSizes(access, unknown, timeoutMs).catch((err) => {
-    log.warn({ err, repository: access.remote.display }, 'object-info failed; falling back to fetching the blobs');
-    return undefined;
-  });
-  if (remote) {
-    counts['object-info'] = remote.size;
-    index.applySizes(remote);
-    unknown = index.unknownSizeOids();
-    if (unknown.length === 0) return counts;
+  let unknown = learn('cache', cached);
+  if (unknown.length > 0) unknown = learn('local', await store.localSizes(unknown));
+  if (unknown.length > 0) {
+    const remote = await fetchObjectSizes(access, unknown, timeoutMs).catch((err) => {
+      log.warn({ err, repository: access.remote.display }, 'object-info failed; falling back to fetching the blobs');
+      return undefined;
+    });
+    if (remote) unknown = learn('object-info', remote);
   }
-
-  await store.fetchBlobs(access, unknown);
-  const fetched = await store.localSizes(unknown);
-  counts.fetched = fetched.size;
-  if (index.applySizes(fetched) > 0) {
-    throw new Error(`${index.unknownSizeOids().length} blob sizes are still unknown after fetching them`);
+  if (unknown.length > 0) {
+    await store.fetchBlobs(access, unknown);
+    unknown = learn('fetched', await store.localSizes(unknown));
   }
+  if (index.applySizes(found) > 0) throw new Error(`${unknown.length} blob sizes are still unknown after fetching them`);
   return counts;
 }
