@@ -13,6 +13,8 @@ export interface GitRun {
   timeoutMs: number;
   /** Fetch blobs too (no partial-clone filter). */
   withBlobs?: boolean;
+  /** Variables for this process beyond the project's environment (GIT_PROTOCOL). */
+  extraEnv?: NodeJS.ProcessEnv;
 }
 
 export interface GitOutput {
@@ -26,7 +28,7 @@ export interface GitOutput {
  * child in the process that serves a FUSE mount can deadlock it.
  */
 export function spawnGit(run: GitRun): ChildProcess {
-  const env = gitEnvironment(run.access, run.extraConfig, process.env, run.withBlobs);
+  const env = { ...gitEnvironment(run.access, run.extraConfig, process.env, run.withBlobs), ...run.extraEnv };
   if (run.gitDir) env.GIT_DIR = run.gitDir;
   return spawn('git', run.args, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
 }

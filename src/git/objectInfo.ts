@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
 import { AuthenticationRequired, GitfsError, TransientTransportError, Unavailable } from '../errors/errors';
-import { credentialsOf, gitEnvironment, RemoteAccess } from './gitEnvironment';
+import { credentialsOf, RemoteAccess } from './gitEnvironment';
+import { runGit } from './gitProcess';
 import { DELIM, FLUSH, Packet, packetText, pktLine, PktLineDecoder } from './pktLine';
 
 /**
@@ -129,25 +129,12 @@ function httpRequest(url: URL, method: string, headers: Record<string, string>, 
 /** file:// remotes: git upload-pack itself, one stateless exchange per request. */
 function localTransport(access: RemoteAccess, timeoutMs: number): V2Transport {
   const path = decodeURIComponent(new URL(access.remote.url).pathname);
-  const run = (args: string[], input: Buffer) =>
-    new Promise<Packet[]>((resolve, reject) => {
-      const env = { ...gitEnvironment(access), GIT_PROTOCOL: 'version=2' };
-      const child = spawn('git', ['upload-pack', ...args, path], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.stdout.on('data', (c: Buffer) => out.push(c));
-      child.stderr.resume();
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        if (code !== 0) return reject(new GitfsError('internal', `git upload-pack exited with ${code}`));
-        resolve(decodeAll(Buffer.concat(out)));
-      });
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
-    });
+  const exchange = async (args: string[], input: Buffer) => {
+    const { stdout } = await runGit({ args: ['upload-pack', ...args, path], access, input, timeoutMs, extraEnv: { GIT_PROTOCOL: 'version=2' } });
+    return decodeAll(stdout);
+  };
   return {
-    advertise: () => run(['--advertise-refs', '--stateless-rpc'], Buffer.alloc(0)),
-    request: (body) => run(['--stateless-rpc'], body),
+    advertise: () => exchange(['--advertise-refs', '--stateless-rpc'], Buffer.alloc(0)),
+    request: (body) => exchange(['--stateless-rpc'], body),
   };
 }
