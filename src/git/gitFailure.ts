@@ -23,9 +23,8 @@ const RULES: Array<[RegExp, (c: FailureContext, detail: string) => GitfsError]> 
     (c, d) => new Unavailable(`cannot connect to ${c.repository}: ${d}`)],
   [/network is unreachable|no route to host/i,
     (c, d) => new Unavailable(`network unreachable for ${c.repository}: ${d}`)],
-  [/terminal prompts disabled|could not read (username|password)|authentication required|http (basic|negotiate): access denied|requested url returned error: 401/i,
-    (c) => (c.credentialsOffered ? new AccessDenied(c.repository) : new AuthenticationRequired(c.repository))],
-  [/authentication failed|permission denied \(publickey|requested url returned error: 403|access denied|host key verification failed/i,
+  // Asked for credentials, or refused them: which one depends on whether any were offered.
+  [/terminal prompts disabled|could not read (username|password)|authentication (required|failed)|http (basic|negotiate): access denied|requested url returned error: 40[13]|permission denied \(publickey|access denied|host key verification failed/i,
     (c) => (c.credentialsOffered ? new AccessDenied(c.repository) : new AuthenticationRequired(c.repository))],
   [/repository .* not found|does not appear to be a git repository|requested url returned error: 404|no such repository|not a git repository/i,
     (c) => new RepositoryNotFound(c.repository)],

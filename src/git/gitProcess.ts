@@ -42,7 +42,7 @@ export function killGit(child: ChildProcess): void {
   }
 }
 
-export function failureContext(run: GitRun): FailureContext {
+function failureContext(run: GitRun): FailureContext {
   return {
     repository: run.access?.remote.display ?? run.gitDir ?? 'local repository',
     credentialsOffered: run.access ? credentialsOf(run.access) !== undefined : false,

@@ -39,7 +39,7 @@ export class RepositoryStore {
    * Creates the bare repository on first use, in the remote's object format (known from the
    * length of its commit ids: 40 hex digits SHA-1, 64 SHA-256).
    */
-  init(objectFormat: 'sha1' | 'sha256' = 'sha1'): Promise<void> {
+  init(objectFormat: 'sha1' | 'sha256'): Promise<void> {
     this.ready ??= (async () => {
       const exists = await stat(join(this.gitDir, 'HEAD')).then(() => true, () => false);
       if (exists) return;
@@ -55,7 +55,6 @@ export class RepositoryStore {
   }
 
   async hasCommit(commit: string): Promise<boolean> {
-    await this.init();
     try {
       await runGit({ args: ['cat-file', '-e', `${commit}^{commit}`], gitDir: this.gitDir, timeoutMs: this.timeouts.commandMs });
       return true;
@@ -124,7 +123,6 @@ export class RepositoryStore {
   /** Fetches many blobs in one round trip: noop negotiation, wants read from stdin. */
   async fetchBlobs(access: RemoteAccess, oids: string[]): Promise<void> {
     if (oids.length === 0) return;
-    await this.init();
     await withRetry(() =>
       runGit({
         args: ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--stdin', REMOTE_NAME],

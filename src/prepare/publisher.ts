@@ -79,7 +79,7 @@ export class Publisher {
     const treeMount = await this.treeMounts.acquire(treeKey, () => {
       const filesystem = new TreeFilesystem(preparation.gate, this.hydrator, this.config.filesystem, this.log.child({ component: 'fuse', commit: resolved.commit }));
       this.filesystems.set(treeKey, filesystem);
-      return new TreeMount(join(treesDirOf(this.config), store.gitDir.split('/').pop()!, resolved.commit), filesystem, `${access.remote.display}@${resolved.commit.slice(0, 12)}`);
+      return new TreeMount(join(treesDirOf(this.config), access.remote.storeName, resolved.commit), filesystem, `${access.remote.display}@${resolved.commit.slice(0, 12)}`);
     });
     this.filesystems.get(treeKey)?.useGate(preparation.gate);
     try {
