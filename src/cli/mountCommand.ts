@@ -81,16 +81,18 @@ export async function mountCommand(argv: string[]): Promise<number> {
       process.stderr.write(`unmounted ${mountpoint}: ${stats.blobsHydrated} blobs (${formatBytes(stats.bytesHydrated)}) hydrated in ${stats.fetchBatches} fetches\n`);
     })());
 
+  // Signals are caught from the start: one arriving while publish is still binding the mount waits for it, then unmounts.
+  const finished = new Promise<number>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void publishing.catch(() => undefined).then(stop).then(() => resolve(0)));
+  });
   progress.say(`resolving ${repository} ${values.ref ?? 'HEAD'} …`);
-  const published = await publisher.publish({ repository, ref: values.ref, depth: depth === 0 ? undefined : depth, target: mountpoint });
+  const publishing = publisher.publish({ repository, ref: values.ref, depth: depth === 0 ? undefined : depth, target: mountpoint });
+  const published = await publishing;
   const { preparation, resolved } = published;
   progress.say(`mounted at ${mountpoint} (${resolved.refName} = ${resolved.commit.slice(0, 12)}); preparing …`);
   preparation.on('phase', (phase: string, detail: Record<string, unknown>) => {
     if (phase === 'failed') progress.say(`preparation failed: ${String(detail.reason)}`);
     else progress.say(`  ${phase}${detail.entries !== undefined ? ` (${detail.entries} entries)` : ''}`);
-  });
-  const finished = new Promise<number>((resolve) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop().then(() => resolve(0)));
   });
   try {
     // A signal during preparation ends the wait too: the mount is already gone.
