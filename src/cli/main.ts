@@ -1,19 +1,31 @@
 #!/usr/bin/env node
 import { redact } from '../log/redact';
+import { controllerCommand, CONTROLLER_USAGE } from './controllerCommand';
 import { describeFailure, mountCommand, MOUNT_USAGE } from './mountCommand';
+import { nodeCommand, NODE_USAGE } from './nodeCommand';
 
 const USAGE = `usage: gitfs-csi <command> [options]
 
 commands:
-  mount    mount a git repository read-only with lazily fetched contents
+  mount       mount a git repository read-only with lazily fetched contents
+  node        serve the CSI node plugin (Identity + Node, optionally Controller)
+  controller  serve the CSI controller plugin (Identity + Controller)
 
-${MOUNT_USAGE}`;
+${MOUNT_USAGE}
+
+${NODE_USAGE}
+
+${CONTROLLER_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'mount':
       return mountCommand(rest);
+    case 'node':
+      return nodeCommand(rest);
+    case 'controller':
+      return controllerCommand(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -7,6 +7,7 @@ import { GitfsError, InvalidArgument } from '../errors/errors';
 import { createLogger } from '../log/logger';
 import { Publisher } from '../prepare/publisher';
 import { formatBytes, parseByteSize } from './byteSize';
+import { integerOption } from './integerOption';
 import { ProgressLine } from './progressLine';
 
 export const MOUNT_USAGE = `usage: gitfs-csi mount <repository> <mountpoint> [options]
@@ -24,12 +25,6 @@ options:
   --read-wait-ms <ms>         longest an open waits for a file's content to arrive (default ${DEFAULT_FILESYSTEM_OPTIONS.readWaitMs})
   --allow-file                allow file:// repositories (tests and demos)
   --log-level <level>         pino level (default: info, or warn on a terminal)`;
-
-function positiveInt(text: string | undefined, field: string, fallback: number, allowZero = false): number {
-  if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text) || (!allowZero && Number(text) === 0)) throw new InvalidArgument(field, `"${text}" is not a ${allowZero ? 'non-negative' : 'positive'} integer`);
-  return Number(text);
-}
 
 /** `gitfs-csi mount`: returns the process exit code. */
 export async function mountCommand(argv: string[]): Promise<number> {
@@ -55,9 +50,9 @@ export async function mountCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 2) throw new InvalidArgument('arguments', `expected <repository> <mountpoint>, got ${positionals.length} argument(s)\n\n${MOUNT_USAGE}`);
   const [repository, mountpoint] = positionals;
-  const depth = positiveInt(values.depth, '--depth', 1, true);
-  const gateWaitMs = positiveInt(values['ready-wait-ms'], '--ready-wait-ms', DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs);
-  const readWaitMs = positiveInt(values['read-wait-ms'], '--read-wait-ms', DEFAULT_FILESYSTEM_OPTIONS.readWaitMs);
+  const depth = integerOption(values.depth, '--depth', 1, true);
+  const gateWaitMs = integerOption(values['ready-wait-ms'], '--ready-wait-ms', DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs);
+  const readWaitMs = integerOption(values['read-wait-ms'], '--read-wait-ms', DEFAULT_FILESYSTEM_OPTIONS.readWaitMs);
   const progress = new ProgressLine();
   const log = createLogger({ level: values['log-level'] ?? (progress.enabled ? 'warn' : 'info') });
   const config = nodeConfig({

@@ -17,6 +17,10 @@ export type ErrorKind =
   | 'corrupt-object'
   | 'preparation-failed'
   | 'not-ready'
+  | 'commit-mismatch'
+  | 'already-exists'
+  | 'busy'
+  | 'volume-not-found'
   | 'internal';
 
 export class GitfsError extends Error {
@@ -106,6 +110,33 @@ export class PreparationFailed extends GitfsError {
 export class NotReady extends GitfsError {
   constructor(message: string) {
     super('not-ready', message);
+  }
+}
+
+/** A volume names a required commit and its ref resolves to another one. */
+export class CommitMismatch extends GitfsError {
+  constructor(repository: string, ref: string, resolved: string, required: string) {
+    super('commit-mismatch', `ref "${ref}" of ${repository} resolves to ${resolved}, not the required commit ${required}`);
+  }
+}
+
+/** The same target is already published with different arguments. */
+export class AlreadyExists extends GitfsError {
+  constructor(message: string) {
+    super('already-exists', message);
+  }
+}
+
+/** Another call on the same volume is still in flight; the caller retries. */
+export class Busy extends GitfsError {
+  constructor(message: string) {
+    super('busy', message);
+  }
+}
+
+export class VolumeNotFound extends GitfsError {
+  constructor(message: string) {
+    super('volume-not-found', message);
   }
 }
 

@@ -51,6 +51,11 @@ export class Preparation extends EventEmitter {
     return this.phase_;
   }
 
+  /** "fetching for 12 s": the phase and how long the preparation has run, for messages. */
+  progress(): string {
+    return `${this.phase_} for ${((Date.now() - this.startedAt) / 1000).toFixed(1)} s`;
+  }
+
   get failure(): GitfsError | undefined {
     return this.gate.failure ?? this.sizes.failure;
   }

@@ -5,6 +5,7 @@ import { blobsDirOf, NodeConfig, storesDirOf, treesDirOf } from '../config/nodeC
 import { RemoteAccess } from '../git/gitEnvironment';
 import { resolveRemoteRef, ResolvedRef } from '../git/remoteRefs';
 import { HttpCredentials, RemoteUrl } from '../git/remoteUrl';
+import { CommitMismatch, NotReady } from '../errors/errors';
 import { RepositoryStores } from '../git/repositoryStores';
 import { TreeFilesystem } from '../fuse/treeFilesystem';
 import { Hydrator } from '../hydrate/hydrator';
@@ -18,9 +19,17 @@ import { Preparation } from './preparation';
 export interface PublishRequest {
   repository: string;
   ref?: string;
+  /** A commit the ref must resolve to exactly. */
+  commit?: string;
   depth?: number;
   credentials?: HttpCredentials;
   target: string;
+  /**
+   * 'gate' (default) binds the target at once and file operations wait at the readiness gate;
+   * 'wait' binds only once the tree is ready, failing with NotReady after `readyWaitMs`.
+   */
+  readiness?: 'wait' | 'gate';
+  readyWaitMs?: number;
 }
 
 export interface Published {
@@ -69,6 +78,23 @@ export class Publisher {
   /** Mounts the commit's tree (gated until ready) at `request.target`; preparation continues in the background. */
   async publish(request: PublishRequest): Promise<Published> {
     const { access, resolved } = await this.probe(request);
+    if (request.commit && resolved.commit !== request.commit) {
+      throw new CommitMismatch(access.remote.display, request.ref ?? 'HEAD', resolved.commit, request.commit);
+    }
+    return this.attach(access, resolved, request);
+  }
+
+  /**
+   * Re-mounts a commit published before a restart from what the store already holds, without
+   * a probe (the volume's credentials are gone with the old process). Blobs not yet cached are
+   * fetched with the node's ambient credentials only.
+   */
+  async restore(request: PublishRequest & { commit: string; refName: string }): Promise<Published> {
+    const remote = RemoteUrl.parse(request.repository, { allowFile: this.config.allowFile });
+    return this.attach({ remote, allowFile: this.config.allowFile }, { commit: request.commit, refName: request.refName }, request);
+  }
+
+  private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest): Promise<Published> {
     const store = this.stores.forRemote(access.remote);
     const treeKey = `${store.key}@${resolved.commit}`;
     const preparation = this.preparationFor(treeKey, () =>
@@ -76,6 +102,7 @@ export class Publisher {
         this.log.child({ repository: access.remote.display, commit: resolved.commit })),
     );
     void preparation.start();
+    if (request.readiness === 'wait') await this.waitUntilReady(preparation, request.readyWaitMs ?? this.config.fetchTimeoutMs);
     const treeMount = await this.treeMounts.acquire(treeKey, () => {
       const filesystem = new TreeFilesystem(preparation.gate, this.hydrator, this.config.filesystem, this.log.child({ component: 'fuse', commit: resolved.commit }));
       this.filesystems.set(treeKey, filesystem);
@@ -89,7 +116,10 @@ export class Publisher {
       throw err;
     }
     const published: Published = { target: request.target, remote: access.remote, resolved, preparation, treeMount, treeKey };
+    // A target published again (a republish after a restart or failure) gives up its old reference.
+    const previous = this.published.get(request.target);
     this.published.set(request.target, published);
+    if (previous) await this.treeMounts.release(previous.treeKey);
     this.log.info({ repository: access.remote.display, ref: resolved.refName, commit: resolved.commit, target: request.target }, 'published');
     return published;
   }
@@ -102,12 +132,27 @@ export class Publisher {
     await this.treeMounts.release(published.treeKey);
   }
 
-  async close(): Promise<void> {
-    for (const target of [...this.published.keys()]) await this.unpublish(target).catch(() => undefined);
+  /**
+   * Stops serving. With `keepPublications`, bind mounts stay where they are (a node plugin
+   * shutting down leaves kubelet's targets for the next start to re-mount).
+   */
+  async close(options: { keepPublications?: boolean } = {}): Promise<void> {
+    if (!options.keepPublications) for (const target of [...this.published.keys()]) await this.unpublish(target).catch(() => undefined);
+    this.published.clear();
     this.hydrator.close();
     await this.treeMounts.closeAll();
     this.stores.close();
     await removeEmptyDirectories(treesDirOf(this.config));
+  }
+
+  /** Waits at the gate; a timeout says how far preparation got, so a retry can be told apart from a hang. */
+  private async waitUntilReady(preparation: Preparation, timeoutMs: number): Promise<void> {
+    try {
+      await preparation.gate.wait(timeoutMs);
+    } catch (err) {
+      if (err instanceof NotReady) throw new NotReady(`${preparation.gate.description} is still ${preparation.progress()}; preparation continues, retry`);
+      throw err;
+    }
   }
 
   /** The running or finished preparation of a commit; a failed one is replaced so a retry starts afresh. */

@@ -1,0 +1,94 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_CACHE_MAX_BYTES, nodeConfig } from '../config/nodeConfig';
+import { controllerService } from '../csi/controllerService';
+import { CsiServer } from '../csi/csiServer';
+import { identityService } from '../csi/identityService';
+import { nodeService } from '../csi/nodeService';
+import { createLogger } from '../log/logger';
+import { Publisher } from '../prepare/publisher';
+import { NodeVolumes } from '../volume/nodeVolumes';
+import { VolumeRecords } from '../volume/volumeRecords';
+import { formatBytes, parseByteSize } from './byteSize';
+import { DEFAULT_DRIVER_NAME, DEFAULT_ENDPOINT, PACKAGE_VERSION } from './driverDefaults';
+import { integerOption } from './integerOption';
+import { untilSignal } from './untilSignal';
+
+export const NODE_USAGE = `usage: gitfs-csi node [options]
+
+Serves the CSI Identity and Node services (and Controller with --controller) on a unix socket.
+
+options:
+  --endpoint <unix:///path>   CSI socket (default ${DEFAULT_ENDPOINT})
+  --node-id <id>              this node's id (default: the host name)
+  --state-dir <dir>           published volumes and tree mounts (default /var/lib/gitfs-csi)
+  --cache-dir <dir>           repository stores and blob cache (default /var/cache/gitfs-csi)
+  --cache-max-bytes <size>    blob cache budget, e.g. 10G (default ${formatBytes(DEFAULT_CACHE_MAX_BYTES)})
+  --publish-wait-ms <ms>      longest a "readiness: wait" publish waits before answering ABORTED (default 90000)
+  --tree-grace-ms <ms>        how long an unused tree mount stays mounted (default 60000)
+  --controller                also serve the Controller service (csi-sanity, single-socket setups)
+  --driver-name <name>        CSI driver name (default ${DEFAULT_DRIVER_NAME})
+  --allow-file                allow file:// repositories (tests and demos)
+  --log-level <level>         pino level (default info)`;
+
+/** `gitfs-csi node`: runs until SIGINT/SIGTERM; returns the exit code. */
+export async function nodeCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      endpoint: { type: 'string' },
+      'node-id': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'cache-dir': { type: 'string' },
+      'cache-max-bytes': { type: 'string' },
+      'publish-wait-ms': { type: 'string' },
+      'tree-grace-ms': { type: 'string' },
+      controller: { type: 'boolean' },
+      'driver-name': { type: 'string' },
+      'allow-file': { type: 'boolean' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${NODE_USAGE}\n`);
+    return 0;
+  }
+  const config = nodeConfig({
+    stateDir: values['state-dir'] ?? '/var/lib/gitfs-csi',
+    cacheDir: values['cache-dir'] ?? '/var/cache/gitfs-csi',
+    cacheMaxBytes: values['cache-max-bytes'] ? parseByteSize(values['cache-max-bytes'], '--cache-max-bytes') : DEFAULT_CACHE_MAX_BYTES,
+    allowFile: values['allow-file'] ?? false,
+    treeMountGraceMs: integerOption(values['tree-grace-ms'], '--tree-grace-ms', 60_000, true),
+  });
+  const publishWaitMs = integerOption(values['publish-wait-ms'], '--publish-wait-ms', 90_000);
+  const nodeId = values['node-id'] ?? hostname();
+  const driverName = values['driver-name'] ?? DEFAULT_DRIVER_NAME;
+  const log = createLogger({ level: values['log-level'] });
+
+  const stopped = untilSignal();
+  const publisher = await Publisher.create(config, log);
+  const records = await VolumeRecords.open(join(config.stateDir, 'volumes'));
+  const { volumes, recovered } = await NodeVolumes.open(publisher, records, { publishWaitMs }, log.child({ component: 'volumes' }));
+  const ready = async () => {
+    const usable = (dir: string) => access(dir, constants.W_OK | constants.R_OK).then(() => true, () => false);
+    return (await usable(config.stateDir)) && (await usable(config.cacheDir));
+  };
+  const csiLog = log.child({ component: 'csi' });
+  const server = await CsiServer.start(values.endpoint ?? DEFAULT_ENDPOINT, {
+    Identity: identityService({ driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, ready }, csiLog),
+    Node: nodeService(nodeId, volumes, csiLog),
+    ...(values.controller ? { Controller: controllerService({ allowFile: config.allowFile }, csiLog) } : {}),
+  });
+  log.info({ endpoint: server.socketPath, nodeId, driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, volumes: volumes.count }, 'node plugin serving');
+  void recovered.then(() => log.info({ volumes: volumes.count }, 'volumes from before the restart re-mounted'));
+
+  const signal = await stopped;
+  log.info({ signal }, 'node plugin stopping; published volumes stay recorded for the next start');
+  await server.stop();
+  await publisher.close({ keepPublications: true });
+  return 0;
+}

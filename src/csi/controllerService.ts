@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { AlreadyExists, InvalidArgument, VolumeNotFound } from '../errors/errors';
+import { Logger } from '../log/logger';
+import { parseVolumeSpec, VOLUME_ATTRIBUTE_KEYS } from '../volume/volumeSpec';
+import { unary } from './unaryHandler';
+import { checkCapability, isReaderMode, VolumeCapability } from './volumeCapability';
+
+interface CreateVolumeRequest {
+  name: string;
+  capacity_range: { required_bytes: number; limit_bytes: number } | null;
+  volume_capabilities: VolumeCapability[];
+  parameters: Record<string, string>;
+  volume_content_source: object | null;
+  mutable_parameters: Record<string, string>;
+}
+
+interface ValidateVolumeCapabilitiesRequest {
+  volume_id: string;
+  volume_context: Record<string, string>;
+  volume_capabilities: VolumeCapability[];
+  parameters: Record<string, string>;
+}
+
+const VOLUME_ID = /^gitfs-[0-9a-f]{40}$/;
+/** Names remembered to answer ALREADY_EXISTS for a name reused with other arguments. */
+const REMEMBERED_NAMES = 10_000;
+
+/** A deterministic id from the volume name: a retried CreateVolume gets the same volume. */
+export function volumeIdOf(name: string): string {
+  return `gitfs-${createHash('sha256').update(name).digest('hex').slice(0, 40)}`;
+}
+
+function checkCapabilities(capabilities: VolumeCapability[] | undefined): VolumeCapability[] {
+  if (!capabilities || capabilities.length === 0) throw new InvalidArgument('volume_capabilities', 'is required');
+  capabilities.forEach((c, i) => checkCapability(c, `volume_capabilities[${i}]`));
+  return capabilities;
+}
+
+/**
+ * CSI Controller service. Stateless: a volume is its StorageClass parameters, carried in the
+ * volume context to the node, so deleting one is a no-op. Names seen recently are remembered
+ * only to refuse a name reused with other arguments.
+ */
+export function controllerService(options: { allowFile: boolean }, log: Logger): UntypedServiceImplementation {
+  const argumentsByName = new Map<string, string>();
+  return {
+    ControllerGetCapabilities: unary('ControllerGetCapabilities', log, async () => ({ capabilities: [{ rpc: { type: 'CREATE_DELETE_VOLUME' } }] })),
+    CreateVolume: unary('CreateVolume', log, async (request: CreateVolumeRequest) => {
+      if (!request.name) throw new InvalidArgument('name', 'is required');
+      checkCapabilities(request.volume_capabilities);
+      if (request.volume_content_source) throw new InvalidArgument('volume_content_source', 'is not supported: a volume is a commit of a repository');
+      if (Object.keys(request.mutable_parameters ?? {}).length > 0) throw new InvalidArgument('mutable_parameters', 'are not supported');
+      const parameters = request.parameters ?? {};
+      parseVolumeSpec(parameters, { allowFile: options.allowFile, where: 'parameters' });
+      const context = Object.fromEntries(Object.entries(parameters).filter(([key]) => VOLUME_ATTRIBUTE_KEYS.has(key)));
+      const digest = JSON.stringify([Object.entries(context).sort(), request.capacity_range ?? null]);
+      const previous = argumentsByName.get(request.name);
+      if (previous !== undefined && previous !== digest) throw new AlreadyExists(`volume "${request.name}" already exists with other parameters or capacity`);
+      argumentsByName.delete(request.name);
+      argumentsByName.set(request.name, digest);
+      if (argumentsByName.size > REMEMBERED_NAMES) argumentsByName.delete(argumentsByName.keys().next().value!);
+      const volumeId = volumeIdOf(request.name);
+      log.info({ name: request.name, volumeId, repository: context.repository }, 'volume created');
+      return { volume: { volume_id: volumeId, capacity_bytes: 0, volume_context: context } };
+    }),
+    DeleteVolume: unary('DeleteVolume', log, async (request: { volume_id: string }) => {
+      if (!request.volume_id) throw new InvalidArgument('volume_id', 'is required');
+      return {};
+    }),
+    ValidateVolumeCapabilities: unary('ValidateVolumeCapabilities', log, async (request: ValidateVolumeCapabilitiesRequest) => {
+      if (!request.volume_id) throw new InvalidArgument('volume_id', 'is required');
+      const capabilities = checkCapabilities(request.volume_capabilities);
+      if (!VOLUME_ID.test(request.volume_id)) throw new VolumeNotFound(`volume ${request.volume_id.slice(0, 128)} was not created by gitfs-csi`);
+      if (Object.keys(request.volume_context ?? {}).length > 0) parseVolumeSpec(request.volume_context, { allowFile: options.allowFile, where: 'volume_context' });
+      if (!capabilities.every(isReaderMode)) return { message: 'gitfs-csi volumes are read-only: writer access modes are served only when published readonly' };
+      return { confirmed: { volume_context: request.volume_context ?? {}, volume_capabilities: capabilities, parameters: request.parameters ?? {} } };
+    }),
+  };
+}

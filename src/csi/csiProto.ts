@@ -1,0 +1,27 @@
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+
+/** proto/csi.proto at the package root; this file runs as dist/src/csi/csiProto.js. */
+export const CSI_PROTO_PATH = join(__dirname, '../../../proto/csi.proto');
+
+/**
+ * How messages look in JavaScript: snake_case field names as on the wire, enums as their
+ * names, 64-bit integers as numbers, oneofs named, defaults filled in (an absent string is '').
+ */
+export const CSI_LOADER_OPTIONS = { keepCase: true, enums: String, longs: Number, defaults: true, oneofs: true } as const;
+
+export interface CsiServices {
+  Identity: grpc.ServiceDefinition;
+  Node: grpc.ServiceDefinition;
+  Controller: grpc.ServiceDefinition;
+}
+
+/** The CSI v1 service definitions, loaded at run time from proto/csi.proto. */
+export function loadCsiServices(): CsiServices {
+  const loaded = grpc.loadPackageDefinition(loadSync(CSI_PROTO_PATH, CSI_LOADER_OPTIONS)) as unknown as {
+    csi: { v1: Record<keyof CsiServices, grpc.ServiceClientConstructor> };
+  };
+  const v1 = loaded.csi.v1;
+  return { Identity: v1.Identity.service, Node: v1.Node.service, Controller: v1.Controller.service };
+}

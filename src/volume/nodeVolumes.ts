@@ -1,0 +1,184 @@
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { AlreadyExists, asGitfsError, Busy, VolumeNotFound } from '../errors/errors';
+import { Logger } from '../log/logger';
+import { Publisher, Published } from '../prepare/publisher';
+import { TreeIndex } from '../tree/treeIndex';
+import { volumeCredentials } from './volumeCredentials';
+import { VolumeRecords } from './volumeRecords';
+import { parseVolumeSpec, PodInfo, podInfoOf } from './volumeSpec';
+
+export interface PublishVolumeRequest {
+  volumeId: string;
+  target: string;
+  accessMode: string;
+  readonly: boolean;
+  attributes: Record<string, string>;
+  secrets: Record<string, string>;
+}
+
+export interface VolumeStats {
+  /** Sum of the commit's blob sizes (0 until sizes are known). */
+  totalBytes: number;
+  /** Bytes of the commit's blobs already in the node cache. */
+  usedBytes: number;
+  entries: number;
+  /** Why the volume is not healthy, or undefined. */
+  abnormal?: string;
+}
+
+export interface NodeVolumesOptions {
+  /** Longest a `readiness: wait` publish waits before answering "not yet" (kubelet retries). */
+  publishWaitMs: number;
+}
+
+/**
+ * The node's volumes as kubelet sees them: publish, unpublish and stats by volume id and
+ * target path, idempotent across retries and restarts, one call per target at a time.
+ */
+export class NodeVolumes {
+  private readonly inFlight = new Set<string>();
+  /** Publications made by this process. */
+  private readonly live = new Map<string, Published>();
+  /** Targets restored after a restart: their old containers still hold a dead mount. */
+  private readonly restarted = new Map<string, string>();
+
+  private constructor(
+    private readonly publisher: Publisher,
+    private readonly records: VolumeRecords,
+    private readonly options: NodeVolumesOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Opens the node's records and re-mounts, in the background, what was published before a restart. */
+  static async open(publisher: Publisher, records: VolumeRecords, options: NodeVolumesOptions, log: Logger): Promise<{ volumes: NodeVolumes; recovered: Promise<void> }> {
+    const volumes = new NodeVolumes(publisher, records, options, log);
+    return { volumes, recovered: volumes.recover() };
+  }
+
+  get count(): number {
+    return this.records.all().length;
+  }
+
+  async publish(request: PublishVolumeRequest): Promise<void> {
+    const target = resolve(request.target);
+    await this.exclusively(request.volumeId, target, async () => {
+      const spec = parseVolumeSpec(request.attributes, { allowFile: this.publisher.config.allowFile, where: 'volume_context' });
+      const credentials = volumeCredentials(request.secrets, spec.remote);
+      const pod = podInfoOf(request.attributes);
+      const fingerprint = fingerprintOf(request);
+      const existing = this.records.get(target);
+      if (existing && (existing.volumeId !== request.volumeId || existing.fingerprint !== fingerprint)) {
+        throw new AlreadyExists(`target_path ${target} already holds volume ${existing.volumeId}, published with other arguments`);
+      }
+      const live = this.live.get(target);
+      if (existing && live && live.preparation.phase !== 'failed' && !this.restarted.has(target)) return;
+
+      const log = this.log.child({ volumeId: request.volumeId, pod: podLabel(pod), repository: spec.remote.display });
+      const started = Date.now();
+      try {
+        const published = await this.publisher.publish({
+          repository: spec.remote.url, ref: spec.ref, commit: spec.commit, depth: spec.depth, credentials, target,
+          readiness: spec.readiness, readyWaitMs: this.options.publishWaitMs,
+        });
+        await this.records.put({
+          volumeId: request.volumeId, target, fingerprint, repository: spec.remote.url,
+          refName: published.resolved.refName, commit: published.resolved.commit, depth: spec.depth, pod,
+        });
+        this.live.set(target, published);
+        this.restarted.delete(target);
+        log.info({ commit: published.resolved.commit, readiness: spec.readiness, phase: published.preparation.phase, ms: Date.now() - started, target }, 'volume published');
+      } catch (err) {
+        const failure = asGitfsError(err);
+        log.warn({ kind: failure.kind, err: failure, ms: Date.now() - started, target }, 'volume not published');
+        throw failure;
+      }
+    });
+  }
+
+  async unpublish(volumeId: string, target: string): Promise<void> {
+    const path = resolve(target);
+    await this.exclusively(volumeId, path, async () => {
+      const record = this.records.get(path);
+      if (record && record.volumeId !== volumeId) throw new VolumeNotFound(`target_path ${path} holds volume ${record.volumeId}, not ${volumeId}`);
+      await this.publisher.unpublish(path, { removeDir: true });
+      await this.records.delete(path);
+      this.live.delete(path);
+      this.restarted.delete(path);
+      this.log.info({ volumeId, target: path, pod: record ? podLabel(record.pod) : undefined }, 'volume unpublished');
+    });
+  }
+
+  async stats(volumeId: string, volumePath: string): Promise<VolumeStats> {
+    const path = resolve(volumePath);
+    const record = this.records.get(path);
+    if (!record || record.volumeId !== volumeId) throw new VolumeNotFound(`volume ${volumeId} is not published at ${path}`);
+    const preparation = this.live.get(path)?.preparation;
+    const index = preparation?.gate.value?.index;
+    const abnormal = this.restarted.get(path) ?? preparation?.failure?.message ?? (await deadMountReason(path)) ?? (preparation ? undefined : 'the volume is not mounted by this node plugin; republish it');
+    return {
+      totalBytes: index?.totalBytes ?? 0,
+      usedBytes: index ? this.hydratedBytes(index) : 0,
+      entries: index?.count ?? 0,
+      abnormal,
+    };
+  }
+
+  private hydratedBytes(index: TreeIndex): number {
+    let bytes = 0;
+    for (let entry = 0; entry < index.count; entry++) {
+      if (index.isBlob(entry) && this.publisher.cache.has(index.oid(entry))) bytes += Math.max(0, index.size(entry));
+    }
+    return bytes;
+  }
+
+  /** One call per target at a time: a concurrent one is told to retry (ABORTED at the edge). */
+  private async exclusively(volumeId: string, target: string, work: () => Promise<void>): Promise<void> {
+    if (this.inFlight.has(target)) throw new Busy(`an operation on volume ${volumeId} at ${target} is already in progress; retry`);
+    this.inFlight.add(target);
+    try {
+      await work();
+    } finally {
+      this.inFlight.delete(target);
+    }
+  }
+
+  private async recover(): Promise<void> {
+    for (const record of this.records.all()) {
+      await this.exclusively(record.volumeId, record.target, async () => {
+        const log = this.log.child({ volumeId: record.volumeId, pod: podLabel(record.pod), target: record.target });
+        this.restarted.set(record.target, 'the node plugin restarted: the volume was mounted again, but containers started before still see the old, dead mount; restart the pod');
+        try {
+          const published = await this.publisher.restore({
+            repository: record.repository, refName: record.refName, commit: record.commit, depth: record.depth, target: record.target, readiness: 'gate',
+          });
+          this.live.set(record.target, published);
+          log.info({ commit: record.commit }, 'volume re-mounted after restart');
+        } catch (err) {
+          log.error({ err: asGitfsError(err) }, 'volume could not be re-mounted after restart');
+        }
+      }).catch(() => undefined);
+    }
+  }
+}
+
+function fingerprintOf(request: PublishVolumeRequest): string {
+  const attributes = Object.entries(request.attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash('sha256').update(JSON.stringify([request.volumeId, request.accessMode, request.readonly, attributes])).digest('hex');
+}
+
+function podLabel(pod: PodInfo): string | undefined {
+  return pod.name ? `${pod.namespace ?? ''}/${pod.name}` : undefined;
+}
+
+/** A FUSE server that died leaves "transport endpoint is not connected" behind. */
+async function deadMountReason(path: string): Promise<string | undefined> {
+  try {
+    await stat(path);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOTCONN' ? 'the FUSE tree behind this volume is gone (transport endpoint is not connected); republish the volume' : `the volume path cannot be read: ${code}`;
+  }
+}
