@@ -9,8 +9,9 @@ import { systemCommand } from './systemCommand';
  */
 export async function publish(treeDir: string, target: string): Promise<void> {
   const path = resolve(target);
-  await mkdir(path, { recursive: true });
+  // First clear what is there: a dead mount (its server gone) would fail even the mkdir.
   if ((await mountsAt(path)).length > 0) await detachAll(path);
+  await mkdir(path, { recursive: true });
   await systemCommand('mount', ['--bind', treeDir, path]);
   try {
     await systemCommand('mount', ['-o', 'remount,bind,ro', path]);

@@ -1,3 +1,4 @@
+import { detachAll, readMountTable } from '../../src/mount/mountTable';
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -29,7 +30,10 @@ export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `gitfs-${prefix}-`));
 }
 
+/** Removes a test directory, first detaching anything still mounted under it (deepest first). */
 export async function removeDir(dir: string): Promise<void> {
+  const mounted = (await readMountTable()).map((m) => m.mountPoint).filter((p) => p.startsWith(`${dir}/`));
+  for (const mountPoint of mounted.sort((a, b) => b.length - a.length)) await detachAll(mountPoint);
   await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 }
 

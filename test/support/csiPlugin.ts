@@ -1,0 +1,126 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { CSI_LOADER_OPTIONS, CSI_PROTO_PATH } from '../../src/csi/csiProto';
+
+const MAIN = resolve(__dirname, '../../src/cli/main.js');
+
+type Service = 'Identity' | 'Node' | 'Controller';
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Message = any;
+
+export interface PluginOptions {
+  /** Extra flags for `gitfs-csi node`. */
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Run the plugin in a network namespace of its own (nothing it sends leaves the machine). */
+  isolatedNetwork?: boolean;
+}
+
+/**
+ * A real `gitfs-csi node --controller` process on a unix socket in `dir`, and real gRPC
+ * clients for it. Restartable over the same state and cache directories.
+ */
+export class CsiPlugin {
+  logs = '';
+  exited: Promise<number | null> = Promise.resolve(null);
+  private child: ChildProcess | undefined;
+  private clients = new Map<Service, grpc.Client>();
+
+  constructor(readonly dir: string, private readonly options: PluginOptions = {}) {}
+
+  get socket(): string {
+    return join(this.dir, 'csi.sock');
+  }
+
+  get pid(): number {
+    return this.child!.pid!;
+  }
+
+  get stateDir(): string {
+    return join(this.dir, 'state');
+  }
+
+  static async start(dir: string, options: PluginOptions = {}): Promise<CsiPlugin> {
+    const plugin = new CsiPlugin(dir, options);
+    await plugin.launch();
+    return plugin;
+  }
+
+  async launch(): Promise<void> {
+    const args = [MAIN, 'node', '--controller', '--endpoint', `unix://${this.socket}`, '--node-id', 'test-node',
+      '--state-dir', this.stateDir, '--cache-dir', join(this.dir, 'cache'), '--tree-grace-ms', '0', '--log-level', 'debug', ...(this.options.args ?? [])];
+    const [file, argv] = this.options.isolatedNetwork ? ['unshare', ['--net', process.execPath, ...args]] : [process.execPath, args];
+    const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.options.env } });
+    this.child = child;
+    child.stderr!.on('data', (chunk: Buffer) => (this.logs += chunk.toString()));
+    this.exited = new Promise((r) => child.on('close', r));
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        const probe = await this.call('Identity', 'Probe', {});
+        if (probe.ready?.value) return;
+      } catch (err) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`node plugin did not start (exit ${child.exitCode}): ${this.logs.slice(-2000)} ${err}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** One unary call; rejects with the gRPC error (`code`, `details`). */
+  call(service: Service, method: string, request: Message, timeoutMs = 120_000): Promise<Message> {
+    const client = this.client(service) as unknown as Record<string, (req: Message, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Message) => void) => void>;
+    return new Promise((resolvePromise, reject) =>
+      client[method].call(client, request, { deadline: Date.now() + timeoutMs }, (err, response) => (err ? reject(err) : resolvePromise(response))),
+    );
+  }
+
+  /** Stops the process: SIGTERM for a clean stop, SIGKILL for a crash. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+    this.child?.kill(signal);
+    await this.exited;
+  }
+
+  async restart(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.stop(signal);
+    await this.launch();
+  }
+
+  private client(service: Service): grpc.Client {
+    let client = this.clients.get(service);
+    if (!client) {
+      const loaded = grpc.loadPackageDefinition(loadSync(CSI_PROTO_PATH, CSI_LOADER_OPTIONS)) as unknown as { csi: { v1: Record<Service, grpc.ServiceClientConstructor> } };
+      client = new loaded.csi.v1[service](`unix://${this.socket}`, grpc.credentials.createInsecure());
+      this.clients.set(service, client);
+    }
+    return client;
+  }
+}
+
+/** A NodePublishVolume request with sensible defaults: a read-only mount volume. */
+export function publishRequest(fields: { volumeId: string; target: string; context: Record<string, string>; mode?: string; readonly?: boolean; secrets?: Record<string, string>; block?: boolean }): Message {
+  return {
+    volume_id: fields.volumeId,
+    target_path: fields.target,
+    volume_capability: fields.block
+      ? { block: {}, access_mode: { mode: fields.mode ?? 'MULTI_NODE_READER_ONLY' } }
+      : { mount: { fs_type: '', mount_flags: [] }, access_mode: { mode: fields.mode ?? 'MULTI_NODE_READER_ONLY' } },
+    readonly: fields.readonly ?? false,
+    volume_context: fields.context,
+    secrets: fields.secrets ?? {},
+  };
+}
+
+/** Resolves with the gRPC status name and message the call failed with ('OK' if it did not). */
+export async function outcome(call: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await call;
+    return { code: 'OK', message: '' };
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    return { code: grpc.status[e.code] ?? String(e.code), message: e.details ?? e.message };
+  }
+}
