@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { InvalidArgument } from '../errors/errors';
 import { Logger } from '../log/logger';
@@ -25,6 +26,13 @@ function required(value: string | undefined, field: string): string {
   return value;
 }
 
+/** Kubelet's paths are absolute; a relative one would land wherever the plugin happens to run. */
+function absolutePath(value: string | undefined, field: string): string {
+  const path = required(value, field);
+  if (!isAbsolute(path)) throw new InvalidArgument(field, `"${path.slice(0, 200)}" is not an absolute path`);
+  return path;
+}
+
 /** CSI Node service: arguments are checked before any volume is looked up. */
 export function nodeService(nodeId: string, volumes: NodeVolumes, log: Logger): UntypedServiceImplementation {
   return {
@@ -34,7 +42,7 @@ export function nodeService(nodeId: string, volumes: NodeVolumes, log: Logger): 
     NodeGetInfo: unary('NodeGetInfo', log, async () => ({ node_id: nodeId, max_volumes_per_node: 0 })),
     NodePublishVolume: unary('NodePublishVolume', log, async (request: NodePublishVolumeRequest) => {
       const volumeId = required(request.volume_id, 'volume_id');
-      const target = required(request.target_path, 'target_path');
+      const target = absolutePath(request.target_path, 'target_path');
       const capability = request.volume_capability;
       checkCapability(capability, 'volume_capability');
       checkReadOnly(capability, request.readonly, 'volume_capability');
@@ -46,12 +54,12 @@ export function nodeService(nodeId: string, volumes: NodeVolumes, log: Logger): 
     }),
     NodeUnpublishVolume: unary('NodeUnpublishVolume', log, async (request: VolumePathRequest) => {
       const volumeId = required(request.volume_id, 'volume_id');
-      await volumes.unpublish(volumeId, required(request.target_path, 'target_path'));
+      await volumes.unpublish(volumeId, absolutePath(request.target_path, 'target_path'));
       return {};
     }),
     NodeGetVolumeStats: unary('NodeGetVolumeStats', log, async (request: VolumePathRequest) => {
       const volumeId = required(request.volume_id, 'volume_id');
-      const stats = await volumes.stats(volumeId, required(request.volume_path, 'volume_path'));
+      const stats = await volumes.stats(volumeId, absolutePath(request.volume_path, 'volume_path'));
       return {
         usage: [
           { unit: 'BYTES', total: stats.totalBytes, used: stats.usedBytes, available: Math.max(0, stats.totalBytes - stats.usedBytes) },

@@ -1,6 +1,8 @@
 import { mkdir, rmdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { GitfsError } from '../errors/errors';
 import { detachAll, mountsAt } from './mountTable';
+import { TREE_FS_TYPE } from './treeMount';
 import { systemCommand } from './systemCommand';
 
 /**
@@ -9,8 +11,10 @@ import { systemCommand } from './systemCommand';
  */
 export async function publish(treeDir: string, target: string): Promise<void> {
   const path = resolve(target);
-  // First clear what is there: a dead mount (its server gone) would fail even the mkdir.
-  if ((await mountsAt(path)).length > 0) await detachAll(path);
+  // First clear an earlier mount of ours (a dead one would fail even the mkdir); never someone else's.
+  const existing = await mountsAt(path);
+  if (existing.some((m) => m.fsType !== TREE_FS_TYPE)) throw new GitfsError('internal', `${path} already has a ${existing[0].fsType} file system mounted that is not a gitfs-csi volume`);
+  if (existing.length > 0) await detachAll(path);
   await mkdir(path, { recursive: true });
   await systemCommand('mount', ['--bind', treeDir, path]);
   try {
@@ -24,8 +28,11 @@ export async function publish(treeDir: string, target: string): Promise<void> {
 /** Removes the bind mount; with `removeDir`, also the (now empty) target directory. */
 export async function unpublish(target: string, options: { removeDir: boolean }): Promise<void> {
   const path = resolve(target);
-  await detachAll(path);
-  if (options.removeDir) await rmdir(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
+  // Only our own mounts are taken down: whatever else is mounted at a path stays, and so does a directory with content.
+  if ((await mountsAt(path)).some((m) => m.fsType === TREE_FS_TYPE)) await detachAll(path);
+  if (!options.removeDir) return;
+  await rmdir(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return;
+    throw new GitfsError('internal', `cannot remove ${path}: ${err.code}; it holds something other than a gitfs-csi volume, left as it is`);
   });
 }

@@ -4,6 +4,9 @@ import { GitfsError } from '../errors/errors';
 import { TreeFilesystem } from '../fuse/treeFilesystem';
 import { detachAll, mountsAt } from './mountTable';
 
+/** How tree mounts (and bind mounts of them) show in the mount table. */
+export const TREE_FS_TYPE = 'fuse.gitfs';
+
 /** Kernel caching for immutable content: a commit's tree and blobs never change. */
 const CACHE_SECONDS = 3600;
 
@@ -42,7 +45,7 @@ export class TreeMount {
       entryTimeout: CACHE_SECONDS,
       attrTimeout: CACHE_SECONDS,
       fsname: `gitfs:${this.label}`.replace(/[,\s\\]/g, '_').slice(0, 200),
-      subtype: 'gitfs',
+      subtype: TREE_FS_TYPE.replace('fuse.', ''),
       timeout: this.filesystem.longestOperationMs,
     });
     await new Promise<void>((resolve, reject) =>

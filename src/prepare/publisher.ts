@@ -30,6 +30,8 @@ export interface PublishRequest {
    */
   readiness?: 'wait' | 'gate';
   readyWaitMs?: number;
+  /** The caller's logger (volume id, pod): a preparation this publish starts logs its steps with it. */
+  log?: Logger;
 }
 
 export interface Published {
@@ -99,7 +101,7 @@ export class Publisher {
     const treeKey = `${store.key}@${resolved.commit}`;
     const preparation = this.preparationFor(treeKey, () =>
       new Preparation(store, access, resolved, request.depth, this.cache, { commandMs: this.config.commandTimeoutMs, fetchMs: this.config.fetchTimeoutMs },
-        this.log.child({ repository: access.remote.display, commit: resolved.commit })),
+        (request.log ?? this.log).child({ repository: access.remote.display, commit: resolved.commit })),
     );
     void preparation.start();
     if (request.readiness === 'wait') await this.waitUntilReady(preparation, request.readyWaitMs ?? this.config.fetchTimeoutMs);

@@ -80,7 +80,7 @@ export class NodeVolumes {
       try {
         const published = await this.publisher.publish({
           repository: spec.remote.url, ref: spec.ref, commit: spec.commit, depth: spec.depth, credentials, target,
-          readiness: spec.readiness, readyWaitMs: this.options.publishWaitMs,
+          readiness: spec.readiness, readyWaitMs: this.options.publishWaitMs, log,
         });
         await this.records.put({
           volumeId: request.volumeId, target, fingerprint, repository: spec.remote.url,
