@@ -59,7 +59,7 @@ export function nodeService(nodeId: string, volumes: NodeVolumes, log: Logger): 
     }),
     NodeGetVolumeStats: unary('NodeGetVolumeStats', log, async (request: VolumePathRequest) => {
       const volumeId = required(request.volume_id, 'volume_id');
-      const stats = await volumes.stats(volumeId, absolutePath(request.volume_path, 'volume_path'));
+      const stats = await volumes.stats(volumeId, required(request.volume_path, 'volume_path'));
       return {
         usage: [
           { unit: 'BYTES', total: stats.totalBytes, used: stats.usedBytes, available: Math.max(0, stats.totalBytes - stats.usedBytes) },
