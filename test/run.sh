@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source test/prerequisites.sh
-source test/goTools.sh
+source test/testTools.sh
 exec node --test --test-concurrency=1 $(find dist/test -name '*.test.js' | sort)

@@ -8,6 +8,8 @@ export interface NodeConfig {
   stateDir: string;
   /** Repository stores and the blob cache. */
   cacheDir: string;
+  /** Volumes' SSH keys while in use: in memory (tmpfs), private to this process. */
+  secretsDir: string;
   cacheMaxBytes: number;
   /** Allow file:// remotes (tests and the demo only). */
   allowFile: boolean;
@@ -24,6 +26,7 @@ export const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
 export function nodeConfig(overrides: Partial<NodeConfig> & Pick<NodeConfig, 'stateDir' | 'cacheDir'>): NodeConfig {
   return {
     cacheMaxBytes: DEFAULT_CACHE_MAX_BYTES,
+    secretsDir: `/dev/shm/gitfs-csi-${process.pid}`,
     allowFile: false,
     commandTimeoutMs: 30_000,
     fetchTimeoutMs: 10 * 60_000,

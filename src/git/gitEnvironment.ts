@@ -1,15 +1,31 @@
 import { HttpCredentials, RemoteUrl } from './remoteUrl';
+import { SshKeyFiles } from './sshKeyring';
 
 /** How git may talk to one remote: the URL, any credentials, and whether file:// is allowed. */
 export interface RemoteAccess {
   remote: RemoteUrl;
   /** Explicit credentials; when absent, those in the URL's userinfo, then ambient git config. */
   credentials?: HttpCredentials;
+  /** A volume's own SSH key (ssh remotes); without it, the node's ssh configuration. */
+  ssh?: SshKeyFiles;
   allowFile?: boolean;
 }
 
 export function credentialsOf(access: RemoteAccess): HttpCredentials | undefined {
   return access.credentials ?? access.remote.credentials;
+}
+
+/** Whether the volume brought credentials of its own (a refusal is then "denied", not "required"). */
+export function offersCredentials(access: RemoteAccess): boolean {
+  return credentialsOf(access) !== undefined || access.ssh !== undefined;
+}
+
+/** ssh for one command: never prompts; with a volume's key, only that key and (if given) only its known hosts. */
+function sshCommand(access: RemoteAccess | undefined, base: NodeJS.ProcessEnv): string {
+  if (!access?.ssh) return base.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes -o ConnectTimeout=15';
+  const { keyFile, knownHostsFile } = access.ssh;
+  const hosts = knownHostsFile ? ` -o UserKnownHostsFile='${knownHostsFile}' -o StrictHostKeyChecking=yes` : '';
+  return `ssh -o BatchMode=yes -o ConnectTimeout=15 -o IdentitiesOnly=yes -o IdentityFile='${keyFile}'${hosts}`;
 }
 
 /** The name under which the remote is configured for a single command, never in a config file. */
@@ -50,7 +66,7 @@ export function gitEnvironment(
     GIT_TERMINAL_PROMPT: '0',
     GIT_ASKPASS: '/bin/false',
     SSH_ASKPASS: '/bin/false',
-    GIT_SSH_COMMAND: base.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes -o ConnectTimeout=15',
+    GIT_SSH_COMMAND: sshCommand(access, base),
     GIT_NO_LAZY_FETCH: '1',
     GIT_NO_REPLACE_OBJECTS: '1',
     LC_ALL: 'C',

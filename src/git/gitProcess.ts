@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { GitfsError } from '../errors/errors';
 import { classifyGitFailure, FailureContext, timeoutFailure } from './gitFailure';
-import { credentialsOf, gitEnvironment, RemoteAccess } from './gitEnvironment';
+import { gitEnvironment, offersCredentials, RemoteAccess } from './gitEnvironment';
 
 export interface GitRun {
   args: string[];
@@ -45,7 +45,7 @@ export function killGit(child: ChildProcess): void {
 function failureContext(run: GitRun): FailureContext {
   return {
     repository: run.access?.remote.display ?? run.gitDir ?? 'local repository',
-    credentialsOffered: run.access ? credentialsOf(run.access) !== undefined : false,
+    credentialsOffered: run.access ? offersCredentials(run.access) : false,
     command: run.args.find((a) => !a.startsWith('-')) ?? run.args[0] ?? 'git',
   };
 }

@@ -7,6 +7,7 @@ import { resolveRemoteRef, ResolvedRef } from '../git/remoteRefs';
 import { HttpCredentials, RemoteUrl } from '../git/remoteUrl';
 import { CommitMismatch, NotReady } from '../errors/errors';
 import { RepositoryStores } from '../git/repositoryStores';
+import { SshIdentity, SshKeyring } from '../git/sshKeyring';
 import { TreeFilesystem } from '../fuse/treeFilesystem';
 import { Hydrator } from '../hydrate/hydrator';
 import { Logger } from '../log/logger';
@@ -23,6 +24,8 @@ export interface PublishRequest {
   commit?: string;
   depth?: number;
   credentials?: HttpCredentials;
+  /** The volume's own SSH key, for ssh repositories. */
+  ssh?: SshIdentity;
   target: string;
   /**
    * 'gate' (default) binds the target at once and file operations wait at the readiness gate;
@@ -55,11 +58,13 @@ export class Publisher {
   private readonly preparations = new Map<string, Preparation>();
   private readonly filesystems = new Map<string, TreeFilesystem>();
   private readonly published = new Map<string, Published>();
+  private readonly keyring: SshKeyring;
 
   private constructor(readonly config: NodeConfig, readonly cache: BlobCache, private readonly log: Logger) {
     this.hydrator = new Hydrator(cache, config.hydrator, log.child({ component: 'hydrator' }));
     this.stores = new RepositoryStores(storesDirOf(config), { commandMs: config.commandTimeoutMs, fetchMs: config.fetchTimeoutMs });
     this.treeMounts = new TreeMounts(config.treeMountGraceMs);
+    this.keyring = new SshKeyring(config.secretsDir);
   }
 
   static async create(config: NodeConfig, log: Logger): Promise<Publisher> {
@@ -70,9 +75,10 @@ export class Publisher {
   }
 
   /** Checks access and resolves the ref: the cheap first step of every publish. */
-  async probe(request: Pick<PublishRequest, 'repository' | 'ref' | 'credentials'>): Promise<{ access: RemoteAccess; resolved: ResolvedRef }> {
+  async probe(request: Pick<PublishRequest, 'repository' | 'ref' | 'credentials' | 'ssh'>): Promise<{ access: RemoteAccess; resolved: ResolvedRef }> {
     const remote = RemoteUrl.parse(request.repository, { allowFile: this.config.allowFile });
-    const access: RemoteAccess = { remote, credentials: request.credentials, allowFile: this.config.allowFile };
+    const ssh = request.ssh ? await this.keyring.files(request.ssh) : undefined;
+    const access: RemoteAccess = { remote, credentials: request.credentials, ssh, allowFile: this.config.allowFile };
     const resolved = await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs);
     return { access, resolved };
   }
@@ -144,6 +150,7 @@ export class Publisher {
     this.hydrator.close();
     await this.treeMounts.closeAll();
     this.stores.close();
+    await this.keyring.clear();
     await removeEmptyDirectories(treesDirOf(this.config));
   }
 

@@ -79,7 +79,7 @@ export class NodeVolumes {
       const started = Date.now();
       try {
         const published = await this.publisher.publish({
-          repository: spec.remote.url, ref: spec.ref, commit: spec.commit, depth: spec.depth, credentials, target,
+          repository: spec.remote.url, ref: spec.ref, commit: spec.commit, depth: spec.depth, credentials: credentials.http, ssh: credentials.ssh, target,
           readiness: spec.readiness, readyWaitMs: this.options.publishWaitMs, log,
         });
         await this.records.put({
