@@ -33,7 +33,7 @@ export interface PublishRequest {
    */
   readiness?: 'wait' | 'gate';
   readyWaitMs?: number;
-  /** The caller's logger (volume id, pod): a preparation this publish starts logs its steps with it. */
+  /** The caller's logger (volume id, pod, repository): a preparation this publish starts logs its steps with it. */
   log?: Logger;
 }
 
@@ -59,6 +59,8 @@ export class Publisher {
   private readonly filesystems = new Map<string, TreeFilesystem>();
   private readonly published = new Map<string, Published>();
   private readonly keyring: SshKeyring;
+  /** Commits re-mounted after a restart, whose preparation has no volume's credentials. */
+  private readonly restored = new Set<string>();
 
   private constructor(readonly config: NodeConfig, readonly cache: BlobCache, private readonly log: Logger) {
     this.hydrator = new Hydrator(cache, config.hydrator, log.child({ component: 'hydrator' }));
@@ -99,15 +101,18 @@ export class Publisher {
    */
   async restore(request: PublishRequest & { commit: string; refName: string }): Promise<Published> {
     const remote = RemoteUrl.parse(request.repository, { allowFile: this.config.allowFile });
-    return this.attach({ remote, allowFile: this.config.allowFile }, { commit: request.commit, refName: request.refName }, request);
+    return this.attach({ remote, allowFile: this.config.allowFile }, { commit: request.commit, refName: request.refName }, request, true);
   }
 
-  private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest): Promise<Published> {
+  private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest, restoring = false): Promise<Published> {
     const store = this.stores.forRemote(access.remote);
     const treeKey = `${store.key}@${resolved.commit}`;
-    const preparation = this.preparationFor(treeKey, () =>
+    // A restored preparation fetches with no credentials; the first real publish replaces it with one that has them.
+    const replace = restoring ? false : this.restored.delete(treeKey);
+    if (restoring && !this.preparations.has(treeKey)) this.restored.add(treeKey);
+    const preparation = this.preparationFor(treeKey, replace, () =>
       new Preparation(store, access, resolved, request.depth, this.cache, { commandMs: this.config.commandTimeoutMs, fetchMs: this.config.fetchTimeoutMs },
-        (request.log ?? this.log).child({ repository: access.remote.display, commit: resolved.commit })),
+        (request.log ?? this.log.child({ repository: access.remote.display })).child({ commit: resolved.commit })),
     );
     void preparation.start();
     if (request.readiness === 'wait') await this.waitUntilReady(preparation, request.readyWaitMs ?? this.config.fetchTimeoutMs);
@@ -164,10 +169,10 @@ export class Publisher {
     }
   }
 
-  /** The running or finished preparation of a commit; a failed one is replaced so a retry starts afresh. */
-  private preparationFor(key: string, create: () => Preparation): Preparation {
+  /** The running or finished preparation of a commit; a failed one (or one to `replace`) is started afresh. */
+  private preparationFor(key: string, replace: boolean, create: () => Preparation): Preparation {
     const existing = this.preparations.get(key);
-    if (existing && existing.phase !== 'failed') return existing;
+    if (existing && existing.phase !== 'failed' && !replace) return existing;
     const preparation = create();
     this.preparations.set(key, preparation);
     return preparation;

@@ -75,7 +75,7 @@ export class NodeVolumes {
       const live = this.live.get(target);
       if (existing && live && live.preparation.phase !== 'failed' && !this.restarted.has(target)) return;
 
-      const log = this.log.child({ volumeId: request.volumeId, pod: podLabel(pod), repository: spec.remote.display });
+      const log = this.log.child({ volumeId: request.volumeId, pod: podLabel(pod), podUid: pod.uid, repository: spec.remote.display });
       const started = Date.now();
       try {
         const published = await this.publisher.publish({

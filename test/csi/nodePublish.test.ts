@@ -91,8 +91,17 @@ describe('CSI node service over gRPC', () => {
   test('a published volume is the whole tree at once; repeats are idempotent, conflicts are refused, unpublish cleans up', async () => {
     const t = target();
     const volumeId = 'vol-lifecycle';
-    const context = { ...app(), ref: 'main', commit };
+    const context = { ...app(), ref: 'main', commit, 'csi.storage.k8s.io/pod.name': 'web-0', 'csi.storage.k8s.io/pod.namespace': 'team' };
     assert.deepEqual(await publish({ volumeId, target: t, context }), { code: 'OK', message: '' });
+    // Every preparation step is logged with the volume, the pod, the repository, the phase and its duration.
+    const steps = plugin.logs.split('\n').filter((l) => l.includes('"msg":"preparation ')).map((l) => JSON.parse(l));
+    const ours = steps.filter((l) => l.volumeId === volumeId);
+    assert.deepEqual(ours.map((l) => l.phase).slice(0, 2), ['fetching', 'indexing']);
+    for (const line of ours) {
+      assert.equal(line.pod, 'team/web-0');
+      assert.equal(line.repository, server.url('app.git'));
+      assert.equal(typeof line.ms, 'number');
+    }
     // readiness: wait — the first look already sees everything.
     assert.ok((await readdir(t)).includes('package.json'));
     assert.equal(await readFile(join(t, 'package.json'), 'utf8'), '{"name":"fixture"}\n');
