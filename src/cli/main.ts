@@ -42,6 +42,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
     process.stderr.write(`${redact(describeFailure(err))}\n`);
-    process.exit(err && typeof err === 'object' && 'kind' in err && err.kind === 'invalid-argument' ? 2 : 1);
+    const badArguments = err && typeof err === 'object' && (('kind' in err && err.kind === 'invalid-argument') || ('code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')));
+    process.exit(badArguments ? 2 : 1);
   },
 );

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CACHE_MAX_BYTES, nodeConfig } from '../config/nodeConfig';
 import { controllerService } from '../csi/controllerService';
-import { CsiServer } from '../csi/csiServer';
+import { CsiServer, socketPathOf } from '../csi/csiServer';
 import { identityService } from '../csi/identityService';
 import { nodeService } from '../csi/nodeService';
 import { createLogger } from '../log/logger';
@@ -65,6 +65,8 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     treeMountGraceMs: integerOption(values['tree-grace-ms'], '--tree-grace-ms', 60_000, true),
   });
   const publishWaitMs = integerOption(values['publish-wait-ms'], '--publish-wait-ms', 90_000);
+  const endpoint = values.endpoint ?? DEFAULT_ENDPOINT;
+  socketPathOf(endpoint);
   const nodeId = values['node-id'] ?? hostname();
   const driverName = values['driver-name'] ?? DEFAULT_DRIVER_NAME;
   const log = createLogger({ level: values['log-level'] });
@@ -78,7 +80,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     return (await usable(config.stateDir)) && (await usable(config.cacheDir));
   };
   const csiLog = log.child({ component: 'csi' });
-  const server = await CsiServer.start(values.endpoint ?? DEFAULT_ENDPOINT, {
+  const server = await CsiServer.start(endpoint, {
     Identity: identityService({ driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, ready }, csiLog),
     Node: nodeService(nodeId, volumes, csiLog),
     ...(values.controller ? { Controller: controllerService({ allowFile: config.allowFile }, csiLog) } : {}),

@@ -64,6 +64,17 @@ describe('credentials: none, wrong and right, per volume and ambient', () => {
     assert.equal((await publish(ambient, { username: 'alice', password: 'wrong' })).code, 'PERMISSION_DENIED');
   });
 
+  test('after a restart, republishing a private volume brings its credentials back to the fetches of the re-mounted tree', async () => {
+    const t = join(dir, 'targets', 'restarted');
+    const request = publishRequest({ volumeId: 'vol-private-restart', target: t, context: { repository: repository() }, secrets: { username: 'alice', password: SECRET } });
+    await plugin.call('Node', 'NodePublishVolume', request);
+    await plugin.restart('SIGKILL');
+    await plugin.call('Node', 'NodePublishVolume', request);
+    // A file no one has read yet must be fetched, with the volume's credentials.
+    assert.equal(await readFile(join(t, 'names', 'with space.txt'), 'utf8'), 'spaces\n');
+    await plugin.call('Node', 'NodeUnpublishVolume', { volume_id: 'vol-private-restart', target_path: t });
+  });
+
   test('no secret reaches a log line, the state directory or the cache', async () => {
     assert.doesNotMatch(plugin.logs + ambient.logs, new RegExp(SECRET));
     for (const tree of [join(dir, 'plugin'), join(dir, 'ambient')]) {

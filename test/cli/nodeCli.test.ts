@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { CsiPlugin } from '../support/csiPlugin';
+import { run } from '../support/nodeHarness';
+import { removeDir, tempDir } from '../support/repoFixtures';
+
+const MAIN = resolve(__dirname, '../../src/cli/main.js');
+let dir: string;
+
+before(async () => {
+  dir = await tempDir('node-cli');
+});
+after(async () => {
+  await removeDir(dir);
+});
+
+test('gitfs-csi node and controller refuse bad flags naming them, with exit code 2', async () => {
+  const dirs = ['--state-dir', join(dir, 'state'), '--cache-dir', join(dir, 'cache')];
+  const cases: Array<[string[], RegExp]> = [
+    [['node', ...dirs, '--endpoint', 'tcp://127.0.0.1:9000'], /--endpoint: "tcp:\/\/127\.0\.0\.1:9000" is not a unix socket/],
+    [['node', ...dirs, '--publish-wait-ms', 'soon'], /--publish-wait-ms: "soon" is not a positive integer/],
+    [['node', ...dirs, '--cache-max-bytes', 'lots'], /--cache-max-bytes: "lots" is not a size/],
+    [['node', ...dirs, '--bogus'], /Unknown option '--bogus'/],
+    [['controller', '--endpoint', 'relative.sock'], /--endpoint: "relative\.sock" is not a unix socket/],
+  ];
+  for (const [args, pattern] of cases) {
+    const result = await run(process.execPath, [MAIN, ...args]);
+    assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, pattern);
+  }
+});
+
+test('SIGTERM stops the node plugin cleanly and removes its socket', async () => {
+  const plugin = await CsiPlugin.start(join(dir, 'plugin'));
+  const info = await plugin.call('Identity', 'GetPluginInfo', {});
+  assert.equal(info.name, 'gitfs.csi.dev');
+  assert.equal(info.vendor_version, require('../../../package.json').version);
+  await plugin.stop('SIGTERM');
+  assert.equal(await plugin.exited, 0);
+  await assert.rejects(stat(plugin.socket), { code: 'ENOENT' });
+  assert.match(plugin.logs, /"msg":"node plugin stopping/);
+});
