@@ -1,0 +1,31 @@
+# gitfs-csi: the CSI driver (node plugin and controller) in one image.
+# The base images are arguments: deploy/image/build.sh builds local ones (debootstrap + the host's
+# Node.js) on machines that cannot pull, and passes them here.
+ARG BUILD_IMAGE=node:20-bookworm-slim
+ARG RUNTIME_IMAGE=node:20-bookworm-slim
+
+FROM ${BUILD_IMAGE} AS build
+WORKDIR /build
+COPY package.json package-lock.json ./
+# fuse-native ships prebuilt binaries: no install scripts, no compiler.
+RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+COPY tsconfig.json ./
+COPY proto ./proto
+COPY src ./src
+RUN npx tsc -p tsconfig.json \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+
+FROM ${RUNTIME_IMAGE}
+# git, FUSE and tini from Debian when the base lacks them; then no package manager caches and no npm.
+RUN if ! command -v git >/dev/null || ! command -v tini >/dev/null || ! command -v fusermount >/dev/null || [ ! -e /usr/lib/x86_64-linux-gnu/libfuse.so.2 ]; then \
+      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git fuse libfuse2 tini ca-certificates openssh-client \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && rm -rf /usr/local/lib/node_modules/npm /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /root/.npm /tmp/*
+WORKDIR /opt/gitfs-csi
+COPY --from=build /build/package.json ./
+COPY --from=build /build/proto ./proto
+COPY --from=build /build/node_modules ./node_modules
+COPY --from=build /build/dist/src ./dist/src
+ENTRYPOINT ["tini", "--", "node", "/opt/gitfs-csi/dist/src/cli/main.js"]
+CMD ["--help"]
