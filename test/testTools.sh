@@ -19,3 +19,7 @@ if ! csi-sanity -version 2>/dev/null | grep -q 'v5.5.0'; then
   echo "building csi-sanity v5.5.0 …" >&2
   GOFLAGS=-mod=mod go install -ldflags "-X main.VERSION=v5.5.0" github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.5.0
 fi
+if ! helm version --short 2>/dev/null | grep -q '^v3.22.0'; then
+  echo "building helm v3.22.0 …" >&2
+  GOFLAGS=-mod=mod go install -ldflags "-X helm.sh/helm/v3/internal/version.version=v3.22.0" helm.sh/helm/v3/cmd/helm@v3.22.0
+fi

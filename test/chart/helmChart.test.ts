@@ -1,0 +1,167 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { run } from '../support/nodeHarness';
+import { removeDir, tempDir } from '../support/repoFixtures';
+
+const ROOT = resolve(__dirname, '../../..');
+const CHART = join(ROOT, 'charts/gitfs-csi');
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type K8sObject = any;
+
+async function helm(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run('helm', args);
+}
+
+function parseObjects(text: string): K8sObject[] {
+  return parseAllDocuments(text).map((d) => d.toJS()).filter((o) => o);
+}
+
+async function template(valuesFile?: string): Promise<K8sObject[]> {
+  const result = await helm(['template', 'gitfs-csi', CHART, '--namespace', 'kube-system', ...(valuesFile ? ['-f', valuesFile] : [])]);
+  assert.equal(result.code, 0, result.stderr);
+  return parseObjects(result.stdout);
+}
+
+const find = (objects: K8sObject[], kind: string, name?: string) => objects.find((o) => o.kind === kind && (!name || o.metadata.name === name));
+const container = (workload: K8sObject, name: string) => workload.spec.template.spec.containers.find((c: K8sObject) => c.name === name);
+const volume = (workload: K8sObject, name: string) => workload.spec.template.spec.volumes.find((v: K8sObject) => v.name === name);
+
+describe('Helm chart charts/gitfs-csi', () => {
+  let dir: string;
+  let custom: string;
+  before(async () => {
+    dir = await tempDir('chart');
+    custom = join(dir, 'custom.yaml');
+    await writeFile(custom, [
+      'driverName: git.example.org',
+      'logLevel: debug',
+      'image: {repository: mirror.internal/gitfs-csi, tag: "9.9.9"}',
+      'csiDriver: {tokenRequests: [{audience: git.example.org, expirationSeconds: 3600}]}',
+      'node:',
+      '  kubeletDir: /var/lib/k0s/kubelet',
+      '  cacheMaxBytes: 50G',
+      '  updateStrategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 1}}',
+      '  ambientCredentials: {secretName: git-creds}',
+      'controller: {enabled: false}',
+      'sidecars: {registry: mirror.internal/sig-storage/}',
+      'storageClass:',
+      '  create: true',
+      '  isDefault: true',
+      '  parameters: {repository: "https://example.com/team/project.git", ref: main, depth: 1}',
+      '  nodePublishSecret: {name: project-token}',
+      '',
+    ].join('\n'));
+  });
+  after(async () => removeDir(dir));
+
+  test('helm lint passes with default and with non-default values', async () => {
+    for (const args of [[CHART], [CHART, '-f', custom]]) {
+      const result = await helm(['lint', '--strict', ...args]);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+    }
+  });
+
+  test('default values: a CSIDriver, a node DaemonSet wired for FUSE and kubelet, a controller with csi-provisioner, and their RBAC', async () => {
+    const objects = await template();
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['CSIDriver', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Deployment', 'Role', 'RoleBinding', 'ServiceAccount', 'ServiceAccount']);
+
+    const driver = find(objects, 'CSIDriver');
+    assert.equal(driver.metadata.name, 'gitfs.csi.dev');
+    assert.deepEqual(driver.spec, { attachRequired: false, podInfoOnMount: true, fsGroupPolicy: 'None', volumeLifecycleModes: ['Persistent', 'Ephemeral'] });
+
+    const node = find(objects, 'DaemonSet');
+    const pod = node.spec.template.spec;
+    assert.equal(node.spec.updateStrategy.type, 'OnDelete');
+    assert.equal(pod.nodeSelector['kubernetes.io/os'], 'linux');
+    assert.equal(pod.priorityClassName, 'system-node-critical');
+    assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
+    const plugin = container(node, 'gitfs-csi');
+    assert.equal(plugin.image, 'gitfs-csi:0.1.0');
+    assert.equal(plugin.securityContext.privileged, true);
+    assert.deepEqual(plugin.args.slice(0, 4), ['node', '--endpoint=unix:///csi/csi.sock', '--node-id=$(NODE_NAME)', '--driver-name=gitfs.csi.dev']);
+    assert.ok(plugin.args.includes('--cache-max-bytes=10G'));
+    assert.ok(plugin.resources.requests && plugin.resources.limits);
+    assert.deepEqual(volume(node, 'fuse-device').hostPath, { path: '/dev/fuse', type: 'CharDevice' });
+    const kubeletMount = plugin.volumeMounts.find((m: K8sObject) => m.name === 'kubelet-dir');
+    assert.deepEqual(kubeletMount, { name: 'kubelet-dir', mountPath: '/var/lib/kubelet', mountPropagation: 'Bidirectional' });
+    assert.equal(volume(node, 'state-dir').hostPath.path, '/var/lib/gitfs-csi');
+    assert.equal(volume(node, 'cache-dir').hostPath.path, '/var/cache/gitfs-csi');
+    const registrar = container(node, 'node-driver-registrar');
+    assert.equal(registrar.image, 'csi-node-driver-registrar:v2.13.0');
+    assert.ok(registrar.args.includes('--kubelet-registration-path=/var/lib/kubelet/plugins/gitfs.csi.dev/csi.sock'));
+    assert.equal(volume(node, 'registration-dir').hostPath.path, '/var/lib/kubelet/plugins_registry');
+    assert.equal(volume(node, 'plugin-dir').hostPath.path, '/var/lib/kubelet/plugins/gitfs.csi.dev');
+    // The liveness probe sidecar answers the driver's probe: the same port on both sides.
+    const probe = container(node, 'liveness-probe');
+    assert.ok(probe.args.includes('--health-port=9808'));
+    assert.equal(plugin.ports[0].containerPort, 9808);
+    assert.equal(plugin.livenessProbe.httpGet.port, 'healthz');
+    assert.equal(plugin.env.find((e: K8sObject) => e.name === 'GIT_CONFIG_GLOBAL'), undefined);
+
+    const controller = find(objects, 'Deployment');
+    assert.deepEqual(container(controller, 'gitfs-csi').args.slice(0, 2), ['controller', '--endpoint=unix:///csi/csi.sock']);
+    const provisioner = container(controller, 'csi-provisioner');
+    assert.equal(provisioner.image, 'csi-provisioner:v5.3.0');
+    assert.ok(provisioner.args.includes('--csi-address=/csi/csi.sock'));
+    assert.equal(controller.spec.template.spec.serviceAccountName, 'gitfs-csi-controller');
+    const binding = find(objects, 'ClusterRoleBinding');
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'gitfs-csi-controller', namespace: 'kube-system' }]);
+    const role = find(objects, 'ClusterRole');
+    assert.ok(role.rules.some((r: K8sObject) => r.resources.includes('persistentvolumes') && r.verbs.includes('create')));
+  });
+
+  test('non-default values: driver name, image, kubelet dir, ambient credentials, sidecar registry, a default StorageClass, no controller', async () => {
+    const objects = await template(custom);
+    assert.equal(find(objects, 'Deployment'), undefined);
+    assert.equal(find(objects, 'ClusterRole'), undefined);
+    assert.deepEqual(find(objects, 'CSIDriver').spec.tokenRequests, [{ audience: 'git.example.org', expirationSeconds: 3600 }]);
+
+    const node = find(objects, 'DaemonSet');
+    assert.deepEqual(node.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
+    const plugin = container(node, 'gitfs-csi');
+    assert.equal(plugin.image, 'mirror.internal/gitfs-csi:9.9.9');
+    assert.ok(plugin.args.includes('--driver-name=git.example.org') && plugin.args.includes('--log-level=debug') && plugin.args.includes('--cache-max-bytes=50G'));
+    assert.equal(container(node, 'node-driver-registrar').image, 'mirror.internal/sig-storage/csi-node-driver-registrar:v2.13.0');
+    assert.ok(container(node, 'node-driver-registrar').args.includes('--kubelet-registration-path=/var/lib/k0s/kubelet/plugins/git.example.org/csi.sock'));
+    assert.equal(volume(node, 'kubelet-dir').hostPath.path, '/var/lib/k0s/kubelet');
+
+    assert.deepEqual(volume(node, 'ambient-credentials').secret, { secretName: 'git-creds', defaultMode: 0o400 });
+    assert.equal(plugin.env.find((e: K8sObject) => e.name === 'GIT_CONFIG_GLOBAL').value, '/etc/gitfs-csi/gitconfig');
+    const gitconfig = find(objects, 'ConfigMap');
+    assert.match(gitconfig.data.gitconfig, /helper = store --file=\/etc\/gitfs-csi\/ambient\/git-credentials/);
+
+    const storageClass = find(objects, 'StorageClass');
+    assert.equal(storageClass.provisioner, 'git.example.org');
+    assert.equal(storageClass.metadata.annotations['storageclass.kubernetes.io/is-default-class'], 'true');
+    assert.deepEqual(storageClass.parameters, {
+      repository: 'https://example.com/team/project.git', ref: 'main', depth: '1',
+      'csi.storage.k8s.io/node-publish-secret-name': 'project-token', 'csi.storage.k8s.io/node-publish-secret-namespace': 'kube-system',
+    });
+  });
+
+  test('a StorageClass without a repository is refused at render time, naming the value', async () => {
+    const result = await helm(['template', 'gitfs-csi', CHART, '--set', 'storageClass.create=true']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /storageClass\.parameters\.repository is required/);
+  });
+
+  test('deploy/gitfs-csi.yaml is the chart rendered with default values (run deploy/render.sh after changing the chart)', async () => {
+    const rendered = await helm(['template', 'gitfs-csi', CHART, '--namespace', 'kube-system']);
+    const deployed = await readFile(join(ROOT, 'deploy/gitfs-csi.yaml'), 'utf8');
+    assert.equal(deployed.slice(deployed.indexOf('\n') + 1), rendered.stdout, 'deploy/gitfs-csi.yaml is stale: run deploy/render.sh');
+  });
+
+  test('every example in deploy/examples parses and uses the driver', async () => {
+    const files = (await readdir(join(ROOT, 'deploy/examples'))).filter((f) => f.endsWith('.yaml'));
+    assert.ok(files.length >= 4, files.join(', '));
+    for (const file of files) {
+      const text = await readFile(join(ROOT, 'deploy/examples', file), 'utf8');
+      const objects = parseObjects(text);
+      assert.ok(objects.length > 0, file);
+      assert.match(text, /gitfs\.csi\.dev/, file);
+    }
+  });
+});
