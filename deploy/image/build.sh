@@ -2,7 +2,7 @@
 # Builds the gitfs-csi image (tag: $IMAGE, default gitfs-csi:<package version>) on this machine.
 # Starts a Docker engine from Debian's docker.io when none answers. When the Dockerfile's base image
 # cannot be pulled, builds one locally instead: a minimal Debian root from debootstrap with git, FUSE
-# and tini, plus this machine's Node.js, imported with `docker import`.
+# and tini, plus this machine's Node.js and extra CA certificates, imported with `docker import`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -39,8 +39,13 @@ local_base() {
   cp -a "$npm_dir" "$root/usr/local/lib/node_modules/npm"
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+  # Trust what this machine trusts (a local base is this machine's image): its extra CAs, for git and npm.
+  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    chroot "$root" update-ca-certificates >/dev/null 2>&1
+  fi
   rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
-  tar -C "$root" -c . | docker import - "$LOCAL_BASE" >/dev/null
+  tar -C "$root" -c . | docker import --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' - "$LOCAL_BASE" >/dev/null
 }
 
 base="$BASE_IMAGE"
