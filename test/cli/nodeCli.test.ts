@@ -42,3 +42,19 @@ test('SIGTERM stops the node plugin cleanly and removes its socket', async () =>
   await assert.rejects(stat(plugin.socket), { code: 'ENOENT' });
   assert.match(plugin.logs, /"msg":"node plugin stopping/);
 });
+
+test('gitfs-csi controller serves Identity and Controller only', async () => {
+  const controller = await CsiPlugin.start(join(dir, 'controller'), { command: 'controller' });
+  try {
+    const capabilities = (await controller.call('Identity', 'GetPluginCapabilities', {})).capabilities;
+    assert.equal(capabilities[0].service.type, 'CONTROLLER_SERVICE');
+    const created = await controller.call('Controller', 'CreateVolume', {
+      name: 'pvc-1', parameters: { repository: 'https://example.com/r.git' },
+      volume_capabilities: [{ mount: { fs_type: '', mount_flags: [] }, access_mode: { mode: 'MULTI_NODE_READER_ONLY' } }],
+    });
+    assert.match(created.volume.volume_id, /^gitfs-/);
+    await assert.rejects(controller.call('Node', 'NodeGetInfo', {}), { code: 12 /* UNIMPLEMENTED */ });
+  } finally {
+    await controller.stop();
+  }
+});

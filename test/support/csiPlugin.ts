@@ -11,7 +11,9 @@ type Service = 'Identity' | 'Node' | 'Controller';
 export type Message = any;
 
 export interface PluginOptions {
-  /** Extra flags for `gitfs-csi node`. */
+  /** `node --controller` (default) or `controller` alone. */
+  command?: 'node' | 'controller';
+  /** Extra flags for the command. */
   args?: string[];
   env?: NodeJS.ProcessEnv;
   /** Run the plugin in a network namespace of its own (nothing it sends leaves the machine). */
@@ -19,7 +21,7 @@ export interface PluginOptions {
 }
 
 /**
- * A real `gitfs-csi node --controller` process on a unix socket in `dir`, and real gRPC
+ * A real `gitfs-csi node --controller` (or `gitfs-csi controller`) process on a unix socket in `dir`, and real gRPC
  * clients for it. Restartable over the same state and cache directories.
  */
 export class CsiPlugin {
@@ -49,8 +51,10 @@ export class CsiPlugin {
   }
 
   async launch(): Promise<void> {
-    const args = [MAIN, 'node', '--controller', '--endpoint', `unix://${this.socket}`, '--node-id', 'test-node',
-      '--state-dir', this.stateDir, '--cache-dir', join(this.dir, 'cache'), '--tree-grace-ms', '0', '--log-level', 'debug', ...(this.options.args ?? [])];
+    const command = this.options.command === 'controller'
+      ? ['controller']
+      : ['node', '--controller', '--node-id', 'test-node', '--state-dir', this.stateDir, '--cache-dir', join(this.dir, 'cache'), '--tree-grace-ms', '0'];
+    const args = [MAIN, ...command, '--endpoint', `unix://${this.socket}`, '--log-level', 'debug', ...(this.options.args ?? [])];
     const [file, argv] = this.options.isolatedNetwork ? ['unshare', ['--net', process.execPath, ...args]] : [process.execPath, args];
     const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.options.env } });
     this.child = child;
