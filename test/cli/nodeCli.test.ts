@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { CsiPlugin } from '../support/csiPlugin';
@@ -56,5 +56,16 @@ test('gitfs-csi controller serves Identity and Controller only', async () => {
     await assert.rejects(controller.call('Node', 'NodeGetInfo', {}), { code: 12 /* UNIMPLEMENTED */ });
   } finally {
     await controller.stop();
+  }
+});
+
+test('Probe answers not ready while the state or cache directory is unusable', async () => {
+  const plugin = await CsiPlugin.start(join(dir, 'probe'));
+  try {
+    assert.equal((await plugin.call('Identity', 'Probe', {})).ready.value, true);
+    await rm(join(dir, 'probe', 'cache'), { recursive: true, force: true });
+    assert.equal((await plugin.call('Identity', 'Probe', {})).ready.value, false);
+  } finally {
+    await plugin.stop();
   }
 });
