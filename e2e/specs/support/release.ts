@@ -1,0 +1,31 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const CHART = resolve(__dirname, '../../../../charts/gitfs-csi');
+export const RELEASE = 'gitfs-csi';
+export const RELEASE_NAMESPACE = process.env.E2E_RELEASE_NAMESPACE ?? 'gitfs-csi-system';
+/** The gitfs-csi image under test; also the image of the specs' own pods (it has a shell and coreutils). */
+export const IMAGE = process.env.E2E_IMAGE ?? 'gitfs-csi:0.1.0';
+export const KUBELET_DIR = process.env.E2E_KUBELET_DIR ?? '/var/lib/kubelet';
+
+async function helm(args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)('helm', args, { maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+/** `helm install` of the chart with the image under test and images that are never pulled. */
+export async function installChart(): Promise<void> {
+  const [repository, tag] = IMAGE.split(/:(?=[^:]+$)/);
+  await helm([
+    'upgrade', '--install', RELEASE, CHART, '--namespace', RELEASE_NAMESPACE, '--create-namespace',
+    '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'image.pullPolicy=Never',
+    '--set', `sidecars.registry=${process.env.E2E_SIDECAR_REGISTRY ?? ''}`, '--set', 'sidecars.pullPolicy=Never',
+    '--set', `node.kubeletDir=${KUBELET_DIR}`, '--set', 'node.treeGraceMs=0', '--set', 'logLevel=debug',
+    '--wait', '--timeout', '5m',
+  ]);
+}
+
+export async function uninstallChart(): Promise<void> {
+  await helm(['uninstall', RELEASE, '--namespace', RELEASE_NAMESPACE, '--wait', '--timeout', '3m']);
+}
