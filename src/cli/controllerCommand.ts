@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { controllerService } from '../csi/controllerService';
-import { CsiServer } from '../csi/csiServer';
+import { startCsiServer } from '../csi/csiServer';
 import { identityService } from '../csi/identityService';
 import { createLogger } from '../log/logger';
 import { DEFAULT_DRIVER_NAME, DEFAULT_ENDPOINT, PACKAGE_VERSION } from './driverDefaults';
@@ -35,7 +35,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
   const log = createLogger({ level: values['log-level'] }).child({ component: 'csi' });
   const driverName = values['driver-name'] ?? DEFAULT_DRIVER_NAME;
   const stopped = untilSignal();
-  const server = await CsiServer.start(values.endpoint ?? DEFAULT_ENDPOINT, {
+  const server = await startCsiServer(values.endpoint ?? DEFAULT_ENDPOINT, {
     Identity: identityService({ driverName, version: PACKAGE_VERSION, controller: true, ready: async () => true }, log),
     Controller: controllerService({ allowFile: values['allow-file'] ?? false }, log),
   });

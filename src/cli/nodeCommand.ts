@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CACHE_MAX_BYTES, nodeConfig } from '../config/nodeConfig';
 import { controllerService } from '../csi/controllerService';
-import { CsiServer, socketPathOf } from '../csi/csiServer';
+import { socketPathOf, startCsiServer } from '../csi/csiServer';
 import { identityService } from '../csi/identityService';
 import { nodeService } from '../csi/nodeService';
+import { startHealthEndpoint } from '../csi/healthEndpoint';
+import { startKubeletRegistration } from '../csi/kubeletRegistration';
+import { InvalidArgument } from '../errors/errors';
 import { createLogger } from '../log/logger';
 import { Publisher } from '../prepare/publisher';
 import { NodeVolumes } from '../volume/nodeVolumes';
@@ -30,6 +33,10 @@ options:
   --publish-wait-ms <ms>      longest a "readiness: wait" publish waits before answering ABORTED (default 90000)
   --tree-grace-ms <ms>        how long an unused tree mount stays mounted (default 60000)
   --controller                also serve the Controller service (csi-sanity, single-socket setups)
+  --registration-dir <dir>    register with kubelet through its plugins_registry directory (instead of
+                              the node-driver-registrar sidecar); needs --kubelet-registration-path
+  --kubelet-registration-path <path>  the CSI socket's path on the host, as kubelet sees it
+  --health-port <port>        serve GET /healthz (instead of the livenessprobe sidecar)
   --driver-name <name>        CSI driver name (default ${DEFAULT_DRIVER_NAME})
   --allow-file                allow file:// repositories (tests and demos)
   --log-level <level>         pino level (default info)`;
@@ -47,6 +54,9 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       'publish-wait-ms': { type: 'string' },
       'tree-grace-ms': { type: 'string' },
       controller: { type: 'boolean' },
+      'registration-dir': { type: 'string' },
+      'kubelet-registration-path': { type: 'string' },
+      'health-port': { type: 'string' },
       'driver-name': { type: 'string' },
       'allow-file': { type: 'boolean' },
       'log-level': { type: 'string' },
@@ -67,6 +77,12 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   const publishWaitMs = integerOption(values['publish-wait-ms'], '--publish-wait-ms', 90_000);
   const endpoint = values.endpoint ?? DEFAULT_ENDPOINT;
   socketPathOf(endpoint);
+  const healthPort = values['health-port'] === undefined ? undefined : integerOption(values['health-port'], '--health-port', 0);
+  const registrationDir = values['registration-dir'];
+  const kubeletRegistrationPath = values['kubelet-registration-path'];
+  if (registrationDir && !kubeletRegistrationPath?.startsWith('/')) {
+    throw new InvalidArgument('--kubelet-registration-path', 'an absolute path is required with --registration-dir');
+  }
   const nodeId = values['node-id'] ?? hostname();
   const driverName = values['driver-name'] ?? DEFAULT_DRIVER_NAME;
   const log = createLogger({ level: values['log-level'] });
@@ -80,16 +96,22 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     return (await usable(config.stateDir)) && (await usable(config.cacheDir));
   };
   const csiLog = log.child({ component: 'csi' });
-  const server = await CsiServer.start(endpoint, {
+  const server = await startCsiServer(endpoint, {
     Identity: identityService({ driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, ready }, csiLog),
     Node: nodeService(nodeId, volumes, csiLog),
     ...(values.controller ? { Controller: controllerService({ allowFile: config.allowFile }, csiLog) } : {}),
   });
+  const registration = registrationDir
+    ? await startKubeletRegistration({ driverName, registrationDir, kubeletRegistrationPath: kubeletRegistrationPath! }, csiLog)
+    : undefined;
+  const health = healthPort === undefined ? undefined : await startHealthEndpoint(healthPort, ready);
   log.info({ endpoint: server.socketPath, nodeId, driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, volumes: volumes.count }, 'node plugin serving');
   void recovered.then(() => log.info({ volumes: volumes.count }, 'volumes from before the restart re-mounted'));
 
   const signal = await stopped;
   log.info({ signal }, 'node plugin stopping; published volumes stay recorded for the next start');
+  await registration?.stop();
+  health?.close();
   await server.stop();
   await publisher.close({ keepPublications: true });
   return 0;

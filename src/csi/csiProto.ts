@@ -2,8 +2,9 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 
-/** proto/csi.proto at the package root; this file runs as dist/src/csi/csiProto.js. */
-export const CSI_PROTO_PATH = join(__dirname, '../../../proto/csi.proto');
+/** proto/ at the package root; this file runs as dist/src/csi/csiProto.js. */
+export const PROTO_DIR = join(__dirname, '../../../proto');
+export const CSI_PROTO_PATH = join(PROTO_DIR, 'csi.proto');
 
 /**
  * How messages look in JavaScript: snake_case field names as on the wire, enums as their

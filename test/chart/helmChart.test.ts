@@ -142,6 +142,17 @@ describe('Helm chart charts/gitfs-csi', () => {
     });
   });
 
+  test('with the registrar and livenessprobe sidecars disabled, the node plugin registers itself and serves /healthz', async () => {
+    const result = await helm(['template', 'gitfs-csi', CHART, '--set', 'sidecars.nodeDriverRegistrar.enabled=false', '--set', 'sidecars.livenessProbe.enabled=false']);
+    assert.equal(result.code, 0, result.stderr);
+    const node = find(parseObjects(result.stdout), 'DaemonSet');
+    assert.deepEqual(node.spec.template.spec.containers.map((c: K8sObject) => c.name), ['gitfs-csi']);
+    const plugin = container(node, 'gitfs-csi');
+    for (const arg of ['--registration-dir=/registration', '--kubelet-registration-path=/var/lib/kubelet/plugins/gitfs.csi.dev/csi.sock', '--health-port=9808']) assert.ok(plugin.args.includes(arg), arg);
+    assert.ok(plugin.volumeMounts.some((m: K8sObject) => m.name === 'registration-dir' && m.mountPath === '/registration'));
+    assert.equal(plugin.livenessProbe.httpGet.port, 'healthz');
+  });
+
   test('a StorageClass without a repository is refused at render time, naming the value', async () => {
     const result = await helm(['template', 'gitfs-csi', CHART, '--set', 'storageClass.create=true']);
     assert.notEqual(result.code, 0);

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { CsiPlugin } from '../support/csiPlugin';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { CsiPlugin, Message } from '../support/csiPlugin';
+import { CSI_LOADER_OPTIONS, PROTO_DIR } from '../../src/csi/csiProto';
 import { run } from '../support/nodeHarness';
 import { removeDir, tempDir } from '../support/repoFixtures';
 
@@ -68,4 +71,31 @@ test('Probe answers not ready while the state or cache directory is unusable', a
   } finally {
     await plugin.stop();
   }
+});
+
+test('without the sidecars, the node plugin registers itself with kubelet and serves /healthz', async () => {
+  const registrationDir = join(dir, 'plugins_registry');
+  const port = 20_000 + (process.pid % 10_000);
+  const plugin = await CsiPlugin.start(join(dir, 'self-registered'), {
+    args: ['--registration-dir', registrationDir, '--kubelet-registration-path', '/var/lib/kubelet/plugins/gitfs.csi.dev/csi.sock', '--health-port', String(port)],
+  });
+  const socket = join(registrationDir, 'gitfs.csi.dev-reg.sock');
+  try {
+    // What kubelet's plugin watcher asks, over the plugin registration API.
+    const loaded = grpc.loadPackageDefinition(loadSync(join(PROTO_DIR, 'pluginregistration.proto'), CSI_LOADER_OPTIONS)) as unknown as { pluginregistration: { Registration: grpc.ServiceClientConstructor } };
+    const client = new loaded.pluginregistration.Registration(`unix://${socket}`, grpc.credentials.createInsecure()) as unknown as Record<string, (req: object, cb: (err: Error | null, res: Message) => void) => void>;
+    const call = (method: string, request: object) => new Promise<Message>((resolve, reject) => client[method].call(client, request, (err, res) => (err ? reject(err) : resolve(res))));
+    assert.deepEqual(await call('GetInfo', {}), { type: 'CSIPlugin', name: 'gitfs.csi.dev', endpoint: '/var/lib/kubelet/plugins/gitfs.csi.dev/csi.sock', supported_versions: ['1.0.0'] });
+    await call('NotifyRegistrationStatus', { plugin_registered: true, error: '' });
+    (client as unknown as grpc.Client).close();
+    assert.match(plugin.logs, /"msg":"registered with kubelet"/);
+
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    await rm(join(dir, 'self-registered', 'cache'), { recursive: true, force: true });
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 503);
+  } finally {
+    await plugin.stop();
+  }
+  // The registration socket goes with the plugin, so kubelet unregisters the driver.
+  await assert.rejects(stat(socket), { code: 'ENOENT' });
 });
