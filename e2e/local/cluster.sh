@@ -85,6 +85,9 @@ state = "/run/gitfs-csi-e2e/containerd-state"
   address = "$containerd_sock"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$pause_image"
+  # Lowering a process's OOM score needs CAP_SYS_RESOURCE, which a sandboxed host may not grant:
+  # keep container scores at or above containerd's own.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -131,7 +134,7 @@ EOF
 }
 
 up() {
-  apt_install containerd runc etcd-server containernetworking-plugins iptables openssl gcc libc6-dev
+  apt_install containerd runc etcd-server containernetworking-plugins iptables openssl gcc libc6-dev docker.io curl
   "$here/build-kubernetes.sh"
   mkdir -p "$E2E_RUN" "$logs" "$kubelet_dir"
   make_pki
@@ -141,11 +144,12 @@ up() {
   log "etcd"
   start etcd etcd --name gitfs-e2e --data-dir "$E2E_RUN/etcd" --listen-client-urls http://127.0.0.1:2379 \
     --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380
-  wait_for etcd 30 sh -c 'ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 endpoint health'
+  wait_for etcd 30 curl -fs http://127.0.0.1:2379/health
 
   log "containerd"
   start containerd containerd --config "$E2E_RUN/containerd/config.toml"
   wait_for containerd 30 ctr -a "$containerd_sock" version
+  load_pause_image
 
   log "kube-apiserver"
   start kube-apiserver "$bin/kube-apiserver" --etcd-servers http://127.0.0.1:2379 --bind-address 0.0.0.0 --secure-port 6443 \
@@ -154,7 +158,8 @@ up() {
     --kubelet-client-certificate "$pki/admin.crt" --kubelet-client-key "$pki/admin.key" --kubelet-certificate-authority "$pki/ca.crt" \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local --api-audiences https://kubernetes.default.svc.cluster.local \
-    --authorization-mode Node,RBAC --allow-privileged=true --enable-admission-plugins NodeRestriction
+    --authorization-mode Node,RBAC --allow-privileged=true --enable-admission-plugins NodeRestriction \
+    --kubelet-preferred-address-types InternalIP
   wait_for kube-apiserver 90 "$bin/kubectl" --kubeconfig "$E2E_RUN/admin.kubeconfig" get --raw /readyz
 
   log "kube-controller-manager, kube-scheduler"
@@ -171,6 +176,17 @@ up() {
     --root-dir "$kubelet_dir" --hostname-override "$node_name" --node-ip "$ip" --v 2
   wait_for kubelet 120 sh -c "'$bin/kubectl' --kubeconfig '$E2E_RUN/admin.kubeconfig' get node '$node_name' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -q True"
   log "node $node_name is Ready (kubeconfig: $E2E_RUN/kubeconfig, kubelet dir: $kubelet_dir)"
+}
+
+# The pod sandbox image: the pause binary built from Kubernetes' source, alone in an image.
+load_pause_image() {
+  if ! docker image inspect "$pause_image" >/dev/null 2>&1; then
+    local root; root="$(mktemp -d)"
+    cp "$bin/pause" "$root/pause"
+    tar -C "$root" -c pause | docker import --change 'ENTRYPOINT ["/pause"]' - "$pause_image" >/dev/null
+    rm -rf "$root"
+  fi
+  load_image "$pause_image"
 }
 
 # Loads a local Docker image into the cluster's containerd (no registry involved).
