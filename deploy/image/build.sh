@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the gitfs-csi image (tag: $IMAGE, default gitfs-csi:<package version>) on this machine.
+# Builds the gitfs-csi image (tag: $IMAGE, default gitfs-csi:<package version>) on this machine and
+# prints its name (with --base-image: only the base image's name, built if needed).
 # Starts a Docker engine from Debian's docker.io when none answers. When the Dockerfile's base image
 # cannot be pulled, builds one locally instead: a minimal Debian root from debootstrap with git, FUSE
 # and tini, plus this machine's Node.js and extra CA certificates, imported with `docker import`.
@@ -54,6 +55,8 @@ if ! docker image inspect "$base" >/dev/null 2>&1 && ! docker pull -q "$base" >/
   local_base
   base="$LOCAL_BASE"
 fi
+# --base-image: only make sure a base exists and name it (other images here build on it too).
+if [ "${1:-}" = "--base-image" ]; then echo "$base"; exit 0; fi
 
 DOCKER_BUILDKIT=0 docker build -q --build-arg "BUILD_IMAGE=$base" --build-arg "RUNTIME_IMAGE=$base" -t "$IMAGE" . >/dev/null
 echo "$IMAGE"

@@ -137,6 +137,12 @@ up() {
   apt_install containerd runc etcd-server containernetworking-plugins iptables openssl gcc libc6-dev docker.io curl
   "$here/build-kubernetes.sh"
   mkdir -p "$E2E_RUN" "$logs" "$kubelet_dir"
+  # Volumes with Bidirectional propagation (the CSI node plugin's) need a shared mount beneath them,
+  # as a systemd host has; make the run directory one.
+  if ! grep -qE " $E2E_RUN .*shared:" /proc/self/mountinfo; then
+    mount --bind "$E2E_RUN" "$E2E_RUN"
+    mount --make-rshared "$E2E_RUN"
+  fi
   make_pki
   write_configs
   local ip; ip="$(node_ip)"

@@ -14,7 +14,10 @@ async function helm(args: string[]): Promise<string> {
   return stdout;
 }
 
-/** `helm install` of the chart with the image under test and images that are never pulled. */
+/**
+ * `helm install` of the chart with the image under test and images that are never pulled;
+ * E2E_HELM_SET adds values (comma-separated key=value) for the cluster at hand.
+ */
 export async function installChart(): Promise<void> {
   const [repository, tag] = IMAGE.split(/:(?=[^:]+$)/);
   await helm([
@@ -22,6 +25,7 @@ export async function installChart(): Promise<void> {
     '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'image.pullPolicy=Never',
     '--set', `sidecars.registry=${process.env.E2E_SIDECAR_REGISTRY ?? ''}`, '--set', 'sidecars.pullPolicy=Never',
     '--set', `node.kubeletDir=${KUBELET_DIR}`, '--set', 'node.treeGraceMs=0', '--set', 'logLevel=debug',
+    ...(process.env.E2E_HELM_SET ?? '').split(',').filter(Boolean).flatMap((assignment) => ['--set', assignment]),
     '--wait', '--timeout', '5m',
   ]);
 }
