@@ -76,7 +76,8 @@ describe('gitfs-csi on a real cluster', () => {
     await mkdir(join(repos, 'public'), { recursive: true });
     await mkdir(join(repos, 'private'), { recursive: true });
     appCommit = await commitTree(join(repos, 'public', 'app.git'), generatedTree(300));
-    await commitTree(join(repos, 'public', 'shared.git'), generatedTree(120, 5));
+    // Contents of its own each run: a node cache left by an earlier run must not serve them.
+    await commitTree(join(repos, 'public', 'shared.git'), generatedTree(120, 1 + (Date.now() % 1_000_000)));
     await commitTree(join(repos, 'private', 'secret.git'), generatedTree(50, 9));
     expected = await expectedListing(join(repos, 'public', 'app.git'), appCommit);
     const key = await sshKey(join(work, 'client-key'));
@@ -177,12 +178,17 @@ describe('gitfs-csi on a real cluster', () => {
 
     for (const name of ['shared-1', 'shared-2']) await kube.remove([{ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS } }]);
     await until('the pods to go', 120_000, async () => ((await kube.pod(NS, 'shared-1')) || (await kube.pod(NS, 'shared-2')) ? undefined : true));
-    const left = (await nodeMounts(kube)).filter((m) => m.fsType === 'fuse.gitfs' && m.mountPoint.startsWith(KUBELET_DIR) && /shared/.test(m.source));
-    assert.deepEqual(left, []);
+    // kubelet unmounts (NodeUnpublishVolume) after the pods are gone from the API.
+    await until('kubelet to unpublish both volumes', 120_000, async () => {
+      const left = (await nodeMounts(kube)).filter((m) => m.fsType === 'fuse.gitfs' && m.mountPoint.startsWith(KUBELET_DIR) && /shared/.test(m.source));
+      return left.length === 0 ? true : undefined;
+    });
   });
 
   test('helm uninstall leaves the node clean', async () => {
     await kube.remove(created.splice(0));
+    await until('every pod volume to be unpublished', 120_000, async () =>
+      (await nodeMounts(kube, true)).some((m) => m.fsType === 'fuse.gitfs' && m.mountPoint.startsWith(KUBELET_DIR)) ? undefined : true);
     await uninstallChart();
     const left = (await nodeMounts(kube, true)).filter((m) => m.fsType === 'fuse.gitfs');
     assert.deepEqual(left, []);

@@ -42,16 +42,7 @@ export async function startGitServer(repositories: string, options: { password: 
     .withExposedPorts(80, 22)
     .withWaitStrategy(Wait.forLogMessage('git server ready'))
     .start();
-  const logs = await new Promise<string>((resolve) => {
-    let text = '';
-    void container.logs().then((stream) => {
-      stream.on('data', (chunk: Buffer | string) => {
-        text += chunk.toString();
-        if (/host-key .+\n/.test(text)) resolve(text);
-      });
-    });
-  });
-  const hostKey = /host-key (.+)\n/.exec(logs)![1];
+  const hostKey = (await container.exec(['cut', '-d', ' ', '-f1,2', '/etc/ssh/ssh_host_ed25519_key.pub'])).output.trim();
   const address = hostAddress();
   const http = `${address}:${container.getMappedPort(80)}`;
   const sshPort = container.getMappedPort(22);
