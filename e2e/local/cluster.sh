@@ -213,11 +213,18 @@ down() {
     [ -f "$E2E_RUN/$name.pid" ] && kill "$(cat "$E2E_RUN/$name.pid")" 2>/dev/null || true
   done
   sleep 2
-  # Every mount left under the run directory (pod volumes, FUSE trees, container rootfs), deepest first.
-  grep -E " ($E2E_RUN|/run/gitfs-csi-e2e)[^ ]* " /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || fusermount -uz "$m" 2>/dev/null || true; done
+  # Every mount left under the run directories (pod volumes, FUSE trees, container rootfs, the shared
+  # bind of the run directory itself), deepest first, until none is left.
+  for _ in 1 2 3 4 5; do
+    mounts="$(awk '{print $5}' /proc/self/mountinfo | grep -E "^($E2E_RUN|/run/gitfs-csi-e2e)(/|$)" | sort -r)" || true
+    [ -z "$mounts" ] && break
+    while read -r m; do umount -l "$m" 2>/dev/null || fusermount -uz "$m" 2>/dev/null || true; done <<<"$mounts"
+  done
   ip link delete gitfse2e0 2>/dev/null || true
-  for table in filter nat; do
-    iptables -t "$table" -S 2>/dev/null | grep -E '^-A (KUBE|CNI)' | sed 's/^-A/-D/' | while read -r rule; do eval "iptables -t $table $rule" 2>/dev/null || true; done
+  # kube-proxy's and the CNI plugins' iptables rules: the jumps into their chains, then the chains.
+  for table in filter nat mangle; do
+    iptables -t "$table" -S 2>/dev/null | grep -E '^-A ' | grep -E '(KUBE-|CNI-)' | sed 's/^-A/-D/' | while read -r rule; do eval "iptables -t $table $rule" 2>/dev/null || true; done || true
+    iptables -t "$table" -S 2>/dev/null | grep -E '^-N (KUBE-|CNI-)' | awk '{print $2}' | while read -r chain; do iptables -t "$table" -F "$chain" 2>/dev/null; iptables -t "$table" -X "$chain" 2>/dev/null || true; done || true
   done
   rm -rf "$E2E_RUN" /run/gitfs-csi-e2e "/var/lib/cni/networks/gitfs-e2e"
 }
