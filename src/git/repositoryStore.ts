@@ -1,5 +1,5 @@
 import { ChildProcess } from 'node:child_process';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GitfsError, RefNotFound } from '../errors/errors';
 import { CatFileBatch } from './catFileBatch';
@@ -24,6 +24,10 @@ export interface StoreTimeouts {
  */
 export class RepositoryStore {
   private ready: Promise<void> | undefined;
+  /** The object format this process created the store in (undefined when it found it on disk). */
+  private createdAs: 'sha1' | 'sha256' | undefined;
+  /** The commit fetchFirst brought in, if any. */
+  private firstCommit: string | undefined;
   private commitFetches = Promise.resolve();
   private readonly readers: CatFileBatch[] = [];
   private closed = false;
@@ -41,17 +45,44 @@ export class RepositoryStore {
    */
   init(objectFormat: 'sha1' | 'sha256'): Promise<void> {
     this.ready ??= (async () => {
-      const exists = await stat(join(this.gitDir, 'HEAD')).then(() => true, () => false);
-      if (exists) return;
+      if (await this.exists()) return;
       await mkdir(this.gitDir, { recursive: true });
       try {
         await simpleGitFor({ baseDir: this.gitDir, timeoutMs: this.timeouts.commandMs }).init(true, [`--object-format=${objectFormat}`]);
       } catch (err) {
         throw simpleGitFailure(err, 'init', this.gitDir);
       }
+      this.createdAs = objectFormat;
     })();
     this.ready.catch(() => (this.ready = undefined));
     return this.ready;
+  }
+
+  /**
+   * The first fetch of a store that does not exist yet, started while the caller's access probe
+   * runs, so the first volume of a remote on a node waits for one round trip instead of two: the
+   * ref as named (default HEAD), in a store created as SHA-1 (the usual format; a SHA-256 remote
+   * makes fetchCommit create the store again). Failures are ignored: fetchCommit, which runs after
+   * this, fetches whatever the probe resolved that is still missing.
+   */
+  fetchFirst(access: RemoteAccess, ref: string | undefined, depth: number | undefined): void {
+    if (this.ready) return;
+    this.commitFetches = this.commitFetches.then(async () => {
+      if (this.ready || (await this.exists())) return;
+      await this.init('sha1');
+      await runGit({
+        args: ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', ...(depth ? [`--depth=${depth}`] : []), REMOTE_NAME, `+${ref ?? 'HEAD'}:refs/gitfs/first`],
+        gitDir: this.gitDir,
+        access,
+        timeoutMs: this.timeouts.fetchMs,
+      });
+      // A fresh ref is a loose file: read it rather than start another git process.
+      this.firstCommit = (await readFile(join(this.gitDir, 'refs/gitfs/first'), 'utf8')).trim();
+    }).catch(() => undefined);
+  }
+
+  private exists(): Promise<boolean> {
+    return stat(join(this.gitDir, 'HEAD')).then(() => true, () => false);
   }
 
   async hasCommit(commit: string): Promise<boolean> {
@@ -69,8 +100,15 @@ export class RepositoryStore {
    */
   fetchCommit(access: RemoteAccess, resolved: ResolvedRef, depth: number | undefined): Promise<boolean> {
     const run = this.commitFetches.then(async () => {
-      await this.init(resolved.commit.length === 64 ? 'sha256' : 'sha1');
-      if (await this.hasCommit(resolved.commit)) return false;
+      const format = resolved.commit.length === 64 ? 'sha256' : 'sha1';
+      await this.init(format);
+      if (this.createdAs && this.createdAs !== format) {
+        // fetchFirst guessed SHA-1 for a SHA-256 remote: the store holds nothing yet, so start it again.
+        await rm(this.gitDir, { recursive: true, force: true });
+        this.ready = undefined;
+        await this.init(format);
+      }
+      if (this.firstCommit === resolved.commit || (await this.hasCommit(resolved.commit))) return false;
       const depthArgs = depth ? [`--depth=${depth}`] : [];
       const keep = `refs/gitfs/commits/${resolved.commit}`;
       const byName = !isCommitId(resolved.refName);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { BlobCache } from '../cache/blobCache';
 import { blobsDirOf, NodeConfig, storesDirOf, treesDirOf } from '../config/nodeConfig';
 import { RemoteAccess } from '../git/gitEnvironment';
-import { resolveRemoteRef, ResolvedRef } from '../git/remoteRefs';
+import { resolveRemoteRef, ResolvedRef, validateRef } from '../git/remoteRefs';
 import { HttpCredentials, RemoteUrl } from '../git/remoteUrl';
 import { CommitMismatch, NotReady } from '../errors/errors';
 import { RepositoryStores } from '../git/repositoryStores';
@@ -78,16 +78,17 @@ export class Publisher {
 
   /** Checks access and resolves the ref: the cheap first step of every publish. */
   async probe(request: Pick<PublishRequest, 'repository' | 'ref' | 'credentials' | 'ssh'>): Promise<{ access: RemoteAccess; resolved: ResolvedRef }> {
-    const remote = RemoteUrl.parse(request.repository, { allowFile: this.config.allowFile });
-    const ssh = request.ssh ? await this.keyring.files(request.ssh) : undefined;
-    const access: RemoteAccess = { remote, credentials: request.credentials, ssh, allowFile: this.config.allowFile };
-    const resolved = await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs);
-    return { access, resolved };
+    const access = await this.accessFor(request);
+    return { access, resolved: await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs) };
   }
 
   /** Mounts the commit's tree (gated until ready) at `request.target`; preparation continues in the background. */
   async publish(request: PublishRequest): Promise<Published> {
-    const { access, resolved } = await this.probe(request);
+    const access = await this.accessFor(request);
+    validateRef(request.ref ?? 'HEAD');
+    // A remote new to this node is fetched while the probe runs; nothing is served before the probe passes.
+    this.stores.forRemote(access.remote).fetchFirst(access, request.ref, request.depth);
+    const resolved = await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs);
     if (request.commit && resolved.commit !== request.commit) {
       throw new CommitMismatch(access.remote.display, request.ref ?? 'HEAD', resolved.commit, request.commit);
     }
@@ -157,6 +158,12 @@ export class Publisher {
     this.stores.close();
     await this.keyring.clear();
     await removeEmptyDirectories(treesDirOf(this.config));
+  }
+
+  private async accessFor(request: Pick<PublishRequest, 'repository' | 'credentials' | 'ssh'>): Promise<RemoteAccess> {
+    const remote = RemoteUrl.parse(request.repository, { allowFile: this.config.allowFile });
+    const ssh = request.ssh ? await this.keyring.files(request.ssh) : undefined;
+    return { remote, credentials: request.credentials, ssh, allowFile: this.config.allowFile };
   }
 
   /** Waits at the gate; a timeout says how far preparation got, so a retry can be told apart from a hang. */

@@ -43,7 +43,7 @@ test('SIGTERM stops the node plugin cleanly and removes its socket', async () =>
   await plugin.stop('SIGTERM');
   assert.equal(await plugin.exited, 0);
   await assert.rejects(stat(plugin.socket), { code: 'ENOENT' });
-  assert.match(plugin.logs, /"msg":"node plugin stopping/);
+  assert.match(plugin.logs, /"msg":"node plugin stopping/); // the process has exited: its stderr is all here
 });
 
 test('gitfs-csi controller serves Identity and Controller only', async () => {
@@ -88,7 +88,7 @@ test('without the sidecars, the node plugin registers itself with kubelet and se
     assert.deepEqual(await call('GetInfo', {}), { type: 'CSIPlugin', name: 'gitfs.csi.dev', endpoint: '/var/lib/kubelet/plugins/gitfs.csi.dev/csi.sock', supported_versions: ['1.0.0'] });
     await call('NotifyRegistrationStatus', { plugin_registered: true, error: '' });
     (client as unknown as grpc.Client).close();
-    assert.match(plugin.logs, /"msg":"registered with kubelet"/);
+    await plugin.waitForLog(/"msg":"registered with kubelet"/);
 
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
     await rm(join(dir, 'self-registered', 'cache'), { recursive: true, force: true });

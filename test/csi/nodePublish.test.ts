@@ -94,6 +94,7 @@ describe('CSI node service over gRPC', () => {
     const context = { ...app(), ref: 'main', commit, 'csi.storage.k8s.io/pod.name': 'web-0', 'csi.storage.k8s.io/pod.namespace': 'team' };
     assert.deepEqual(await publish({ volumeId, target: t, context }), { code: 'OK', message: '' });
     // Every preparation step is logged with the volume, the pod, the repository, the phase and its duration.
+    await plugin.waitForLog(new RegExp(`"volumeId":"${volumeId}".*"phase":"indexing"`));
     const steps = plugin.logs.split('\n').filter((l) => l.includes('"msg":"preparation ')).map((l) => JSON.parse(l));
     const ours = steps.filter((l) => l.volumeId === volumeId);
     assert.deepEqual(ours.map((l) => l.phase).slice(0, 2), ['fetching', 'indexing']);

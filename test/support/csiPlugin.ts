@@ -72,6 +72,12 @@ export class CsiPlugin {
     }
   }
 
+  /** Waits for a log line (log lines cross a pipe, so they may arrive after the call they belong to). */
+  async waitForLog(pattern: RegExp, timeoutMs = 5_000): Promise<void> {
+    for (const deadline = Date.now() + timeoutMs; !pattern.test(this.logs) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+    if (!pattern.test(this.logs)) throw new Error(`no log line matching ${pattern}`);
+  }
+
   /** One unary call; rejects with the gRPC error (`code`, `details`). */
   call(service: Service, method: string, request: Message, timeoutMs = 120_000): Promise<Message> {
     const client = this.client(service) as unknown as Record<string, (req: Message, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Message) => void) => void>;
