@@ -65,13 +65,23 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
     return Publisher.create(nodeConfig({ stateDir: join(dir, 'state'), cacheDir: join(dir, 'cache'), treeMountGraceMs: 0 }), silentLogger);
   };
 
-  let publisher = await fresh('ready');
+  // Best of three fresh nodes, as the baseline is the best of three clones; the last one stays up.
   const mnt = join(work, 'mnt');
-  const [readyMs, published] = await time(async () => {
+  let publisher = await fresh('ready');
+  const readyOnce = () => time(async () => {
     const p = await publisher.publish({ repository: url, target: mnt });
     await p.preparation.gate.wait(120_000);
     return p;
   });
+  let [readyMs, published] = await readyOnce();
+  for (let run = 1; run < 3; run++) {
+    await published.preparation.sizes.wait(120_000).catch(() => undefined);
+    await publisher.close();
+    publisher = await fresh('ready');
+    const [ms, again] = await readyOnce();
+    readyMs = Math.min(readyMs, ms);
+    published = again;
+  }
   const [sizedMs] = await time(() => published.preparation.sizes.wait(120_000));
   rows.push({ corpus: name, measure: 'time to ready (tree listable)', ours: readyMs, baseline: bloblessMs, baselineName: 'git clone --filter=blob:none --no-checkout', unit: 'ms', target: '≤ 1.2×' });
   rows.push({ corpus: name, measure: 'time to all sizes known', ours: readyMs + sizedMs, baseline: bloblessMs, baselineName: 'git clone --filter=blob:none --no-checkout', unit: 'ms' });
