@@ -48,3 +48,15 @@ export async function debianCorpus(servedDir: string): Promise<Corpus | undefine
   await serveConfig(bareDir);
   return { name: 'debian golang-1.19-src', bareDir };
 }
+
+/**
+ * `node corpora.js <servedDir>`: builds both corpora and prints them as JSON. The benchmark runs this
+ * in a child process, so the 700 MB of generated content is never part of the measuring process.
+ */
+if (require.main === module) {
+  void (async () => {
+    const servedDir = process.argv[2];
+    const corpora = [await generatedCorpus(servedDir), await debianCorpus(servedDir)].filter((c) => c !== undefined);
+    process.stdout.write(JSON.stringify(corpora));
+  })();
+}
