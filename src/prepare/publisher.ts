@@ -101,8 +101,8 @@ export class Publisher {
    * fetched with the node's ambient credentials only.
    */
   async restore(request: PublishRequest & { commit: string; refName: string }): Promise<Published> {
-    const remote = RemoteUrl.parse(request.repository, { allowFile: this.config.allowFile });
-    return this.attach({ remote, allowFile: this.config.allowFile }, { commit: request.commit, refName: request.refName }, request, true);
+    const access = await this.accessFor({ repository: request.repository });
+    return this.attach(access, { commit: request.commit, refName: request.refName }, request, true);
   }
 
   private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest, restoring = false): Promise<Published> {
