@@ -184,14 +184,19 @@ up() {
   log "node $node_name is Ready (kubeconfig: $E2E_RUN/kubeconfig, kubelet dir: $kubelet_dir)"
 }
 
-# The pod sandbox image: the pause binary built from Kubernetes' source, alone in an image.
+# A static binary alone in a Docker image, run as its entrypoint (the pause container, sidecars).
+binary_image() {
+  local binary="$1" image="$2" root
+  docker image inspect "$image" >/dev/null 2>&1 && return
+  root="$(mktemp -d)"
+  cp "$binary" "$root/"
+  tar -C "$root" -c "$(basename "$binary")" | docker import --change "ENTRYPOINT [\"/$(basename "$binary")\"]" - "$image" >/dev/null
+  rm -rf "$root"
+}
+
+# The pod sandbox image: the pause binary built from Kubernetes' source.
 load_pause_image() {
-  if ! docker image inspect "$pause_image" >/dev/null 2>&1; then
-    local root; root="$(mktemp -d)"
-    cp "$bin/pause" "$root/pause"
-    tar -C "$root" -c pause | docker import --change 'ENTRYPOINT ["/pause"]' - "$pause_image" >/dev/null
-    rm -rf "$root"
-  fi
+  binary_image "$bin/pause" "$pause_image"
   load_image "$pause_image"
 }
 
@@ -233,5 +238,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   load-image) load_image "$2" ;;
-  *) echo "usage: $0 up|down|load-image IMAGE" >&2; exit 2 ;;
+  binary-image) binary_image "$2" "$3" ;;
+  *) echo "usage: $0 up|down|load-image IMAGE|binary-image BINARY IMAGE" >&2; exit 2 ;;
 esac

@@ -33,10 +33,7 @@ if ! docker image inspect "$provisioner" >/dev/null 2>&1; then
     install -m 0644 "$source_dir/go.sum" "$module/go.sum"
     (cd "$module" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$E2E_CACHE/sidecars/csi-provisioner" github.com/kubernetes-csi/external-provisioner/v5/cmd/csi-provisioner)
   fi
-  root="$(mktemp -d)"
-  cp "$E2E_CACHE/sidecars/csi-provisioner" "$root/csi-provisioner"
-  tar -C "$root" -c csi-provisioner | docker import --change 'ENTRYPOINT ["/csi-provisioner"]' - "$provisioner" >/dev/null
-  rm -rf "$root"
+  "$here/cluster.sh" binary-image "$E2E_CACHE/sidecars/csi-provisioner" "$provisioner"
 fi
 
 trap '"$here/cluster.sh" down' EXIT

@@ -9,6 +9,7 @@ import { Publisher } from '../prepare/publisher';
 import { formatBytes, parseByteSize } from './byteSize';
 import { integerOption } from './integerOption';
 import { ProgressLine } from './progressLine';
+import { untilSignal } from './untilSignal';
 
 export const MOUNT_USAGE = `usage: gitfs-csi mount <repository> <mountpoint> [options]
 
@@ -77,9 +78,7 @@ export async function mountCommand(argv: string[]): Promise<number> {
     })());
 
   // Signals are caught from the start: one arriving while publish is still binding the mount waits for it, then unmounts.
-  const finished = new Promise<number>((resolve) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void publishing.catch(() => undefined).then(stop).then(() => resolve(0)));
-  });
+  const finished = untilSignal().then(() => publishing.catch(() => undefined)).then(stop).then(() => 0);
   progress.say(`resolving ${repository} ${values.ref ?? 'HEAD'} …`);
   const publishing = publisher.publish({ repository, ref: values.ref, depth: depth === 0 ? undefined : depth, target: mountpoint });
   const published = await publishing;

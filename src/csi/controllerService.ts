@@ -3,6 +3,7 @@ import { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { AlreadyExists, InvalidArgument, VolumeNotFound } from '../errors/errors';
 import { Logger } from '../log/logger';
 import { parseVolumeSpec, VOLUME_ATTRIBUTE_KEYS } from '../volume/volumeSpec';
+import { required } from './requestFields';
 import { unary } from './unaryHandler';
 import { checkCapability, isReaderMode, VolumeCapability } from './volumeCapability';
 
@@ -31,8 +32,8 @@ export function volumeIdOf(name: string): string {
   return `gitfs-${createHash('sha256').update(name).digest('hex').slice(0, 40)}`;
 }
 
-function checkCapabilities(capabilities: VolumeCapability[] | undefined): VolumeCapability[] {
-  if (!capabilities || capabilities.length === 0) throw new InvalidArgument('volume_capabilities', 'is required');
+function checkCapabilities(given: VolumeCapability[] | undefined): VolumeCapability[] {
+  const capabilities = required(given, 'volume_capabilities');
   capabilities.forEach((c, i) => checkCapability(c, `volume_capabilities[${i}]`));
   return capabilities;
 }
@@ -47,7 +48,7 @@ export function controllerService(options: { allowFile: boolean }, log: Logger):
   return {
     ControllerGetCapabilities: unary('ControllerGetCapabilities', log, async () => ({ capabilities: [{ rpc: { type: 'CREATE_DELETE_VOLUME' } }] })),
     CreateVolume: unary('CreateVolume', log, async (request: CreateVolumeRequest) => {
-      if (!request.name) throw new InvalidArgument('name', 'is required');
+      required(request.name, 'name');
       checkCapabilities(request.volume_capabilities);
       if (request.volume_content_source) throw new InvalidArgument('volume_content_source', 'is not supported: a volume is a commit of a repository');
       if (Object.keys(request.mutable_parameters ?? {}).length > 0) throw new InvalidArgument('mutable_parameters', 'are not supported');
@@ -65,11 +66,11 @@ export function controllerService(options: { allowFile: boolean }, log: Logger):
       return { volume: { volume_id: volumeId, capacity_bytes: 0, volume_context: context } };
     }),
     DeleteVolume: unary('DeleteVolume', log, async (request: { volume_id: string }) => {
-      if (!request.volume_id) throw new InvalidArgument('volume_id', 'is required');
+      required(request.volume_id, 'volume_id');
       return {};
     }),
     ValidateVolumeCapabilities: unary('ValidateVolumeCapabilities', log, async (request: ValidateVolumeCapabilitiesRequest) => {
-      if (!request.volume_id) throw new InvalidArgument('volume_id', 'is required');
+      required(request.volume_id, 'volume_id');
       const capabilities = checkCapabilities(request.volume_capabilities);
       if (!VOLUME_ID.test(request.volume_id)) throw new VolumeNotFound(`volume ${request.volume_id.slice(0, 128)} was not created by gitfs-csi`);
       if (Object.keys(request.volume_context ?? {}).length > 0) parseVolumeSpec(request.volume_context, { allowFile: options.allowFile, where: 'volume_context' });

@@ -18,11 +18,13 @@ export interface CsiServices {
   Controller: grpc.ServiceDefinition;
 }
 
-/** The CSI v1 service definitions, loaded at run time from proto/csi.proto. */
+/** A file of proto/, loaded at run time, as grpc-js service constructors by package path. */
+export function loadProto<T>(file: string): T {
+  return grpc.loadPackageDefinition(loadSync(join(PROTO_DIR, file), CSI_LOADER_OPTIONS)) as unknown as T;
+}
+
+/** The CSI v1 service definitions, from proto/csi.proto. */
 export function loadCsiServices(): CsiServices {
-  const loaded = grpc.loadPackageDefinition(loadSync(CSI_PROTO_PATH, CSI_LOADER_OPTIONS)) as unknown as {
-    csi: { v1: Record<keyof CsiServices, grpc.ServiceClientConstructor> };
-  };
-  const v1 = loaded.csi.v1;
+  const v1 = loadProto<{ csi: { v1: Record<keyof CsiServices, grpc.ServiceClientConstructor> } }>('csi.proto').csi.v1;
   return { Identity: v1.Identity.service, Node: v1.Node.service, Controller: v1.Controller.service };
 }

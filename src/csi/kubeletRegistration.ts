@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { Logger } from '../log/logger';
-import { CSI_LOADER_OPTIONS, PROTO_DIR } from './csiProto';
+import { loadProto } from './csiProto';
 import { unary } from './unaryHandler';
 import { UnixSocketServer } from './unixSocketServer';
 
@@ -20,9 +19,7 @@ export interface KubeletRegistrationOptions {
  * name and CSI endpoint. Removing the socket (stop) unregisters the driver.
  */
 export function startKubeletRegistration(options: KubeletRegistrationOptions, log: Logger): Promise<UnixSocketServer> {
-  const loaded = grpc.loadPackageDefinition(loadSync(join(PROTO_DIR, 'pluginregistration.proto'), CSI_LOADER_OPTIONS)) as unknown as {
-    pluginregistration: { Registration: grpc.ServiceClientConstructor };
-  };
+  const loaded = loadProto<{ pluginregistration: { Registration: grpc.ServiceClientConstructor } }>('pluginregistration.proto');
   const implementation: grpc.UntypedServiceImplementation = {
     GetInfo: unary('GetInfo', log, async () => ({
       type: 'CSIPlugin', name: options.driverName, endpoint: options.kubeletRegistrationPath, supported_versions: ['1.0.0'],

@@ -1,8 +1,7 @@
-import { isAbsolute } from 'node:path';
 import { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { InvalidArgument } from '../errors/errors';
 import { Logger } from '../log/logger';
 import { NodeVolumes } from '../volume/nodeVolumes';
+import { absolutePath, required } from './requestFields';
 import { unary } from './unaryHandler';
 import { checkCapability, checkReadOnly, VolumeCapability } from './volumeCapability';
 
@@ -19,18 +18,6 @@ interface VolumePathRequest {
   volume_id: string;
   target_path?: string;
   volume_path?: string;
-}
-
-function required(value: string | undefined, field: string): string {
-  if (!value) throw new InvalidArgument(field, 'is required');
-  return value;
-}
-
-/** Kubelet's paths are absolute; a relative one would land wherever the plugin happens to run. */
-function absolutePath(value: string | undefined, field: string): string {
-  const path = required(value, field);
-  if (!isAbsolute(path)) throw new InvalidArgument(field, `"${path.slice(0, 200)}" is not an absolute path`);
-  return path;
 }
 
 /** CSI Node service: arguments are checked before any volume is looked up. */

@@ -22,10 +22,11 @@ export function offersCredentials(access: RemoteAccess): boolean {
 
 /** ssh for one command: never prompts; with a volume's key, only that key and (if given) only its known hosts. */
 function sshCommand(access: RemoteAccess | undefined, base: NodeJS.ProcessEnv): string {
-  if (!access?.ssh) return base.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes -o ConnectTimeout=15';
+  const ssh = 'ssh -o BatchMode=yes -o ConnectTimeout=15';
+  if (!access?.ssh) return base.GIT_SSH_COMMAND ?? ssh;
   const { keyFile, knownHostsFile } = access.ssh;
   const hosts = knownHostsFile ? ` -o UserKnownHostsFile='${knownHostsFile}' -o StrictHostKeyChecking=yes` : '';
-  return `ssh -o BatchMode=yes -o ConnectTimeout=15 -o IdentitiesOnly=yes -o IdentityFile='${keyFile}'${hosts}`;
+  return `${ssh} -o IdentitiesOnly=yes -o IdentityFile='${keyFile}'${hosts}`;
 }
 
 /** The name under which the remote is configured for a single command, never in a config file. */

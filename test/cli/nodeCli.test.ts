@@ -3,9 +3,8 @@ import { rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { CsiPlugin, Message } from '../support/csiPlugin';
-import { CSI_LOADER_OPTIONS, PROTO_DIR } from '../../src/csi/csiProto';
+import { loadProto } from '../../src/csi/csiProto';
 import { run } from '../support/nodeHarness';
 import { removeDir, tempDir } from '../support/repoFixtures';
 
@@ -82,7 +81,7 @@ test('without the sidecars, the node plugin registers itself with kubelet and se
   const socket = join(registrationDir, 'gitfs.csi.dev-reg.sock');
   try {
     // What kubelet's plugin watcher asks, over the plugin registration API.
-    const loaded = grpc.loadPackageDefinition(loadSync(join(PROTO_DIR, 'pluginregistration.proto'), CSI_LOADER_OPTIONS)) as unknown as { pluginregistration: { Registration: grpc.ServiceClientConstructor } };
+    const loaded = loadProto<{ pluginregistration: { Registration: grpc.ServiceClientConstructor } }>('pluginregistration.proto');
     const client = new loaded.pluginregistration.Registration(`unix://${socket}`, grpc.credentials.createInsecure()) as unknown as Record<string, (req: object, cb: (err: Error | null, res: Message) => void) => void>;
     const call = (method: string, request: object) => new Promise<Message>((resolve, reject) => client[method].call(client, request, (err, res) => (err ? reject(err) : resolve(res))));
     assert.deepEqual(await call('GetInfo', {}), { type: 'CSIPlugin', name: 'gitfs.csi.dev', endpoint: '/var/lib/kubelet/plugins/gitfs.csi.dev/csi.sock', supported_versions: ['1.0.0'] });

@@ -1,8 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { CSI_LOADER_OPTIONS, CSI_PROTO_PATH } from '../../src/csi/csiProto';
+import { loadProto } from '../../src/csi/csiProto';
 
 const MAIN = resolve(__dirname, '../../src/cli/main.js');
 
@@ -102,7 +101,7 @@ export class CsiPlugin {
   private client(service: Service): grpc.Client {
     let client = this.clients.get(service);
     if (!client) {
-      const loaded = grpc.loadPackageDefinition(loadSync(CSI_PROTO_PATH, CSI_LOADER_OPTIONS)) as unknown as { csi: { v1: Record<Service, grpc.ServiceClientConstructor> } };
+      const loaded = loadProto<{ csi: { v1: Record<Service, grpc.ServiceClientConstructor> } }>('csi.proto');
       client = new loaded.csi.v1[service](`unix://${this.socket}`, grpc.credentials.createInsecure());
       this.clients.set(service, client);
     }
