@@ -30,7 +30,13 @@ export interface GitOutput {
 export function spawnGit(run: GitRun): ChildProcess {
   const env = { ...gitEnvironment(run.access, run.extraConfig, process.env, run.withBlobs), ...run.extraEnv };
   if (run.gitDir) env.GIT_DIR = run.gitDir;
-  return spawn('git', run.args, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const child = spawn('git', run.args, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  if (!child.stdin || !child.stdout || !child.stderr) {
+    // Node reports EMFILE/ENFILE on the next tick and hands back a child without pipes.
+    child.on('error', () => undefined);
+    throw new GitfsError('transient', `cannot start git ${run.args[0]}: the node plugin has no file descriptors left (EMFILE/ENFILE); raise its open-files limit`);
+  }
+  return child;
 }
 
 export function killGit(child: ChildProcess): void {

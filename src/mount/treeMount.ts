@@ -1,6 +1,7 @@
 import { mkdir, rmdir } from 'node:fs/promises';
 import Fuse from 'fuse-native';
 import { GitfsError } from '../errors/errors';
+import { withinDeadline } from '../fuse/deadline';
 import { TreeFilesystem } from '../fuse/treeFilesystem';
 import { detachAll, mountsAt } from './mountTable';
 
@@ -9,6 +10,9 @@ export const TREE_FS_TYPE = 'fuse.gitfs';
 
 /** Kernel caching for immutable content: a commit's tree and blobs never change. */
 const CACHE_SECONDS = 3600;
+
+/** Longest a new FUSE mount may take to come up (it takes milliseconds). */
+const MOUNT_START_MS = 30_000;
 
 /**
  * fuse-native builds libfuse's option string from a fixed list; the raw options it lacks
@@ -48,9 +52,16 @@ export class TreeMount {
       subtype: TREE_FS_TYPE.replace('fuse.', ''),
       timeout: this.filesystem.longestOperationMs,
     });
-    await new Promise<void>((resolve, reject) =>
+    const mounted = new Promise<void>((resolve, reject) =>
       fuse.mount((err) => (err ? reject(new GitfsError('internal', `cannot mount FUSE at ${this.dir}: ${err.message}`, { cause: err })) : resolve())),
     );
+    // fuse-native calls back only once the kernel's INIT has been answered: never wait for that forever.
+    try {
+      await withinDeadline(mounted, MOUNT_START_MS, () => new GitfsError('internal', `the FUSE mount at ${this.dir} did not start within ${MOUNT_START_MS / 1000} s`));
+    } catch (err) {
+      await detachAll(this.dir).catch(() => undefined);
+      throw err;
+    }
     this.fuse = fuse;
   }
 

@@ -30,8 +30,12 @@ after(async () => {
 
 const openFileDescriptors = async () => (await readdir(`/proc/${plugin.pid}/fd`)).length;
 
-/** 100 volumes of 10 repositories published at once, checked, then all unpublished. */
-async function round(tag: string): Promise<void> {
+/** 100 volumes of 10 repositories published at once, checked, then all unpublished; a failure carries the plugin's report. */
+function round(tag: string): Promise<void> {
+  return plugin.explained(publishAll(tag));
+}
+
+async function publishAll(tag: string): Promise<void> {
   const volumes = Array.from({ length: VOLUMES }, (_, i) => ({ volumeId: `${tag}-${i}`, target: join(dir, 'targets', `${tag}-${i}`), repo: i % REPOSITORIES }));
   await Promise.all(volumes.map((v) => plugin.call('Node', 'NodePublishVolume', publishRequest({ volumeId: v.volumeId, target: v.target, context: { repository: server.url(`repo${v.repo}.git`) } }))));
   for (const v of volumes) assert.equal(await readFile(join(v.target, 'package.json'), 'utf8'), '{"name":"fixture"}\n', v.volumeId);

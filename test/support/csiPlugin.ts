@@ -1,7 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadProto } from '../../src/csi/csiProto';
+import { processReport } from './processReport';
 
 const MAIN = resolve(__dirname, '../../src/cli/main.js');
 
@@ -58,6 +60,8 @@ export class CsiPlugin {
     const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.options.env } });
     this.child = child;
     child.stderr!.on('data', (chunk: Buffer) => (this.logs += chunk.toString()));
+    // GITFS_TEST_LOGS=<dir> keeps every plugin's log after its test directory is gone, for post-mortems.
+    if (process.env.GITFS_TEST_LOGS) child.stderr!.pipe(createWriteStream(join(process.env.GITFS_TEST_LOGS, `plugin-${child.pid}.log`)));
     this.exited = new Promise((r) => child.on('close', r));
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -85,12 +89,39 @@ export class CsiPlugin {
     );
   }
 
-  /** Stops the process: SIGTERM for a clean stop, SIGKILL for a crash. */
+  /**
+   * Stops the process: SIGTERM for a clean stop, SIGKILL for a crash. A process that ignores
+   * SIGTERM for 20 s is killed, and one that cannot even be killed is reported, never waited
+   * on forever.
+   */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
-    this.child?.kill(signal);
-    await this.exited;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    if (await settlesWithin(this.exited, 20_000)) return;
+    const report = await this.report();
+    child.kill('SIGKILL');
+    if (!(await settlesWithin(this.exited, 10_000))) throw new Error(`node plugin ${child.pid} did not exit even on SIGKILL\n${report}`);
+    throw new Error(`node plugin ${child.pid} did not stop within 20 s of ${signal}; killed\n${report}`);
+  }
+
+  /** Where the process is stuck (threads, children) and its last log lines: for a test's failure message. */
+  async report(): Promise<string> {
+    const alive = this.child && this.child.exitCode === null && this.child.signalCode === null;
+    const state = alive ? await processReport(this.pid) : `process exited (${this.child?.exitCode ?? this.child?.signalCode})`;
+    return `${state}\nlast log lines:\n${this.logs.trimEnd().split('\n').slice(-40).join('\n')}`;
+  }
+
+  /** `work`, whose failure carries the plugin's report. */
+  async explained<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      (err as Error).message += `\n${await this.report()}`;
+      throw err;
+    }
   }
 
   async restart(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -131,5 +162,16 @@ export async function outcome(call: Promise<unknown>): Promise<{ code: string; m
   } catch (err) {
     const e = err as grpc.ServiceError;
     return { code: grpc.status[e.code] ?? String(e.code), message: e.details ?? e.message };
+  }
+}
+
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
