@@ -24,4 +24,4 @@ kind get kubeconfig --name "$cluster" > "$KUBECONFIG"
 export E2E_HOST_ADDRESS="$(docker network inspect kind -f '{{range .IPAM.Config}}{{if .Gateway}}{{.Gateway}} {{end}}{{end}}' | tr ' ' '\n' | grep -m1 -E '^[0-9.]+$')"
 export E2E_IMAGE="$image" E2E_GIT_SERVER_IMAGE="$git_server" E2E_KUBELET_DIR=/var/lib/kubelet
 export TESTCONTAINERS_RYUK_DISABLED=true
-node --test --test-concurrency=1 dist/e2e/specs/*.test.js
+node --test --test-concurrency=1 --test-timeout=900000 --test-force-exit dist/e2e/specs/*.test.js

@@ -47,4 +47,4 @@ export E2E_SIDECAR_REGISTRY=gitfs-csi.local
 export E2E_HELM_SET="sidecars.nodeDriverRegistrar.enabled=false,sidecars.livenessProbe.enabled=false,sidecars.provisioner.image.tag=$PROVISIONER_VERSION,node.stateDir=$E2E_RUN/gitfs-state,node.cacheDir=$E2E_RUN/gitfs-cache"
 export E2E_HOST_ADDRESS="$(ip -4 -o route get 10.244.0.1 | sed -n 's/.* src \([0-9.]*\).*/\1/p')"
 export TESTCONTAINERS_RYUK_DISABLED=true
-node --test --test-concurrency=1 dist/e2e/specs/*.test.js
+node --test --test-concurrency=1 --test-timeout=900000 --test-force-exit dist/e2e/specs/*.test.js

@@ -30,7 +30,7 @@ options:
   --state-dir <dir>           published volumes and tree mounts (default /var/lib/gitfs-csi)
   --cache-dir <dir>           repository stores and blob cache (default /var/cache/gitfs-csi)
   --cache-max-bytes <size>    blob cache budget, e.g. 10G (default ${formatBytes(DEFAULT_CACHE_MAX_BYTES)})
-  --publish-wait-ms <ms>      longest a "readiness: wait" publish waits before answering ABORTED (default 90000)
+  --publish-wait-ms <ms>      longest a "readiness: wait" publish takes, access probe included, before answering ABORTED (default 90000)
   --tree-grace-ms <ms>        how long an unused tree mount stays mounted (default 60000)
   --controller                also serve the Controller service (csi-sanity, single-socket setups)
   --registration-dir <dir>    register with kubelet through its plugins_registry directory (instead of

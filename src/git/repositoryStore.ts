@@ -1,7 +1,8 @@
 import { ChildProcess } from 'node:child_process';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GitfsError, RefNotFound } from '../errors/errors';
+import { createBareRepository } from './bareRepository';
 import { CatFileBatch } from './catFileBatch';
 import { RemoteAccess, REMOTE_NAME } from './gitEnvironment';
 import { runGit, spawnGit } from './gitProcess';
@@ -46,12 +47,7 @@ export class RepositoryStore {
   init(objectFormat: 'sha1' | 'sha256'): Promise<void> {
     this.ready ??= (async () => {
       if (await this.exists()) return;
-      await mkdir(this.gitDir, { recursive: true });
-      try {
-        await simpleGitFor({ baseDir: this.gitDir, timeoutMs: this.timeouts.commandMs }).init(true, [`--object-format=${objectFormat}`]);
-      } catch (err) {
-        throw simpleGitFailure(err, 'init', this.gitDir);
-      }
+      await createBareRepository(this.gitDir, objectFormat);
       this.createdAs = objectFormat;
     })();
     this.ready.catch(() => (this.ready = undefined));
@@ -86,12 +82,27 @@ export class RepositoryStore {
   }
 
   async hasCommit(commit: string): Promise<boolean> {
+    return this.local().catFile(['-e', `${commit}^{commit}`]).then(() => true, () => false);
+  }
+
+  /** When a local commit was made: its committer time, shown as every entry's timestamp. */
+  async commitTime(commit: string): Promise<Date> {
+    let text: string;
     try {
-      await runGit({ args: ['cat-file', '-e', `${commit}^{commit}`], gitDir: this.gitDir, timeoutMs: this.timeouts.commandMs });
-      return true;
-    } catch {
-      return false;
+      text = await this.local().catFile(['commit', commit]);
+    } catch (err) {
+      throw simpleGitFailure(err, 'cat-file', this.gitDir);
     }
+    // "committer Name <email> 1700000000 +0000": the seconds are the second-to-last field.
+    const committer = text.split('\n').find((line) => line.startsWith('committer '));
+    const seconds = Number(committer?.split(' ').at(-2));
+    if (!Number.isFinite(seconds)) throw new GitfsError('internal', `commit ${commit} in ${this.gitDir} has no readable committer time`);
+    return new Date(seconds * 1000);
+  }
+
+  /** simple-git in this store, for short local one-shot commands. */
+  private local() {
+    return simpleGitFor({ baseDir: this.gitDir, timeoutMs: this.timeouts.commandMs });
   }
 
   /**

@@ -4,7 +4,7 @@ import { classifyGitFailure } from './gitFailure';
 import { gitEnvironment } from './gitEnvironment';
 
 /**
- * simple-git for short local one-shot commands (init). It gets the same hardened git
+ * simple-git for short local one-shot commands (cat-file). It gets the same hardened git
  * configuration as every other git process, over a minimal environment: simple-git's guard
  * rightly refuses arbitrary inherited variables, and a local command needs none of them.
  * Remote commands go through gitProcess, which must inherit the node's ambient git setup.

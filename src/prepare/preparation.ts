@@ -4,7 +4,7 @@ import { asGitfsError, GitfsError, PreparationFailed } from '../errors/errors';
 import { MountedTree } from '../fuse/mountedTree';
 import { ReadinessGate } from '../fuse/readinessGate';
 import { RemoteAccess } from '../git/gitEnvironment';
-import { killGit, runGit } from '../git/gitProcess';
+import { killGit } from '../git/gitProcess';
 import { ResolvedRef } from '../git/remoteRefs';
 import { RepositoryStore } from '../git/repositoryStore';
 import { Logger } from '../log/logger';
@@ -78,7 +78,7 @@ export class Preparation extends EventEmitter {
       this.emit('phase', 'fetching', {});
       const fetched = await this.store.fetchCommit(this.access, this.resolved, this.depth);
       enter('indexing', { fetched });
-      const [tree, commitTime] = await Promise.all([this.indexTree(), this.commitTime()]);
+      const [tree, commitTime] = await Promise.all([this.indexTree(), this.store.commitTime(this.resolved.commit)]);
       index = tree;
       this.gate.open({ index, source: new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth), sizes: this.sizes, commitTime });
       enter('ready', { entries: index.count, readyMs: Date.now() - this.startedAt });
@@ -120,8 +120,4 @@ export class Preparation extends EventEmitter {
     return index;
   }
 
-  private async commitTime(): Promise<Date> {
-    const { stdout } = await runGit({ args: ['show', '-s', '--format=%ct', this.resolved.commit], gitDir: this.store.gitDir, timeoutMs: this.timeouts.commandMs });
-    return new Date(Number(stdout.toString().trim()) * 1000);
-  }
 }

@@ -29,10 +29,13 @@ export interface PublishRequest {
   target: string;
   /**
    * 'gate' (default) binds the target at once and file operations wait at the readiness gate;
-   * 'wait' binds only once the tree is ready, failing with NotReady after `readyWaitMs`.
+   * 'wait' binds only once the tree is ready, failing with NotReady once `readyWaitMs` have
+   * passed since the publish began (the access probe counts too).
    */
   readiness?: 'wait' | 'gate';
   readyWaitMs?: number;
+  /** When the caller's clock for `readyWaitMs` started (default: when publish() was called). */
+  startedAt?: number;
   /** The caller's logger (volume id, pod, repository): a preparation this publish starts logs its steps with it. */
   log?: Logger;
 }
@@ -84,6 +87,7 @@ export class Publisher {
 
   /** Mounts the commit's tree (gated until ready) at `request.target`; preparation continues in the background. */
   async publish(request: PublishRequest): Promise<Published> {
+    request = { ...request, startedAt: request.startedAt ?? Date.now() };
     const access = await this.accessFor(request);
     validateRef(request.ref ?? 'HEAD');
     // A remote new to this node is fetched while the probe runs; nothing is served before the probe passes.
@@ -116,7 +120,10 @@ export class Publisher {
         (request.log ?? this.log.child({ repository: access.remote.display })).child({ commit: resolved.commit })),
     );
     void preparation.start();
-    if (request.readiness === 'wait') await this.waitUntilReady(preparation, request.readyWaitMs ?? this.config.fetchTimeoutMs);
+    if (request.readiness === 'wait') {
+      const waited = Date.now() - (request.startedAt ?? Date.now());
+      await this.waitUntilReady(preparation, Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - waited));
+    }
     const treeMount = await this.treeMounts.acquire(treeKey, () => {
       const filesystem = new TreeFilesystem(preparation.gate, this.hydrator, this.config.filesystem, this.log.child({ component: 'fuse', commit: resolved.commit }));
       this.filesystems.set(treeKey, filesystem);

@@ -29,7 +29,7 @@ export interface VolumeStats {
 }
 
 export interface NodeVolumesOptions {
-  /** Longest a `readiness: wait` publish waits before answering "not yet" (kubelet retries). */
+  /** Longest a `readiness: wait` publish takes, probe included, before answering "not yet" (kubelet retries). */
   publishWaitMs: number;
 }
 
@@ -80,7 +80,7 @@ export class NodeVolumes {
       try {
         const published = await this.publisher.publish({
           repository: spec.remote.url, ref: spec.ref, commit: spec.commit, depth: spec.depth, credentials: credentials.http, ssh: credentials.ssh, target,
-          readiness: spec.readiness, readyWaitMs: this.options.publishWaitMs, log,
+          readiness: spec.readiness, readyWaitMs: this.options.publishWaitMs, startedAt: started, log,
         });
         await this.records.put({
           volumeId: request.volumeId, target, fingerprint, repository: spec.remote.url,

@@ -20,6 +20,7 @@ describe('repository formats and servers', () => {
     await published.preparation.sizes.wait(20_000);
     assert.equal(await readFile(join(target, 'README.md'), 'utf8'), '# generated fixture\n');
     assert.equal((await stat(join(target, 'assets/large.bin'))).size, 3 * 1024 * 1024 + 17);
+    assert.equal((await stat(join(target, 'README.md'))).mtimeMs, 1_700_000_000_000, 'entries carry the commit time');
     await harness.publisher.unpublish(target);
   });
 

@@ -51,6 +51,7 @@ describe('a mounted commit', () => {
     assert.equal((await stat(join(target, 'bin/run.sh'))).mode & 0o777, 0o755);
     assert.equal((await stat(join(target, 'README.md'))).mode & 0o777, 0o644);
     assert.equal((await stat(join(target, 'README.md'))).uid, 0);
+    assert.equal((await stat(join(target, 'README.md'))).mtimeMs, 1_700_000_000_000, 'entries carry the commit time');
     assert.equal((await readFile(join(target, 'names/-leading-dash.txt'), 'utf8')), 'dash\n');
     assert.equal((await readFile(join(target, 'names/ünïcødé-文件.txt'), 'utf8')), 'unicode\n');
     assert.equal((await readFile(join(target, 'names/with space.txt'), 'utf8')), 'spaces\n');
