@@ -82,7 +82,12 @@ export class RepositoryStore {
   }
 
   async hasCommit(commit: string): Promise<boolean> {
-    return this.local().catFile(['-e', `${commit}^{commit}`]).then(() => true, () => false);
+    try {
+      await this.local().catFile(['-e', `${commit}^{commit}`]);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** When a local commit was made: its committer time, shown as every entry's timestamp. */
