@@ -98,8 +98,9 @@ export class CsiPlugin {
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill(signal);
+    if (!child) return;
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    // Settles once the process is gone and its stderr is all read, so its logs are complete.
     if (await settlesWithin(this.exited, 20_000)) return;
     const report = await this.report();
     child.kill('SIGKILL');
