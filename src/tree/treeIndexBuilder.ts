@@ -42,25 +42,37 @@ export async function buildTreeIndex(listing: Readable, commit: string): Promise
     const kind = kindOf(buf, start);
     const pathStart = tab + 1;
     let slash = end - 1;
-    while (slash >= pathStart && buf[slash] !== 47) slash--;
+    let ascii = true;
+    for (; slash >= pathStart && buf[slash] !== 47; slash--) if (buf[slash] > 127) ascii = false;
     const dirEnd = slash < pathStart ? pathStart : slash;
     // Pop to this entry's parent, comparing bytes: no path strings are made (they would be garbage).
     while (stack.length > 1 && !sameBytes(stack[stack.length - 1].path, buf, pathStart, dirEnd)) stack.pop();
-    names.push(buf.toString('utf8', slash < pathStart ? pathStart : slash + 1, end));
+    // Most names are ASCII, and decoding them as latin1 skips UTF-8 validation: the same string, sooner.
+    names.push(buf.toString(ascii ? 'latin1' : 'utf8', slash < pathStart ? pathStart : slash + 1, end));
     parents[entry] = stack[stack.length - 1].entry;
     kinds[entry] = kind;
     if (kind === EntryKind.Directory) stack.push({ path: Buffer.from(buf.subarray(pathStart, end)), entry });
   };
 
+  // A record cut by a chunk boundary is joined on its own; the chunks themselves are never copied.
   let pending: Buffer = Buffer.alloc(0);
   for await (const chunk of listing as AsyncIterable<Buffer>) {
-    const buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     let start = 0;
-    for (let nul = buf.indexOf(0, start); nul >= 0; nul = buf.indexOf(0, start)) {
-      addRecord(buf, start, nul);
+    if (pending.length) {
+      const nul = chunk.indexOf(0);
+      if (nul < 0) {
+        pending = Buffer.concat([pending, chunk]);
+        continue;
+      }
+      const record = Buffer.concat([pending, chunk.subarray(0, nul)]);
+      addRecord(record, 0, record.length);
       start = nul + 1;
     }
-    pending = buf.subarray(start);
+    for (let nul = chunk.indexOf(0, start); nul >= 0; nul = chunk.indexOf(0, start)) {
+      addRecord(chunk, start, nul);
+      start = nul + 1;
+    }
+    pending = Buffer.from(chunk.subarray(start));
   }
   if (pending.length) addRecord(pending, 0, pending.length);
   const count = names.length;
@@ -73,13 +85,22 @@ function grow<T extends Int32Array | Uint8Array>(from: T, to: T): T {
   return to;
 }
 
+/** Each ASCII hex digit's value ('0'-'9', 'a'-'f', 'A'-'F'); a table beats branching per digit. */
+const HEX_VALUES = new Uint8Array(128);
+for (let c = 0; c < 128; c++) HEX_VALUES[c] = c >= 48 && c <= 57 ? c - 48 : (c | 32) >= 97 && (c | 32) <= 102 ? (c | 32) - 87 : 0;
+
 function hexValue(c: number): number {
-  return c <= 57 ? c - 48 : (c | 32) - 87; // '0'-'9', 'a'-'f' (or 'A'-'F')
+  return HEX_VALUES[c & 127];
 }
 
 function sameBytes(path: Buffer, buf: Buffer, start: number, end: number): boolean {
   if (path.length !== end - start) return false;
   for (let i = 0; i < path.length; i++) if (path[i] !== buf[start + i]) return false;
+  return true;
+}
+
+function inOrder(names: string[], children: Int32Array, start: number, count: number): boolean {
+  for (let i = start + 1; i < start + count; i++) if (names[children[i - 1]] > names[children[i]]) return false;
   return true;
 }
 
@@ -102,8 +123,10 @@ function assemble(commit: string, names: string[], parents: Int32Array, kinds: U
     const p = parents[e];
     children[childStart[p] + fill[p]++] = e;
   }
+  // git lists a directory in its own order, which is ours too unless a subdirectory's name is a
+  // prefix of a sibling's ("lib" sorts as "lib/", after "lib.c"): sort only groups out of order.
   for (let dir = 0; dir < count; dir++) {
-    if (childCount[dir] > 1) {
+    if (childCount[dir] > 1 && !inOrder(names, children, childStart[dir], childCount[dir])) {
       const group = children.subarray(childStart[dir], childStart[dir] + childCount[dir]);
       group.sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
     }

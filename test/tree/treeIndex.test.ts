@@ -46,6 +46,15 @@ test('the index resolves paths, kinds and sorted children from ls-tree output', 
   assert.equal(index.allSizesKnown, true);
 });
 
+test("git's order (a directory sorts as if its name ended in '/') becomes name order, so lookups find every entry", async () => {
+  const index = await buildTreeIndex(
+    listing([`100644 blob ${oid(1)}\tlib.c`, `040000 tree ${oid(2)}\tlib`, `100644 blob ${oid(3)}\tlib/x`, `100644 blob ${oid(4)}\tlib0`]),
+    oid(99),
+  );
+  assert.deepEqual([...index.childrenOf(0)].map((e) => index.names[e]), ['lib', 'lib.c', 'lib0']);
+  for (const path of ['lib', 'lib.c', 'lib/x', 'lib0']) assert.equal(index.pathOf(index.lookup(path)), path);
+});
+
 test('a 100k-entry tree stays under 200 bytes per entry', async () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
