@@ -15,11 +15,6 @@ import { StoreBlobSource } from './storeBlobSource';
 
 export type Phase = 'fetching' | 'indexing' | 'ready' | 'sizing' | 'complete' | 'failed';
 
-export interface PreparationTimeouts {
-  commandMs: number;
-  fetchMs: number;
-}
-
 /**
  * Makes one commit of one repository servable: fetch its trees into the shared store, index
  * them, open the readiness gate, then learn blob sizes in the background. Runs once; every
@@ -38,7 +33,8 @@ export class Preparation extends EventEmitter {
     readonly resolved: ResolvedRef,
     private readonly depth: number | undefined,
     private readonly cache: BlobCache,
-    private readonly timeouts: PreparationTimeouts,
+    /** Longest the tree listing, and the lookup of sizes, may take. */
+    private readonly fetchMs: number,
     private readonly log: Logger,
   ) {
     super();
@@ -91,7 +87,7 @@ export class Preparation extends EventEmitter {
     }
     try {
       enter('sizing');
-      const sources = await resolveBlobSizes(index, this.store, this.access, this.cache, this.timeouts.fetchMs, this.log);
+      const sources = await resolveBlobSizes(index, this.store, this.access, this.cache, this.fetchMs, this.log);
       this.sizes.open();
       enter('complete', { sources, totalBytes: index.totalBytes, totalMs: Date.now() - this.startedAt });
     } catch (err) {
@@ -109,7 +105,7 @@ export class Preparation extends EventEmitter {
 
   private async indexTree(): Promise<TreeIndex> {
     const child = this.store.listTree(this.resolved.commit);
-    const timer = setTimeout(() => killGit(child), this.timeouts.fetchMs);
+    const timer = setTimeout(() => killGit(child), this.fetchMs);
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -119,5 +115,4 @@ export class Preparation extends EventEmitter {
     if (code !== 0) throw new GitfsError('internal', `git ls-tree exited with ${code}: ${stderr.trim().slice(0, 300)}`);
     return index;
   }
-
 }

@@ -116,7 +116,7 @@ export class Publisher {
     const replace = restoring ? false : this.restored.delete(treeKey);
     if (restoring && !this.preparations.has(treeKey)) this.restored.add(treeKey);
     const preparation = this.preparationFor(treeKey, replace, () =>
-      new Preparation(store, access, resolved, request.depth, this.cache, { commandMs: this.config.commandTimeoutMs, fetchMs: this.config.fetchTimeoutMs },
+      new Preparation(store, access, resolved, request.depth, this.cache, this.config.fetchTimeoutMs,
         (request.log ?? this.log.child({ repository: access.remote.display })).child({ commit: resolved.commit })),
     );
     void preparation.start();
