@@ -107,7 +107,7 @@ export class RepositoryStore {
 
   /** simple-git in this store, for short local one-shot commands. */
   private local() {
-    return simpleGitFor({ baseDir: this.gitDir, timeoutMs: this.timeouts.commandMs });
+    return simpleGitFor({ baseDir: this.gitDir, gitDir: this.gitDir, timeoutMs: this.timeouts.commandMs });
   }
 
   /**

@@ -9,8 +9,10 @@ import { gitEnvironment } from './gitEnvironment';
  * rightly refuses arbitrary inherited variables, and a local command needs none of them.
  * Remote commands go through gitProcess, which must inherit the node's ambient git setup.
  */
-export function simpleGitFor(options: { baseDir: string; timeoutMs: number }): SimpleGit {
+export function simpleGitFor(options: { baseDir: string; timeoutMs: number; gitDir?: string }): SimpleGit {
   const env = gitEnvironment(undefined, [], { PATH: process.env.PATH, HOME: process.env.HOME });
+  // Named outright, like every other git process here: no discovery from the working directory.
+  if (options.gitDir) env.GIT_DIR = options.gitDir;
   return simpleGit({
     baseDir: options.baseDir,
     // The guard admits only git variables named here: exactly the ones we set.
