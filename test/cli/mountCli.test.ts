@@ -65,8 +65,7 @@ describe('gitfs-csi mount', () => {
 
   test('SIGINT unmounts too, even while preparation is still running', async () => {
     const mountpoint = join(dir, 'mnt-int');
-    server.options.fetchDelayMs = 2000;
-    try {
+    await server.withFetchDelay(2000, async () => {
       const cli = start(['mount', server.url('demo.git'), mountpoint, '--cache-dir', join(dir, 'cache-int')]);
       const deadline = Date.now() + 10_000;
       while ((await mountsAt(mountpoint)).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -74,9 +73,7 @@ describe('gitfs-csi mount', () => {
       cli.child.kill('SIGINT');
       assert.equal(await cli.exited, 0);
       assert.deepEqual(await mountsAt(mountpoint), []);
-    } finally {
-      server.options.fetchDelayMs = undefined;
-    }
+    });
   });
 
   test('bad arguments name the field and exit 2', async () => {

@@ -129,9 +129,8 @@ describe('CSI node service over gRPC', () => {
 
   test('a slow preparation survives a cancelled call, answers ABORTED with its phase, keeps going, and the retry attaches to it', async () => {
     await commitTree(join(dir, 'served', 'slow.git'), generatedTree(30, 7));
-    server.options.fetchDelayMs = 4000;
     server.resetCounters();
-    try {
+    await server.withFetchDelay(4000, async () => {
       const t = target();
       const request = { volumeId: 'vol-slow', target: t, context: { repository: server.url('slow.git') } };
       // Kubelet gives up on a call (its deadline passes): the preparation behind it carries on.
@@ -150,29 +149,23 @@ describe('CSI node service over gRPC', () => {
       assert.ok(answers.every((a) => a.code === 'OK' || a.code === 'ABORTED'), JSON.stringify(answers));
       assert.equal(server.counters.fetches, 1, 'one preparation, one fetch');
       assert.ok((await readdir(t)).includes('README.md'));
-    } finally {
-      server.options.fetchDelayMs = undefined;
-    }
+    });
   });
 
   test('a concurrent call for a target in flight answers ABORTED', async () => {
     await commitTree(join(dir, 'served', 'busy.git'), generatedTree(10, 9));
-    server.options.fetchDelayMs = 1000;
-    try {
+    await server.withFetchDelay(1000, async () => {
       const request = { volumeId: 'vol-busy', target: target(), context: { repository: server.url('busy.git') } };
       const [a, b] = await Promise.all([publish(request), new Promise((r) => setTimeout(r, 300)).then(() => publish(request))]);
       assert.equal(a.code, 'OK', a.message);
       assert.equal(b.code, 'ABORTED');
       assert.match(b.message, /already in progress/);
-    } finally {
-      server.options.fetchDelayMs = undefined;
-    }
+    });
   });
 
   test('readiness: gate publishes at once; a listing inside the mount waits at the gate until the tree is ready', async () => {
     await commitTree(join(dir, 'served', 'gated.git'), generatedTree(20, 11));
-    server.options.fetchDelayMs = 1500;
-    try {
+    await server.withFetchDelay(1500, async () => {
       const t = target();
       const request = { volumeId: 'vol-gated', target: t, context: { repository: server.url('gated.git'), readiness: 'gate' } };
       assert.equal((await publish(request)).code, 'OK');
@@ -181,9 +174,7 @@ describe('CSI node service over gRPC', () => {
       const listing = await run('ls', [t]);
       assert.equal(listing.code, 0, listing.stderr);
       assert.match(listing.stdout, /README\.md/);
-    } finally {
-      server.options.fetchDelayMs = undefined;
-    }
+    });
   });
 
   test('a failing preparation returns its own error, shows as an abnormal volume condition, and the next publish retries it', async () => {

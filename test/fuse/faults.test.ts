@@ -115,8 +115,7 @@ describe('bad input and faults', () => {
 
   test('operations wait at the readiness gate, and the wait is bounded', async () => {
     await harness.restart({ cold: true });
-    harness.server.options.fetchDelayMs = 4000;
-    try {
+    await harness.server.withFetchDelay(4000, async () => {
       const target = harness.target('gated');
       const started = Date.now();
       const published = await harness.publisher.publish({ repository: harness.url('repo.git'), target });
@@ -131,23 +130,18 @@ describe('bad input and faults', () => {
       assert.equal(after.code, 0);
       assert.match(after.stdout, /README\.md/);
       await harness.publisher.unpublish(target);
-    } finally {
-      harness.server.options.fetchDelayMs = undefined;
-    }
+    });
   });
 
   test('a "wait" publish counts its budget from when the call began, access probe included', async () => {
     await harness.restart({ cold: true });
-    harness.server.options.fetchDelayMs = 4000;
-    try {
+    await harness.server.withFetchDelay(4000, async () => {
       const began = Date.now();
       // The caller's 1.5 s were spent before this publish began: "not yet" comes at once, with the phase, not after 1.5 s more.
       const publishing = harness.publisher.publish({ repository: harness.url('repo.git'), target: harness.target('budget'), readiness: 'wait', readyWaitMs: 1500, startedAt: began - 1500 });
       await assert.rejects(publishing, assertKind('not-ready', /is still fetching for/));
       assert.ok(Date.now() - began < 1500, 'no second wait');
-    } finally {
-      harness.server.options.fetchDelayMs = undefined;
-    }
+    });
   });
 
   test('a server killed mid-read: reads fail with EIO in bound, cached files still work, then recovery', async () => {

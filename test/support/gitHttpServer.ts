@@ -48,6 +48,16 @@ export class GitHttpServer {
     return `http://${userinfo ? `${userinfo}@` : ''}127.0.0.1:${this.port_}/${repo}`;
   }
 
+  /** Runs `work` against a slow server: every fetch request is held `ms` first. */
+  async withFetchDelay<T>(ms: number, work: () => Promise<T>): Promise<T> {
+    this.options.fetchDelayMs = ms;
+    try {
+      return await work();
+    } finally {
+      this.options.fetchDelayMs = undefined;
+    }
+  }
+
   resetCounters(): void {
     Object.assign(this.counters, { infoRefs: 0, uploadPackPosts: 0, objectInfo: 0, fetches: 0, bytesOut: 0, wants: new Map() });
   }
