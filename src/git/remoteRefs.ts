@@ -2,6 +2,8 @@ import { EmptyRepository, InvalidArgument, RefNotFound } from '../errors/errors'
 import { RemoteAccess } from './gitEnvironment';
 import { withRetry } from './retry';
 import { runGit } from './gitProcess';
+import { UploadPackClient } from './uploadPackClient';
+import { UseGitClient } from './v2Transport';
 
 /** What a ref named by a volume resolves to on the remote. */
 export interface ResolvedRef {
@@ -26,15 +28,14 @@ export function validateRef(ref: string, field = 'ref'): void {
 }
 
 /**
- * Lists the remote's refs with `git ls-remote` — the access check every volume must pass —
- * and resolves `ref` (branch, tag, full ref name, commit id; default the remote HEAD).
+ * Lists the remote's refs — the access check every volume must pass — and resolves `ref`
+ * (branch, tag, full ref name, commit id; default the remote HEAD). With our own protocol-v2
+ * client when there is one (no git process), else, or when it steps aside, `git ls-remote`.
  */
-export async function resolveRemoteRef(access: RemoteAccess, ref: string | undefined, timeoutMs: number): Promise<ResolvedRef> {
+export async function resolveRemoteRef(access: RemoteAccess, ref: string | undefined, timeoutMs: number, client?: UploadPackClient): Promise<ResolvedRef> {
   const wanted = ref ?? 'HEAD';
   validateRef(wanted);
-  const { stdout } = await withRetry(() => runGit({ args: ['ls-remote', '--', access.remote.url], access, timeoutMs }));
-  const listing = stdout.toString('utf8');
-  const refs = parseLsRemote(listing);
+  const refs = await listRemoteRefs(access, timeoutMs, client);
   if (refs.size === 0) throw new EmptyRepository(access.remote.display);
   if (isCommitId(wanted)) return { commit: wanted, refName: wanted };
 
@@ -48,6 +49,18 @@ export async function resolveRemoteRef(access: RemoteAccess, ref: string | undef
   }
   if (wanted === 'HEAD') throw new EmptyRepository(access.remote.display);
   throw new RefNotFound(access.remote.display, wanted);
+}
+
+async function listRemoteRefs(access: RemoteAccess, timeoutMs: number, client: UploadPackClient | undefined): Promise<Map<string, string>> {
+  if (client) {
+    try {
+      return await client.listRefs();
+    } catch (err) {
+      if (!(err instanceof UseGitClient)) throw err;
+    }
+  }
+  const { stdout } = await withRetry(() => runGit({ args: ['ls-remote', '--', access.remote.url], access, timeoutMs }));
+  return parseLsRemote(stdout.toString('utf8'));
 }
 
 function parseLsRemote(listing: string): Map<string, string> {

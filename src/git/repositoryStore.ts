@@ -3,12 +3,20 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GitfsError, RefNotFound } from '../errors/errors';
 import { createBareRepository } from './bareRepository';
+import { parseCommit } from './commitObject';
 import { CatFileBatch } from './catFileBatch';
 import { RemoteAccess, REMOTE_NAME } from './gitEnvironment';
 import { runGit, spawnGit } from './gitProcess';
 import { isCommitId, ResolvedRef } from './remoteRefs';
+import { recordFetch } from './fetchBookkeeping';
+import { PackIndexer } from './packIndexer';
+import { PackObject, PackParser } from './packParser';
 import { withRetry } from './retry';
 import { simpleGitFailure, simpleGitFor } from './simpleGitClient';
+import { UploadPackClient } from './uploadPackClient';
+
+/** Where each fetched commit gets a ref, which keeps it and says it is here. */
+const COMMIT_REFS = 'refs/gitfs/commits';
 
 export interface StoreTimeouts {
   /** ls-remote, init, rev-parse. */
@@ -82,6 +90,10 @@ export class RepositoryStore {
   }
 
   async hasCommit(commit: string): Promise<boolean> {
+    // Every fetch here ends by writing the commit's ref: where the store or that ref is on disk,
+    // the answer needs no git process.
+    if (!(await this.exists())) return false;
+    if (await stat(join(this.gitDir, COMMIT_REFS, commit)).then(() => true, () => false)) return true;
     try {
       await this.local().catFile(['-e', `${commit}^{commit}`]);
       return true;
@@ -98,11 +110,7 @@ export class RepositoryStore {
     } catch (err) {
       throw simpleGitFailure(err, 'cat-file', this.gitDir);
     }
-    // "committer Name <email> 1700000000 +0000": the seconds are the second-to-last field.
-    const committer = text.split('\n').find((line) => line.startsWith('committer '));
-    const seconds = Number(committer?.split(' ').at(-2));
-    if (!Number.isFinite(seconds)) throw new GitfsError('internal', `commit ${commit} in ${this.gitDir} has no readable committer time`);
-    return new Date(seconds * 1000);
+    return parseCommit(commit, text).committedAt;
   }
 
   /** simple-git in this store, for short local one-shot commands. */
@@ -116,17 +124,10 @@ export class RepositoryStore {
    */
   fetchCommit(access: RemoteAccess, resolved: ResolvedRef, depth: number | undefined): Promise<boolean> {
     const run = this.commitFetches.then(async () => {
-      const format = resolved.commit.length === 64 ? 'sha256' : 'sha1';
-      await this.init(format);
-      if (this.createdAs && this.createdAs !== format) {
-        // fetchFirst guessed SHA-1 for a SHA-256 remote: the store holds nothing yet, so start it again.
-        await rm(this.gitDir, { recursive: true, force: true });
-        this.ready = undefined;
-        await this.init(format);
-      }
+      await this.initAs(resolved.commit.length === 64 ? 'sha256' : 'sha1');
       if (this.firstCommit === resolved.commit || (await this.hasCommit(resolved.commit))) return false;
       const depthArgs = depth ? [`--depth=${depth}`] : [];
-      const keep = `refs/gitfs/commits/${resolved.commit}`;
+      const keep = `${COMMIT_REFS}/${resolved.commit}`;
       const byName = !isCommitId(resolved.refName);
       const source = byName ? resolved.refName : resolved.commit;
       await withRetry(() =>
@@ -150,6 +151,52 @@ export class RepositoryStore {
     });
     this.commitFetches = run.then(() => undefined, () => undefined);
     return run;
+  }
+
+  /**
+   * Fetches a commit and its trees with our own protocol-v2 client, handing each object to
+   * `onObject` as the pack streams in while git index-pack stores the same bytes: the caller
+   * indexes the trees from the transfer itself, with no git fetch and no ls-tree after it.
+   * Resolves once the whole pack has been parsed, with the store's own completion (index-pack,
+   * the ref) still to come in `stored`. Throws UseGitClient when the client cannot, for the
+   * caller to fetch with git instead.
+   */
+  receiveCommit(client: UploadPackClient, resolved: ResolvedRef, depth: number | undefined, onObject: (object: PackObject) => void): Promise<{ stored: Promise<void> }> {
+    const run = this.commitFetches.then(async () => {
+      const objectFormat = await client.objectFormat();
+      await this.initAs(objectFormat);
+      const parser = new PackParser({ objectFormat, onObject });
+      let indexer: PackIndexer | undefined;
+      try {
+        const { shallow } = await client.fetch({ wants: [resolved.commit], depth, filter: 'blob:none' }, async (chunk) => {
+          // Started with the first bytes: a failed request never starts git at all.
+          indexer ??= new PackIndexer(this.gitDir, this.timeouts.fetchMs);
+          const stored = indexer.write(chunk);
+          await parser.push(chunk);
+          await stored;
+        });
+        await parser.end();
+        const stored = indexer!.finish().then(() => recordFetch(this.gitDir, `${COMMIT_REFS}/${resolved.commit}`, resolved.commit, shallow));
+        stored.catch(() => undefined);
+        return { stored };
+      } catch (err) {
+        await indexer?.abort();
+        throw err;
+      }
+    });
+    // The next commit fetch of this store waits for this one to be stored, not just parsed.
+    this.commitFetches = run.then((r) => r.stored).then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /** Creates the store in `format`, or again in it when fetchFirst guessed SHA-1 for a SHA-256 remote (it holds nothing yet). */
+  private async initAs(format: 'sha1' | 'sha256'): Promise<void> {
+    await this.init(format);
+    if (this.createdAs && this.createdAs !== format) {
+      await rm(this.gitDir, { recursive: true, force: true });
+      this.ready = undefined;
+      await this.init(format);
+    }
   }
 
   /** Streams `git ls-tree -r -t -z` of a commit: every tree and entry, depth first. */

@@ -16,9 +16,9 @@ export async function publish(treeDir: string, target: string): Promise<void> {
   if (existing.some((m) => m.fsType !== TREE_FS_TYPE)) throw new GitfsError('internal', `${path} already has a ${existing[0].fsType} file system mounted that is not a gitfs-csi volume`);
   if (existing.length > 0) await detachAll(path);
   await mkdir(path, { recursive: true });
-  await systemCommand('mount', ['--bind', treeDir, path]);
+  // One mount(8) makes the bind and then remounts it read-only (two system calls, one process).
   try {
-    await systemCommand('mount', ['-o', 'remount,bind,ro', path]);
+    await systemCommand('mount', ['--bind', '-o', 'ro', treeDir, path]);
   } catch (err) {
     await detachAll(path);
     throw err;

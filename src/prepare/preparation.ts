@@ -4,12 +4,16 @@ import { asGitfsError, GitfsError, PreparationFailed } from '../errors/errors';
 import { MountedTree } from '../fuse/mountedTree';
 import { ReadinessGate } from '../fuse/readinessGate';
 import { RemoteAccess } from '../git/gitEnvironment';
+import { parseCommit } from '../git/commitObject';
 import { killGit } from '../git/gitProcess';
 import { ResolvedRef } from '../git/remoteRefs';
 import { RepositoryStore } from '../git/repositoryStore';
+import { UploadPackClient } from '../git/uploadPackClient';
+import { UseGitClient } from '../git/v2Transport';
 import { Logger } from '../log/logger';
 import { TreeIndex } from '../tree/treeIndex';
 import { buildTreeIndex } from '../tree/treeIndexBuilder';
+import { TreeObjectsIndexer } from '../tree/treeObjectsIndex';
 import { resolveBlobSizes } from './blobSizes';
 import { StoreBlobSource } from './storeBlobSource';
 
@@ -31,6 +35,8 @@ export class Preparation extends EventEmitter {
     readonly store: RepositoryStore,
     readonly access: RemoteAccess,
     readonly resolved: ResolvedRef,
+    /** Our own protocol-v2 client for this remote, when it has one. */
+    private readonly client: UploadPackClient | undefined,
     private readonly depth: number | undefined,
     private readonly cache: BlobCache,
     /** Longest the tree listing, and the lookup of sizes, may take. */
@@ -70,12 +76,19 @@ export class Preparation extends EventEmitter {
       this.emit('phase', phase, detail);
     };
     let index: TreeIndex;
+    let stored: Promise<void> | undefined;
     try {
       this.emit('phase', 'fetching', {});
-      const fetched = await this.store.fetchCommit(this.access, this.resolved, this.depth);
-      enter('indexing', { fetched });
-      const [tree, commitTime] = await Promise.all([this.indexTree(), this.store.commitTime(this.resolved.commit)]);
-      index = tree;
+      let commitTime: Date;
+      const received = await this.receive();
+      if (received) {
+        enter('indexing', { fetched: true, client: 'gitfs-csi' });
+        ({ index, commitTime, stored } = received);
+      } else {
+        const fetched = await this.store.fetchCommit(this.access, this.resolved, this.depth);
+        enter('indexing', { fetched, client: 'git' });
+        [index, commitTime] = await Promise.all([this.indexTree(), this.store.commitTime(this.resolved.commit)]);
+      }
       this.gate.open({ index, source: new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth), sizes: this.sizes, commitTime });
       enter('ready', { entries: index.count, readyMs: Date.now() - this.startedAt });
     } catch (err) {
@@ -85,13 +98,17 @@ export class Preparation extends EventEmitter {
       this.fail(failure);
       return;
     }
+    // The gate may open before the store has the trees too (ours indexes them from the transfer).
+    let step = 'storing the fetched trees';
     try {
+      await stored;
+      step = 'sizing';
       enter('sizing');
       const sources = await resolveBlobSizes(index, this.store, this.access, this.cache, this.fetchMs, this.log);
       this.sizes.open();
       enter('complete', { sources, totalBytes: index.totalBytes, totalMs: Date.now() - this.startedAt });
     } catch (err) {
-      const failure = new PreparationFailed('sizing', asGitfsError(err));
+      const failure = new PreparationFailed(step, asGitfsError(err));
       this.sizes.fail(failure);
       this.fail(failure);
     }
@@ -101,6 +118,36 @@ export class Preparation extends EventEmitter {
     this.log.error({ phase: this.phase_, err: failure }, 'preparation failed');
     this.phase_ = 'failed';
     this.emit('phase', 'failed', { reason: failure.message });
+  }
+
+  /**
+   * A commit new to the store, fetched with our own client and indexed from the pack as it
+   * arrives. Undefined when the commit is already local (ls-tree reads it), when there is no
+   * client for this remote, or when the client stepped aside or the transfer broke: git fetches
+   * then. `stored` settles once the store holds the pack too.
+   */
+  private async receive(): Promise<{ index: TreeIndex; commitTime: Date; stored: Promise<void> } | undefined> {
+    const commit = this.resolved.commit;
+    // Without depth the whole history comes: its trees are too many to hold, so git stores them.
+    if (!this.client || !this.depth || (await this.store.hasCommit(commit))) return undefined;
+    const indexer = new TreeObjectsIndexer(commit);
+    let commitTime: Date | undefined;
+    let stored: Promise<void>;
+    try {
+      ({ stored } = await this.store.receiveCommit(this.client, this.resolved, this.depth, (object) => {
+        if (object.kind === 'tree') indexer.addTree(object.oid, object.data);
+        else if (object.oid === commit) {
+          const facts = parseCommit(commit, object.data.toString('utf8'));
+          indexer.setRoot(facts.tree);
+          commitTime = facts.committedAt;
+        }
+      }));
+    } catch (err) {
+      if (!(err instanceof UseGitClient) && !(err instanceof GitfsError && err.kind === 'transient')) throw err;
+      this.log.info({ reason: err.message }, 'fetching with git instead');
+      return undefined;
+    }
+    return { index: indexer.finish(), commitTime: commitTime!, stored };
   }
 
   private async indexTree(): Promise<TreeIndex> {

@@ -7,6 +7,8 @@ import { resolveRemoteRef, ResolvedRef, validateRef } from '../git/remoteRefs';
 import { HttpCredentials, RemoteUrl } from '../git/remoteUrl';
 import { CommitMismatch, NotReady } from '../errors/errors';
 import { RepositoryStores } from '../git/repositoryStores';
+import { UploadPackClient } from '../git/uploadPackClient';
+import { v2TransportFor } from '../git/v2Transport';
 import { SshIdentity, SshKeyring } from '../git/sshKeyring';
 import { TreeFilesystem } from '../fuse/treeFilesystem';
 import { Hydrator } from '../hydrate/hydrator';
@@ -82,7 +84,7 @@ export class Publisher {
   /** Checks access and resolves the ref: the cheap first step of every publish. */
   async probe(request: Pick<PublishRequest, 'repository' | 'ref' | 'credentials' | 'ssh'>): Promise<{ access: RemoteAccess; resolved: ResolvedRef }> {
     const access = await this.accessFor(request);
-    return { access, resolved: await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs) };
+    return { access, resolved: await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs, this.clientFor(access)) };
   }
 
   /** Mounts the commit's tree (gated until ready) at `request.target`; preparation continues in the background. */
@@ -90,13 +92,15 @@ export class Publisher {
     request = { ...request, startedAt: request.startedAt ?? Date.now() };
     const access = await this.accessFor(request);
     validateRef(request.ref ?? 'HEAD');
-    // A remote new to this node is fetched while the probe runs; nothing is served before the probe passes.
-    this.stores.forRemote(access.remote).fetchFirst(access, request.ref, request.depth);
-    const resolved = await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs);
+    const client = this.clientFor(access);
+    // With git's client, a remote new to this node is fetched while the probe runs (ours needs
+    // no such head start); either way nothing is served before the probe passes.
+    if (!client) this.stores.forRemote(access.remote).fetchFirst(access, request.ref, request.depth);
+    const resolved = await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs, client);
     if (request.commit && resolved.commit !== request.commit) {
       throw new CommitMismatch(access.remote.display, request.ref ?? 'HEAD', resolved.commit, request.commit);
     }
-    return this.attach(access, resolved, request);
+    return this.attach(access, resolved, request, false, client);
   }
 
   /**
@@ -109,14 +113,14 @@ export class Publisher {
     return this.attach(access, { commit: request.commit, refName: request.refName }, request, true);
   }
 
-  private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest, restoring = false): Promise<Published> {
+  private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest, restoring = false, client?: UploadPackClient): Promise<Published> {
     const store = this.stores.forRemote(access.remote);
     const treeKey = `${store.key}@${resolved.commit}`;
     // A restored preparation fetches with no credentials; the first real publish replaces it with one that has them.
     const replace = restoring ? false : this.restored.delete(treeKey);
     if (restoring && !this.preparations.has(treeKey)) this.restored.add(treeKey);
     const preparation = this.preparationFor(treeKey, replace, () =>
-      new Preparation(store, access, resolved, request.depth, this.cache, this.config.fetchTimeoutMs,
+      new Preparation(store, access, resolved, client, request.depth, this.cache, this.config.fetchTimeoutMs,
         (request.log ?? this.log.child({ repository: access.remote.display })).child({ commit: resolved.commit })),
     );
     void preparation.start();
@@ -171,6 +175,12 @@ export class Publisher {
     const remote = RemoteUrl.parse(request.repository, { allowFile: this.config.allowFile });
     const ssh = request.ssh ? await this.keyring.files(request.ssh) : undefined;
     return { remote, credentials: request.credentials, ssh, allowFile: this.config.allowFile };
+  }
+
+  /** Our own protocol-v2 client for the remote (http, https, file), or undefined where git's is used. */
+  private clientFor(access: RemoteAccess): UploadPackClient | undefined {
+    const transport = v2TransportFor(access, this.config.commandTimeoutMs);
+    return transport && new UploadPackClient(transport);
   }
 
   /** Waits at the gate; a timeout says how far preparation got, so a retry can be told apart from a hang. */

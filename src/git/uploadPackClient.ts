@@ -1,0 +1,108 @@
+import { Readable } from 'node:stream';
+import { DELIM, FLUSH, packetText, pktLine, PktLineDecoder } from './pktLine';
+import { collectPackets, parseCapabilities, UseGitClient, V2Transport } from './v2Transport';
+
+export interface PackRequest {
+  wants: string[];
+  /** Commits of history to send (protocol `deepen`); absent for all of it. */
+  depth?: number;
+  /** A partial-clone filter, such as `blob:none`. */
+  filter?: string;
+}
+
+/**
+ * Speaks protocol v2's `ls-refs` and `fetch` to upload-pack over a stateless transport. It does
+ * what a volume needs and nothing more: no negotiation (it never has objects to offer), the
+ * pack streamed to the caller as it arrives. Anything it does not understand makes it step
+ * aside (UseGitClient) rather than guess.
+ */
+export class UploadPackClient {
+  private capabilities: Promise<Map<string, string>> | undefined;
+
+  constructor(private readonly transport: V2Transport) {}
+
+  /** "sha1" or "sha256", from the server's advertisement. */
+  async objectFormat(): Promise<'sha1' | 'sha256'> {
+    return (await this.advertised()).get('object-format') === 'sha256' ? 'sha256' : 'sha1';
+  }
+
+  /**
+   * Every ref by name, with annotated tags' commits under "<name>^{}" (as ls-remote lists them).
+   * The listing is asked for beside the advertisement, as SHA-1 (nearly every repository): one
+   * round trip's wait instead of two. A SHA-256 server is asked again, in its own format.
+   */
+  async listRefs(): Promise<Map<string, string>> {
+    const guess = this.request('ls-refs', ['peel', 'symrefs'], 'sha1').then(collectPackets);
+    guess.catch(() => undefined);
+    const format = await this.objectFormat();
+    const packets = format === 'sha1' ? await guess : await collectPackets(await this.request('ls-refs', ['peel', 'symrefs'], format));
+    const refs = new Map<string, string>();
+    for (const packet of packets) {
+      const text = packetText(packet);
+      if (!text) continue;
+      if (text.startsWith('ERR ')) throw new UseGitClient(`the server refused ls-refs: ${text.slice(4, 200)}`);
+      const [oid, name, ...attributes] = text.split(' ');
+      refs.set(name, oid);
+      const peeled = attributes.find((a) => a.startsWith('peeled:'));
+      if (peeled) refs.set(`${name}^{}`, peeled.slice('peeled:'.length));
+    }
+    return refs;
+  }
+
+  /**
+   * Fetches a pack of `wants` and everything they reach (within depth and filter), handing its
+   * bytes to `onPack` as they arrive. Resolves with the commits the server marked shallow.
+   */
+  async fetch(request: PackRequest, onPack: (chunk: Buffer) => Promise<void>): Promise<{ shallow: string[] }> {
+    const features = new Set(((await this.advertised()).get('fetch') ?? '').split(' '));
+    if (request.filter && !features.has('filter')) throw new UseGitClient('the server does not offer partial-clone filters');
+    if (request.depth && !features.has('shallow')) throw new UseGitClient('the server does not offer shallow fetches');
+    const args = ['no-progress', 'ofs-delta'];
+    if (request.depth) args.push(`deepen ${request.depth}`);
+    if (request.filter) args.push(`filter ${request.filter}`);
+    args.push(...request.wants.map((oid) => `want ${oid}`), 'done');
+    const response = await this.request('fetch', args, await this.objectFormat());
+
+    const decoder = new PktLineDecoder();
+    const shallow: string[] = [];
+    let section: string | undefined;
+    let ended = false;
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      for (const packet of decoder.push(chunk)) {
+        if (packet.type === 'flush') {
+          ended = true;
+          continue;
+        }
+        if (packet.type !== 'data') {
+          section = undefined; // a delimiter closes the section
+          continue;
+        }
+        if (section === 'packfile') {
+          const band = packet.payload[0];
+          if (band === 1) await onPack(packet.payload.subarray(1));
+          else if (band === 3) throw new UseGitClient(`the server failed while sending the pack: ${packet.payload.toString('utf8', 1, 200).trim()}`);
+          continue;
+        }
+        const text = packetText(packet)!;
+        if (text.startsWith('ERR ')) throw new UseGitClient(`the server refused the fetch: ${text.slice(4, 200)}`);
+        if (section === undefined) section = text;
+        else if (section === 'shallow-info' && text.startsWith('shallow ')) shallow.push(text.slice('shallow '.length));
+      }
+    }
+    if (!ended) throw new UseGitClient('the fetch response ended before its pack did');
+    return { shallow };
+  }
+
+  private advertised(): Promise<Map<string, string>> {
+    this.capabilities ??= this.transport.advertise().then(parseCapabilities);
+    this.capabilities.catch(() => (this.capabilities = undefined));
+    return this.capabilities;
+  }
+
+  private request(command: string, args: string[], format: 'sha1' | 'sha256'): Promise<Readable> {
+    const parts = [pktLine(`command=${command}\n`), pktLine('agent=gitfs-csi\n')];
+    if (format !== 'sha1') parts.push(pktLine(`object-format=${format}\n`));
+    parts.push(DELIM, ...args.map((arg) => pktLine(`${arg}\n`)), FLUSH);
+    return this.transport.request(Buffer.concat(parts));
+  }
+}
