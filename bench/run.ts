@@ -59,7 +59,7 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   const freshReady = async (): Promise<[number, Published]> => {
     await timed('sync', []);
     return time(async () => {
-      const p = await publisher.publish({ repository: url, target: mnt });
+      const p = await publisher.publish({ repository: url, depth: 1, target: mnt });
       await p.preparation.gate.wait(120_000);
       return p;
     });
@@ -112,7 +112,7 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   publisher = await fresh('cold');
   const readAll = (dir: string) => timed('sh', ['-c', `cd '${dir}' && find . -type f -print0 | xargs -0 -P4 -n64 cat > /dev/null`]);
   const [coldAllMs] = await time(async () => {
-    const p = await publisher.publish({ repository: url, target: mnt });
+    const p = await publisher.publish({ repository: url, depth: 1, target: mnt });
     await p.preparation.sizes.wait(120_000);
     await readAll(mnt);
   });

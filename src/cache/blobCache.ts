@@ -1,5 +1,5 @@
 import { closeSync, createReadStream, openSync, writeFile as writeFileCallback } from 'node:fs';
-import { FileHandle, mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptObject, InvalidArgument } from '../errors/errors';
 import { Logger, silentLogger } from '../log/logger';
@@ -124,8 +124,7 @@ export class BlobCache {
 
   writer(oid: string): BlobWriter {
     if (!isObjectId(oid)) throw new InvalidArgument('oid', `"${oid.slice(0, 80)}" is not a git object id`);
-    // Unique within this process, which alone writes the cache; a restart removes what is left.
-    const tmp = join(this.dir, 'blobs', oid.slice(0, 2), `${TEMP_PREFIX}${oid.slice(2)}.${++this.tempFiles}`);
+    const tmp = this.tempPathOf(oid);
     let handle: Promise<FileHandle> | undefined; // large blobs stream to disk
     let chunks: Buffer[] | undefined; // small blobs gather in memory
     let hash: ReturnType<typeof blobHasher> | undefined;
@@ -167,6 +166,33 @@ export class BlobCache {
         await rm(tmp, { force: true });
       },
     };
+  }
+
+  /**
+   * Stores a whole blob whose id the caller has just computed from this very content (a pack's
+   * objects are hashed as they are parsed): written and renamed into place without a second hash.
+   */
+  async putVerified(oid: string, content: Buffer): Promise<void> {
+    if (this.blobs.has(oid)) return;
+    const tmp = this.tempPathOf(oid);
+    try {
+      await writeWhole(tmp, content);
+      await rename(tmp, this.pathOf(oid));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    this.add(oid, content.length, true);
+  }
+
+  /** A cached blob's whole content (for blobs small enough to hold, such as delta bases). */
+  readWhole(oid: string): Promise<Buffer> {
+    return readFile(this.pathOf(oid));
+  }
+
+  /** Unique within this process, which alone writes the cache; a restart removes what is left. */
+  private tempPathOf(oid: string): string {
+    return join(this.dir, 'blobs', oid.slice(0, 2), `${TEMP_PREFIX}${oid.slice(2)}.${++this.tempFiles}`);
   }
 
   private add(oid: string, size: number, verified: boolean): void {

@@ -28,7 +28,8 @@ export const DEFAULT_PREFETCH: PrefetchOptions = {
  * a full scan, so the rest of the tree is queued in the background, within the cache budget.
  */
 export class ReadPrefetcher {
-  private coldReads = 0;
+  /** Files read cold so far (up to the bulk threshold): many readers of one file are one cold read. */
+  private readonly coldFiles = new Set<number>();
   private bulkQueued = false;
   private readonly prefetchedDirs = new Set<number>();
 
@@ -50,8 +51,9 @@ export class ReadPrefetcher {
         this.queue(tree, sibling, priorityClassOf(index.names[sibling]));
       }
     }
-    this.coldReads++;
-    if (this.options.bulkAfterColdReads > 0 && this.coldReads >= this.options.bulkAfterColdReads && !this.bulkQueued) this.queueEverything(tree);
+    if (this.options.bulkAfterColdReads === 0 || this.bulkQueued) return;
+    if (this.coldFiles.size < this.options.bulkAfterColdReads) this.coldFiles.add(entry);
+    if (this.coldFiles.size >= this.options.bulkAfterColdReads) this.queueEverything(tree);
   }
 
   onReaddir(tree: MountedTree, dir: number): void {

@@ -86,7 +86,8 @@ function httpTransport(access: RemoteAccess, timeoutMs: number): V2Transport {
 function httpResponse(url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, timeoutMs: number, access: RemoteAccess): Promise<Readable> {
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = client.request(url, { method, headers, timeout: timeoutMs }, (res) => {
+    // No keep-alive agent: a connection closes with its response, so idle sockets never pile up in the node plugin.
+    const req = client.request(url, { method, headers, timeout: timeoutMs, agent: false }, (res) => {
       const status = res.statusCode ?? 0;
       if (status !== 200) {
         res.resume();

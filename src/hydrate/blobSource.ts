@@ -4,8 +4,11 @@ export interface BlobSource {
   readonly key: string;
   /** Brings the blobs into local storage in one round trip. */
   fetch(oids: string[]): Promise<void>;
-  /** Brings every blob of the tree into local storage in one transfer. */
-  fetchEverything(): Promise<void>;
+  /**
+   * Every blob of the tree in one transfer: each handed to `receiver` as it arrives, or (where
+   * the source cannot stream them) brought into local storage, for `extract` afterwards.
+   */
+  fetchEverything(receiver: BlobReceiver): Promise<void>;
   /** Streams a locally stored blob; rejects with ObjectMissing when it is not local. */
   extract(oid: string, sink: { start(size: number): void; data(chunk: Buffer): void | Promise<void> }): Promise<number>;
 }
@@ -20,3 +23,11 @@ export const enum Priority {
 }
 
 export const PRIORITY_LEVELS = 5;
+
+/** Takes the blobs of a whole-tree transfer as they arrive (the hydrator: into the cache). */
+export interface BlobReceiver {
+  /** One blob, its id already computed from its content. */
+  deliver(oid: string, content: Buffer): Promise<void>;
+  /** A blob delivered earlier, read back (a later delta may be based on it). */
+  readBack(oid: string): Promise<Buffer>;
+}

@@ -1,7 +1,7 @@
 import { BlobCache } from '../cache/blobCache';
 import { asGitfsError, GitfsError, ObjectMissing } from '../errors/errors';
 import { Logger, silentLogger } from '../log/logger';
-import { BlobSource, Priority, PRIORITY_LEVELS } from './blobSource';
+import { BlobReceiver, BlobSource, Priority, PRIORITY_LEVELS } from './blobSource';
 
 export interface HydratorLimits {
   /** Fetches in flight across the whole node, whatever the repository. */
@@ -84,23 +84,46 @@ export class Hydrator {
 
   /**
    * Hydrates many blobs of one tree in the background: one transfer of the whole tree (cheaper
-   * for the server than a list of ids), then each blob from local storage, those a reader is
-   * waiting for first. Requests for these blobs wait for the transfer rather than competing
-   * with it. If the transfer fails, the blobs are fetched by id.
+   * for the server than a list of ids), each blob cached as it streams in, or, where the source
+   * cannot stream, taken from local storage afterwards, those a reader is waiting for first.
+   * Requests for these blobs wait for the transfer rather than competing with it. Blobs the
+   * transfer did not bring (or all, if it failed) are fetched by id.
    */
   async prefetchTree(source: BlobSource, blobs: Array<{ oid: string; size: number }>): Promise<void> {
     const jobs = blobs.filter((b) => !this.cache.has(b.oid) && !this.jobs.has(b.oid)).map((b) => this.newJob(source, b.oid, Priority.Background, b.size));
     if (jobs.length === 0) return;
     const started = Date.now();
+    const waiting = new Set(jobs);
+    // Prefetches of this tree still queued for fetches by id wait for the transfer instead: batches
+    // beside it would make the server pack the same blobs twice, and slow the transfer down. A
+    // queued read still goes out by id: its reader is waiting now.
+    for (const b of blobs) {
+      const job = this.jobs.get(b.oid);
+      if (job?.queued && job.priority !== Priority.Read && job.source.key === source.key) waiting.add(job);
+    }
+    this.unqueue(waiting);
+    // Blobs that stream in are cached and their waiters released at once, while the rest still arrives.
+    const receiver: BlobReceiver = {
+      deliver: async (oid, content) => {
+        await this.cache.putVerified(oid, content);
+        const job = this.jobs.get(oid);
+        if (!job || !waiting.delete(job)) return;
+        this.counters.blobsHydrated++;
+        this.counters.bytesHydrated += content.length;
+        this.jobs.delete(oid);
+        job.resolve();
+      },
+      readBack: (oid) => this.cache.readWhole(oid),
+    };
     try {
-      await source.fetchEverything();
+      await source.fetchEverything(receiver);
       this.counters.fetchBatches++;
       this.log.debug({ source: source.key, blobs: jobs.length, ms: Date.now() - started }, 'fetched whole tree');
     } catch (err) {
       this.log.warn({ source: source.key, err: asGitfsError(err) }, 'whole-tree fetch failed; fetching blobs by id');
     }
     if (this.closed) return;
-    for (const job of jobs) if (this.jobs.get(job.oid) === job) this.enqueue(job);
+    for (const job of waiting) if (this.jobs.get(job.oid) === job) this.enqueue(job);
     this.schedule();
   }
 
@@ -123,6 +146,14 @@ export class Hydrator {
     job.queued = true;
     this.levels[job.priority].push(job);
     this.queuedCount++;
+  }
+
+  private unqueue(jobs: Set<Job>): void {
+    for (let p = 0; p < PRIORITY_LEVELS; p++) this.levels[p] = this.levels[p].filter((job) => !jobs.has(job));
+    for (const job of jobs) {
+      if (job.queued) this.queuedCount--;
+      job.queued = false;
+    }
   }
 
   private requeue(job: Job, priority: Priority): void {

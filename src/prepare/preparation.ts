@@ -89,7 +89,7 @@ export class Preparation extends EventEmitter {
         enter('indexing', { fetched, client: 'git' });
         [index, commitTime] = await Promise.all([this.indexTree(), this.store.commitTime(this.resolved.commit)]);
       }
-      this.gate.open({ index, source: new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth), sizes: this.sizes, commitTime });
+      this.gate.open({ index, source: new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth, this.client), sizes: this.sizes, commitTime });
       enter('ready', { entries: index.count, readyMs: Date.now() - this.startedAt });
     } catch (err) {
       const failure = new PreparationFailed(this.phase_, asGitfsError(err));

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { BlobCache } from '../../src/cache/blobCache';
 import { ObjectMissing } from '../../src/errors/errors';
-import { BlobSource, Priority } from '../../src/hydrate/blobSource';
+import { BlobReceiver, BlobSource, Priority } from '../../src/hydrate/blobSource';
 import { Hydrator } from '../../src/hydrate/hydrator';
 import { removeDir, tempDir } from '../support/repoFixtures';
 
@@ -111,4 +111,52 @@ test('a whole-tree prefetch is one transfer, then every blob comes from local st
   await Promise.all([...contents.keys()].map((oid) => hydrator.hydrate(source, oid, Priority.Read)));
   assert.equal(source.fetches.length, 1);
   assert.equal(hydrator.stats().blobsHydrated, 300);
+});
+
+/** A source whose whole-tree transfer streams blobs to the receiver one at a time, each when the test says. */
+class StreamingSource extends ControlledSource {
+  private credit = 0;
+  private wake: (() => void) | undefined;
+  constructor(private readonly all: Map<string, Buffer>) {
+    super(all);
+  }
+  /** Lets the transfer deliver `count` more blobs. */
+  allow(count: number): void {
+    this.credit += count;
+    this.wake?.();
+  }
+  override async fetchEverything(receiver?: BlobReceiver): Promise<void> {
+    for (const [oid, content] of this.all) {
+      while (this.credit === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+      this.credit--;
+      await receiver!.deliver(oid, content);
+    }
+  }
+}
+
+test('a reader of one blob of a streaming whole-tree transfer gets it as it arrives, and queued fetches of its blobs join the transfer', async () => {
+  const contents = blobs(20);
+  const oids = [...contents.keys()];
+  const source = new StreamingSource(contents);
+  const hydrator = new Hydrator(await BlobCache.open(`${dir}/f`, 1 << 20), { maxConcurrentFetches: 1, maxBatchObjects: 1, maxBatchBytes: 1 << 20, batchWindowMs: 1 });
+  source.hold();
+  const busy = hydrator.hydrate(source, oids[19], Priority.Read); // a fetch by id in flight, held
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  const queued = hydrator.hydrate(source, oids[10], Priority.Source); // queued behind it, by id
+  const transfer = hydrator.prefetchTree(source, oids.map((oid) => ({ oid, size: contents.get(oid)!.length })));
+  const third = hydrator.hydrate(source, oids[2], Priority.Read);
+  let thirdDone = false;
+  void third.then(() => (thirdDone = true));
+  source.allow(2);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(thirdDone, false, 'the third blob has not arrived yet');
+  source.allow(1);
+  await third;
+  assert.equal(hydrator.cache.has(oids[2]), true);
+  assert.equal(hydrator.cache.has(oids[3]), false, 'released as soon as its blob arrived, while the rest is still to come');
+  source.allow(17);
+  source.open();
+  await Promise.all([transfer, queued, busy]);
+  assert.deepEqual(source.fetches, [[oids[19]]], 'the queued fetch by id joined the transfer');
+  assert.equal(hydrator.stats().blobsHydrated, 20);
 });
