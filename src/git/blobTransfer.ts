@@ -10,7 +10,7 @@ export interface BlobReceiver {
 }
 
 export interface BlobTransferLimits {
-  /** Larger blobs are left out of the transfer (the server filters them), to be fetched by id and streamed. */
+  /** Larger blobs are left out of a commit's transfer (the server filters them), to be fetched by id and streamed. */
   maxBlobBytes: number;
   /** Blob content held for deltas; older bases are read back from the receiver. */
   baseBytes: number;
@@ -21,12 +21,14 @@ export interface BlobTransferLimits {
 export const DEFAULT_BLOB_TRANSFER: BlobTransferLimits = { maxBlobBytes: 64 * 1024 * 1024, baseBytes: 64 * 1024 * 1024, deliveries: 32 };
 
 /**
- * Fetches every blob of one commit in a single transfer, as a clone would (the server reuses
- * its deltas, which it cannot for a list of ids), and delivers each as soon as it is parsed out
- * of the stream: a reader waiting for one file gets it while the rest is still arriving, and
- * writing the files overlaps the transfer instead of following it. Nothing goes into the store.
+ * Fetches blobs in one transfer and delivers each as soon as it is parsed out of the stream: a
+ * reader waiting for one file gets it while the rest is still arriving, and writing the files
+ * overlaps the transfer instead of following it. Nothing goes into the store. Either every
+ * blob of one commit, as a clone would fetch them (the server reuses its deltas, which it cannot
+ * for a list of ids; blobs over `maxBlobBytes` are left out), or blobs by id, which the caller
+ * must know to be small enough to hold whole.
  */
-export async function receiveCommitBlobs(client: UploadPackClient, commit: string, receiver: BlobReceiver, limits = DEFAULT_BLOB_TRANSFER): Promise<void> {
+export async function receiveBlobs(client: UploadPackClient, wanted: { commit: string } | { oids: string[] }, receiver: BlobReceiver, limits = DEFAULT_BLOB_TRANSFER): Promise<void> {
   const inFlight = new Set<Promise<void>>();
   const delivered = new Map<string, Promise<void>>();
   let failure: unknown;
@@ -52,8 +54,9 @@ export async function receiveCommitBlobs(client: UploadPackClient, commit: strin
       if (inFlight.size >= limits.deliveries) await Promise.race(inFlight);
     },
   });
-  // Depth 1 whatever the volume's: only this commit's blobs are wanted.
-  await client.fetch({ wants: [commit], depth: 1, filter: `blob:limit=${limits.maxBlobBytes}` }, (chunk) => parser.push(chunk));
+  // A commit at depth 1 whatever the volume's depth: only this commit's blobs are wanted.
+  const request = 'commit' in wanted ? { wants: [wanted.commit], depth: 1, filter: `blob:limit=${limits.maxBlobBytes}` } : { wants: wanted.oids };
+  await client.fetch(request, (chunk) => parser.push(chunk));
   await parser.end();
   await Promise.all(inFlight);
   if (failure) throw failure;

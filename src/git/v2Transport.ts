@@ -17,6 +17,11 @@ export class UseGitClient extends GitfsError {
   }
 }
 
+/** Whether git should take over a step our client failed: it stepped aside, or the transfer broke. */
+export function leftToGit(err: unknown): boolean {
+  return err instanceof UseGitClient || (err instanceof GitfsError && err.kind === 'transient');
+}
+
 /** One stateless protocol-v2 conversation with upload-pack: the advertisement, then requests. */
 export interface V2Transport {
   /** The capabilities (`version 2` first), as packets. */

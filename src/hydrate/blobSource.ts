@@ -2,8 +2,12 @@
 export interface BlobSource {
   /** Requests with equal keys may share a fetch. */
   readonly key: string;
-  /** Brings the blobs into local storage in one round trip. */
-  fetch(oids: string[]): Promise<void>;
+  /**
+   * The blobs in one round trip: handed to `receiver` as they arrive when there is one and the
+   * source can stream, or brought into local storage for `extract`. A receiver is only given for
+   * blobs small enough to hold whole.
+   */
+  fetch(oids: string[], receiver?: BlobReceiver): Promise<void>;
   /**
    * Every blob of the tree in one transfer: each handed to `receiver` as it arrives, or (where
    * the source cannot stream them) brought into local storage, for `extract` afterwards.

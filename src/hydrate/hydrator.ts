@@ -12,6 +12,9 @@ export interface HydratorLimits {
   batchWindowMs: number;
 }
 
+/** Blobs up to this size may be fetched into memory whole; larger ones always stream through local storage. */
+const STREAMED_BLOB_BYTES = 64 * 1024 * 1024;
+
 export const DEFAULT_LIMITS: HydratorLimits = {
   maxConcurrentFetches: 4,
   maxBatchObjects: 2000,
@@ -102,8 +105,24 @@ export class Hydrator {
       if (job?.queued && job.priority !== Priority.Read && job.source.key === source.key) waiting.add(job);
     }
     this.unqueue(waiting);
-    // Blobs that stream in are cached and their waiters released at once, while the rest still arrives.
-    const receiver: BlobReceiver = {
+    try {
+      await source.fetchEverything(this.receiverFor(waiting));
+      this.counters.fetchBatches++;
+      this.log.debug({ source: source.key, blobs: jobs.length, ms: Date.now() - started }, 'fetched whole tree');
+    } catch (err) {
+      this.log.warn({ source: source.key, err: asGitfsError(err) }, 'whole-tree fetch failed; fetching blobs by id');
+    }
+    if (this.closed) return;
+    for (const job of waiting) if (this.jobs.get(job.oid) === job) this.enqueue(job);
+    this.schedule();
+  }
+
+  /**
+   * Takes blobs as a transfer streams them in: each is cached and its waiters released at once,
+   * while the rest still arrives. A job leaves `waiting` when its blob has come.
+   */
+  private receiverFor(waiting: Set<Job>): BlobReceiver {
+    return {
       deliver: async (oid, content) => {
         await this.cache.putVerified(oid, content);
         const job = this.jobs.get(oid);
@@ -115,16 +134,6 @@ export class Hydrator {
       },
       readBack: (oid) => this.cache.readWhole(oid),
     };
-    try {
-      await source.fetchEverything(receiver);
-      this.counters.fetchBatches++;
-      this.log.debug({ source: source.key, blobs: jobs.length, ms: Date.now() - started }, 'fetched whole tree');
-    } catch (err) {
-      this.log.warn({ source: source.key, err: asGitfsError(err) }, 'whole-tree fetch failed; fetching blobs by id');
-    }
-    if (this.closed) return;
-    for (const job of waiting) if (this.jobs.get(job.oid) === job) this.enqueue(job);
-    this.schedule();
   }
 
   /** Whether a request for this blob is queued or running. */
@@ -229,9 +238,12 @@ export class Hydrator {
     );
     if (missing.length === 0) return;
     const started = Date.now();
+    // Blobs known to be small enough to hold whole may stream straight into the cache.
+    const waiting = new Set(missing);
+    const streamable = missing.every((job) => job.sizeHint > 0 && job.sizeHint <= STREAMED_BLOB_BYTES);
     try {
       this.counters.fetchBatches++;
-      await source.fetch(missing.map((j) => j.oid));
+      await source.fetch(missing.map((j) => j.oid), streamable ? this.receiverFor(waiting) : undefined);
       this.counters.blobsFetched += missing.length;
       this.log.debug({ source: source.key, blobs: missing.length, ms: Date.now() - started }, 'fetched blob batch');
     } catch (err) {
@@ -240,7 +252,7 @@ export class Hydrator {
       for (const job of missing) this.fail(job, error);
       return;
     }
-    await Promise.all(missing.map((job) => this.extract(job).catch((err) => this.fail(job, asGitfsError(err)))));
+    await Promise.all([...waiting].map((job) => this.extract(job).catch((err) => this.fail(job, asGitfsError(err)))));
   }
 
   private missingOrFail(job: Job, err: unknown): Job | undefined {

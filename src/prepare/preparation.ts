@@ -9,7 +9,7 @@ import { killGit } from '../git/gitProcess';
 import { ResolvedRef } from '../git/remoteRefs';
 import { RepositoryStore } from '../git/repositoryStore';
 import { UploadPackClient } from '../git/uploadPackClient';
-import { UseGitClient } from '../git/v2Transport';
+import { leftToGit } from '../git/v2Transport';
 import { Logger } from '../log/logger';
 import { TreeIndex } from '../tree/treeIndex';
 import { buildTreeIndex } from '../tree/treeIndexBuilder';
@@ -143,8 +143,8 @@ export class Preparation extends EventEmitter {
         }
       }));
     } catch (err) {
-      if (!(err instanceof UseGitClient) && !(err instanceof GitfsError && err.kind === 'transient')) throw err;
-      this.log.info({ reason: err.message }, 'fetching with git instead');
+      if (!leftToGit(err)) throw err;
+      this.log.info({ reason: (err as Error).message }, 'fetching with git instead');
       return undefined;
     }
     return { index: indexer.finish(), commitTime: commitTime!, stored };

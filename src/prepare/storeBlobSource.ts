@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { credentialsOf, RemoteAccess } from '../git/gitEnvironment';
 import { RepositoryStore } from '../git/repositoryStore';
-import { GitfsError } from '../errors/errors';
-import { receiveCommitBlobs } from '../git/blobTransfer';
+import { receiveBlobs } from '../git/blobTransfer';
 import { UploadPackClient } from '../git/uploadPackClient';
-import { UseGitClient } from '../git/v2Transport';
+import { leftToGit } from '../git/v2Transport';
 import { BlobReceiver, BlobSource } from '../hydrate/blobSource';
 
 /** The hydrator's view of a repository store reached with one set of credentials. */
@@ -23,20 +22,25 @@ export class StoreBlobSource implements BlobSource {
     this.key = `${store.key}#${who}`;
   }
 
-  fetch(oids: string[]): Promise<void> {
-    return this.store.fetchBlobs(this.access, oids);
+  /** With our own client (and a receiver), blobs stream to the receiver; otherwise git brings them into the store. */
+  async fetch(oids: string[], receiver?: BlobReceiver): Promise<void> {
+    if (!(receiver && (await this.streamed({ oids }, receiver)))) await this.store.fetchBlobs(this.access, oids);
   }
 
-  /** With our own client, blobs stream to the receiver; otherwise git brings them into the store. */
   async fetchEverything(receiver: BlobReceiver): Promise<void> {
-    if (this.client) {
-      try {
-        return await receiveCommitBlobs(this.client, this.commit, receiver);
-      } catch (err) {
-        if (!(err instanceof UseGitClient) && !(err instanceof GitfsError && err.kind === 'transient')) throw err;
-      }
+    if (!(await this.streamed({ commit: this.commit }, receiver))) await this.store.fetchCommitContents(this.access, this.commit, this.depth);
+  }
+
+  /** Whether our own client delivered the blobs; false when there is none, or it stepped aside or the transfer broke. */
+  private async streamed(wanted: { commit: string } | { oids: string[] }, receiver: BlobReceiver): Promise<boolean> {
+    if (!this.client) return false;
+    try {
+      await receiveBlobs(this.client, wanted, receiver);
+      return true;
+    } catch (err) {
+      if (leftToGit(err)) return false;
+      throw err;
     }
-    await this.store.fetchCommitContents(this.access, this.commit, this.depth);
   }
 
   extract(oid: string, sink: { start(size: number): void; data(chunk: Buffer): void | Promise<void> }): Promise<number> {
