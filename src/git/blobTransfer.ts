@@ -14,11 +14,12 @@ export interface BlobTransferLimits {
   maxBlobBytes: number;
   /** Blob content held for deltas; older bases are read back from the receiver. */
   baseBytes: number;
-  /** Deliveries (cache writes) in flight at once. */
+  /** Deliveries (cache writes) in flight at once, and their bytes. */
   deliveries: number;
+  deliveryBytes: number;
 }
 
-export const DEFAULT_BLOB_TRANSFER: BlobTransferLimits = { maxBlobBytes: 64 * 1024 * 1024, baseBytes: 64 * 1024 * 1024, deliveries: 32 };
+export const DEFAULT_BLOB_TRANSFER: BlobTransferLimits = { maxBlobBytes: 64 * 1024 * 1024, baseBytes: 64 * 1024 * 1024, deliveries: 32, deliveryBytes: 64 * 1024 * 1024 };
 
 /**
  * Fetches blobs in one transfer and delivers each as soon as it is parsed out of the stream: a
@@ -30,6 +31,7 @@ export const DEFAULT_BLOB_TRANSFER: BlobTransferLimits = { maxBlobBytes: 64 * 10
  */
 export async function receiveBlobs(client: UploadPackClient, wanted: { commit: string } | { oids: string[] }, receiver: BlobReceiver, limits = DEFAULT_BLOB_TRANSFER): Promise<void> {
   const inFlight = new Set<Promise<void>>();
+  let inFlightBytes = 0;
   const delivered = new Map<string, Promise<void>>();
   let failure: unknown;
   const parser = new PackParser({
@@ -42,16 +44,20 @@ export async function receiveBlobs(client: UploadPackClient, wanted: { commit: s
     onObject: async (object) => {
       if (failure) throw failure;
       if (object.kind !== 'blob') return;
-      const delivery: Promise<void> = receiver.deliver(object.oid, object.data).then(
-        () => void inFlight.delete(delivery),
-        (err) => {
-          failure ??= err;
-          inFlight.delete(delivery);
-        },
-      );
+      const bytes = object.data.length;
+      const settle = () => {
+        inFlight.delete(delivery);
+        inFlightBytes -= bytes;
+      };
+      const delivery: Promise<void> = receiver.deliver(object.oid, object.data).then(settle, (err) => {
+        failure ??= err;
+        settle();
+      });
       inFlight.add(delivery);
+      inFlightBytes += bytes;
       delivered.set(object.oid, delivery);
-      if (inFlight.size >= limits.deliveries) await Promise.race(inFlight);
+      // Bounded, so a slow disk slows the transfer instead of filling memory.
+      while (inFlight.size >= limits.deliveries || (inFlightBytes > limits.deliveryBytes && inFlight.size > 1)) await Promise.race(inFlight);
     },
   });
   // A commit at depth 1 whatever the volume's depth: only this commit's blobs are wanted.

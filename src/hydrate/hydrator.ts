@@ -249,7 +249,7 @@ export class Hydrator {
     } catch (err) {
       const error = asGitfsError(err);
       this.log.warn({ source: source.key, blobs: missing.length, err: error }, 'blob fetch failed');
-      for (const job of missing) this.fail(job, error);
+      for (const job of waiting) this.fail(job, error);
       return;
     }
     await Promise.all([...waiting].map((job) => this.extract(job).catch((err) => this.fail(job, asGitfsError(err)))));
