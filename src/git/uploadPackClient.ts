@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { DELIM, FLUSH, packetText, pktLine, PktLineDecoder } from './pktLine';
-import { collectPackets, parseCapabilities, UseGitClient, V2Transport } from './v2Transport';
+import { collectPackets, decodePackets, parseCapabilities, UseGitClient, V2Transport } from './v2Transport';
 
 export interface PackRequest {
   wants: string[];
@@ -68,7 +68,7 @@ export class UploadPackClient {
     let section: string | undefined;
     let ended = false;
     for await (const chunk of response as AsyncIterable<Buffer>) {
-      for (const packet of decoder.push(chunk)) {
+      for (const packet of decodePackets(decoder, chunk)) {
         if (packet.type === 'flush') {
           ended = true;
           continue;

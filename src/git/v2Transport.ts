@@ -65,8 +65,17 @@ export function parseCapabilities(packets: Packet[]): Map<string, string> {
 export async function collectPackets(response: Readable): Promise<Packet[]> {
   const decoder = new PktLineDecoder();
   const packets: Packet[] = [];
-  for await (const chunk of response as AsyncIterable<Buffer>) packets.push(...decoder.push(chunk));
+  for await (const chunk of response as AsyncIterable<Buffer>) packets.push(...decodePackets(decoder, chunk));
   return packets;
+}
+
+/** Packets out of a response; a body that is not pkt-lines (an HTML login page, say) is left to git. */
+export function decodePackets(decoder: PktLineDecoder, chunk: Buffer): Packet[] {
+  try {
+    return decoder.push(chunk);
+  } catch (err) {
+    throw new UseGitClient(`the server's answer is not protocol v2: ${(err as Error).message}`);
+  }
 }
 
 function proxyConfigured(): boolean {
@@ -105,6 +114,8 @@ function httpResponse(url: URL, method: string, headers: Record<string, string>,
       res.on('error', (err) => out.destroy(new UseGitClient(`the response from ${access.remote.display} broke off: ${err.message}`)));
       res.on('aborted', () => out.destroy(new UseGitClient(`the response from ${access.remote.display} broke off`)));
       res.pipe(out);
+      // A reader that stops early (an error, a corrupt pack) closes the connection with it.
+      out.on('close', () => res.destroy());
       resolve(out);
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
@@ -125,6 +136,7 @@ function localTransport(access: RemoteAccess, timeoutMs: number): V2Transport {
     child.stdout!.pipe(out, { end: false });
     child.stdin!.on('error', () => undefined);
     child.stdin!.end(input);
+    out.on('close', () => killGit(child)); // a reader that stops early stops git too
     child.on('close', (code) => {
       clearTimeout(timer);
       if (code === 0) out.end();

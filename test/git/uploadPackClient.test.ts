@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AccessDenied } from '../../src/errors/errors';
@@ -90,4 +92,19 @@ test('a proxy in the environment leaves http remotes to git, which honours it', 
     delete process.env.HTTPS_PROXY;
   }
   assert.equal(v2TransportFor({ remote: RemoteUrl.parse('ssh://git@example.invalid/repo.git') }, 1000), undefined);
+});
+
+test('a server answering 200 with something other than pkt-lines (a login page) is left to git', async () => {
+  const page = http.createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.end('<html><body>please sign in</body></html>');
+  });
+  await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(page.address() as AddressInfo).port}/repo.git`;
+    await assert.rejects(clientFor(url).listRefs(), UseGitClient);
+    await assert.rejects(clientFor(url).fetch({ wants: [commit] }, async () => undefined), UseGitClient);
+  } finally {
+    await new Promise((resolve) => page.close(resolve));
+  }
 });
