@@ -12,17 +12,22 @@ describe('repository formats and servers', () => {
   before(async () => (harness = await NodeHarness.start()));
   after(() => harness.stop());
 
-  test('a SHA-256 repository mounts and its blobs verify', async () => {
-    const commit = await commitTree(harness.repoDir('sha256.git'), generatedTree(30).filter((e) => !('gitlink' in e)), { objectFormat: 'sha256' });
-    assert.equal(commit.length, 64);
-    const target = harness.target('sha256');
-    const published = await harness.publisher.publish({ repository: harness.url('sha256.git'), target });
-    await published.preparation.sizes.wait(20_000);
-    assert.equal(await readFile(join(target, 'README.md'), 'utf8'), '# generated fixture\n');
-    assert.equal((await stat(join(target, 'assets/large.bin'))).size, 3 * 1024 * 1024 + 17);
-    assert.equal((await stat(join(target, 'README.md'))).mtimeMs, 1_700_000_000_000, 'entries carry the commit time');
-    await harness.publisher.unpublish(target);
-  });
+  // Depth 1 takes our own protocol-v2 client, the whole history git's.
+  for (const [client, depth] of [['our own client', 1], ['git', undefined]] as const) {
+    test(`a SHA-256 repository mounts and its blobs verify (${client})`, async () => {
+      const name = `sha256-${depth ?? 'all'}.git`;
+      const commit = await commitTree(harness.repoDir(name), generatedTree(30).filter((e) => !('gitlink' in e)), { objectFormat: 'sha256' });
+      assert.equal(commit.length, 64);
+      const target = harness.target(name);
+      const published = await harness.publisher.publish({ repository: harness.url(name), depth, target });
+      await published.preparation.sizes.wait(20_000);
+      assert.match(harness.logs, new RegExp(`"fetched":true,"client":"${depth ? 'gitfs-csi' : 'git'}"`));
+      assert.equal(await readFile(join(target, 'README.md'), 'utf8'), '# generated fixture\n');
+      assert.equal((await stat(join(target, 'assets/large.bin'))).size, 3 * 1024 * 1024 + 17);
+      assert.equal((await stat(join(target, 'README.md'))).mtimeMs, 1_700_000_000_000, 'entries carry the commit time');
+      await harness.publisher.unpublish(target);
+    });
+  }
 
   test('without object-info, sizes come from one batched fetch, not one per file', async () => {
     await commitTree(harness.repoDir('plain.git'), generatedTree(200));
