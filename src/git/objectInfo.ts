@@ -1,21 +1,19 @@
 import { GitfsError } from '../errors/errors';
-import { RemoteAccess } from './gitEnvironment';
-import { DELIM, FLUSH, Packet, packetText, pktLine } from './pktLine';
-import { collectPackets, parseCapabilities, UseGitClient, v2TransportFor } from './v2Transport';
+import { Packet, packetText } from './pktLine';
+import { UploadPackClient } from './uploadPackClient';
+import { UseGitClient } from './v2Transport';
 
 /**
  * Asks the server for blob sizes with protocol v2's `object-info` command: one request for
  * thousands of objects, no blob contents. Servers advertise it when configured to
  * (git: transfer.advertiseObjectInfo=true). Returns undefined when the server does not offer
- * it (or only git's own client could reach it), so the caller can fall back to fetching the blobs.
+ * it (or there is no client of ours for the remote, or only git's could reach it), so the
+ * caller can fall back to fetching the blobs.
  */
-export async function fetchObjectSizes(access: RemoteAccess, oids: string[], timeoutMs: number): Promise<Map<string, number> | undefined> {
-  const transport = v2TransportFor(access, timeoutMs);
-  if (!transport) return undefined;
+export async function fetchObjectSizes(client: UploadPackClient | undefined, oids: string[]): Promise<Map<string, number> | undefined> {
+  if (!client) return undefined;
   try {
-    const capabilities = parseCapabilities(await transport.advertise());
-    if (!capabilities.has('object-info')) return undefined;
-    const objectFormat = capabilities.get('object-format');
+    if (!(await client.offers('object-info'))) return undefined;
     const sizes = new Map<string, number>();
     const chunks: string[][] = [];
     for (let i = 0; i < oids.length; i += CHUNK) chunks.push(oids.slice(i, i + CHUNK));
@@ -24,7 +22,7 @@ export async function fetchObjectSizes(access: RemoteAccess, oids: string[], tim
     const worker = async () => {
       while (next < chunks.length) {
         const chunk = chunks[next++];
-        parseObjectInfo(await collectPackets(await transport.request(objectInfoRequest(chunk, objectFormat))), sizes);
+        parseObjectInfo(await client.command('object-info', ['size', ...chunk.map((oid) => `oid ${oid}`)]), sizes);
       }
     };
     await Promise.all([worker(), worker()]);
@@ -36,15 +34,6 @@ export async function fetchObjectSizes(access: RemoteAccess, oids: string[], tim
 }
 
 const CHUNK = 5000;
-
-function objectInfoRequest(oids: string[], objectFormat: string | undefined): Buffer {
-  const parts = [pktLine('command=object-info\n'), pktLine('agent=gitfs-csi\n')];
-  if (objectFormat && objectFormat !== 'sha1') parts.push(pktLine(`object-format=${objectFormat}\n`));
-  parts.push(DELIM, pktLine('size\n'));
-  for (const oid of oids) parts.push(pktLine(`oid ${oid}\n`));
-  parts.push(FLUSH);
-  return Buffer.concat(parts);
-}
 
 function parseObjectInfo(packets: Packet[], into: Map<string, number>): void {
   let sawAttributes = false;

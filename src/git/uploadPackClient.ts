@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
-import { DELIM, FLUSH, packetText, pktLine, PktLineDecoder } from './pktLine';
-import { collectPackets, decodePackets, parseCapabilities, UseGitClient, V2Transport } from './v2Transport';
+import { DELIM, FLUSH, Packet, packetText, pktLine, PktLineDecoder } from './pktLine';
+import { RemoteAccess } from './gitEnvironment';
+import { collectPackets, decodePackets, parseCapabilities, UseGitClient, V2Transport, v2TransportFor } from './v2Transport';
 
 export interface PackRequest {
   wants: string[];
@@ -10,8 +11,15 @@ export interface PackRequest {
   filter?: string;
 }
 
+/** Our own client for the remote (http, https, and file where allowed), or undefined where git's is used. */
+export function uploadPackClientFor(access: RemoteAccess, timeoutMs: number): UploadPackClient | undefined {
+  const transport = v2TransportFor(access, timeoutMs);
+  return transport && new UploadPackClient(transport);
+}
+
 /**
- * Speaks protocol v2's `ls-refs` and `fetch` to upload-pack over a stateless transport. It does
+ * Speaks protocol v2's `ls-refs`, `fetch` (and, for others, any short command such as
+ * `object-info`) to upload-pack over a stateless transport, asking for its advertisement once. It does
  * what a volume needs and nothing more: no negotiation (it never has objects to offer), the
  * pack streamed to the caller as it arrives. Anything it does not understand makes it step
  * aside (UseGitClient) rather than guess.
@@ -26,6 +34,16 @@ export class UploadPackClient {
     return (await this.advertised()).get('object-format') === 'sha256' ? 'sha256' : 'sha1';
   }
 
+  /** Whether the server advertises a command or capability (`object-info`, say). */
+  async offers(capability: string): Promise<boolean> {
+    return (await this.advertised()).has(capability);
+  }
+
+  /** One command with a short answer, in the server's object format; the answer as packets. */
+  async command(name: string, args: string[]): Promise<Packet[]> {
+    return collectPackets(await this.request(name, args, await this.objectFormat()));
+  }
+
   /**
    * Every ref by name, with annotated tags' commits under "<name>^{}" (as ls-remote lists them).
    * The listing is asked for beside the advertisement, as SHA-1 (nearly every repository): one
@@ -34,8 +52,7 @@ export class UploadPackClient {
   async listRefs(): Promise<Map<string, string>> {
     const guess = this.request('ls-refs', ['peel', 'symrefs'], 'sha1').then(collectPackets);
     guess.catch(() => undefined);
-    const format = await this.objectFormat();
-    const packets = format === 'sha1' ? await guess : await collectPackets(await this.request('ls-refs', ['peel', 'symrefs'], format));
+    const packets = (await this.objectFormat()) === 'sha1' ? await guess : await this.command('ls-refs', ['peel', 'symrefs']);
     const refs = new Map<string, string>();
     for (const packet of packets) {
       const text = packetText(packet);

@@ -2,6 +2,7 @@ import { BlobCache } from '../cache/blobCache';
 import { RemoteAccess } from '../git/gitEnvironment';
 import { fetchObjectSizes } from '../git/objectInfo';
 import { RepositoryStore } from '../git/repositoryStore';
+import { UploadPackClient } from '../git/uploadPackClient';
 import { Logger } from '../log/logger';
 import { TreeIndex } from '../tree/treeIndex';
 
@@ -17,8 +18,8 @@ export async function resolveBlobSizes(
   index: TreeIndex,
   store: RepositoryStore,
   access: RemoteAccess,
+  client: UploadPackClient | undefined,
   cache: BlobCache,
-  timeoutMs: number,
   log: Logger,
 ): Promise<Record<SizeSource, number>> {
   const counts: Record<SizeSource, number> = { cache: 0, local: 0, 'object-info': 0, fetched: 0 };
@@ -39,7 +40,7 @@ export async function resolveBlobSizes(
   let unknown = learn('cache', cached);
   if (unknown.length > 0) unknown = learn('local', await store.localSizes(unknown));
   if (unknown.length > 0) {
-    const remote = await fetchObjectSizes(access, unknown, timeoutMs).catch((err) => {
+    const remote = await fetchObjectSizes(client, unknown).catch((err) => {
       log.warn({ err, repository: access.remote.display }, 'object-info failed; falling back to fetching the blobs');
       return undefined;
     });

@@ -104,7 +104,7 @@ export class Preparation extends EventEmitter {
       await stored;
       step = 'sizing';
       enter('sizing');
-      const sources = await resolveBlobSizes(index, this.store, this.access, this.cache, this.fetchMs, this.log);
+      const sources = await resolveBlobSizes(index, this.store, this.access, this.client, this.cache, this.log);
       this.sizes.open();
       enter('complete', { sources, totalBytes: index.totalBytes, totalMs: Date.now() - this.startedAt });
     } catch (err) {

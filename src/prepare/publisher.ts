@@ -7,8 +7,7 @@ import { resolveRemoteRef, ResolvedRef, validateRef } from '../git/remoteRefs';
 import { HttpCredentials, RemoteUrl } from '../git/remoteUrl';
 import { CommitMismatch, NotReady } from '../errors/errors';
 import { RepositoryStores } from '../git/repositoryStores';
-import { UploadPackClient } from '../git/uploadPackClient';
-import { v2TransportFor } from '../git/v2Transport';
+import { UploadPackClient, uploadPackClientFor } from '../git/uploadPackClient';
 import { SshIdentity, SshKeyring } from '../git/sshKeyring';
 import { TreeFilesystem } from '../fuse/treeFilesystem';
 import { Hydrator } from '../hydrate/hydrator';
@@ -84,7 +83,7 @@ export class Publisher {
   /** Checks access and resolves the ref: the cheap first step of every publish. */
   async probe(request: Pick<PublishRequest, 'repository' | 'ref' | 'credentials' | 'ssh'>): Promise<{ access: RemoteAccess; resolved: ResolvedRef }> {
     const access = await this.accessFor(request);
-    return { access, resolved: await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs, this.clientFor(access)) };
+    return { access, resolved: await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs, uploadPackClientFor(access, this.config.commandTimeoutMs)) };
   }
 
   /** Mounts the commit's tree (gated until ready) at `request.target`; preparation continues in the background. */
@@ -92,7 +91,7 @@ export class Publisher {
     request = { ...request, startedAt: request.startedAt ?? Date.now() };
     const access = await this.accessFor(request);
     validateRef(request.ref ?? 'HEAD');
-    const client = this.clientFor(access);
+    const client = uploadPackClientFor(access, this.config.commandTimeoutMs);
     // With git's client, a remote new to this node is fetched while the probe runs (ours needs
     // no such head start); either way nothing is served before the probe passes.
     if (!client) this.stores.forRemote(access.remote).fetchFirst(access, request.ref, request.depth);
@@ -110,7 +109,7 @@ export class Publisher {
    */
   async restore(request: PublishRequest & { commit: string; refName: string }): Promise<Published> {
     const access = await this.accessFor({ repository: request.repository });
-    return this.attach(access, { commit: request.commit, refName: request.refName }, request, true);
+    return this.attach(access, { commit: request.commit, refName: request.refName }, request, true, uploadPackClientFor(access, this.config.commandTimeoutMs));
   }
 
   private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest, restoring = false, client?: UploadPackClient): Promise<Published> {
@@ -175,12 +174,6 @@ export class Publisher {
     const remote = RemoteUrl.parse(request.repository, { allowFile: this.config.allowFile });
     const ssh = request.ssh ? await this.keyring.files(request.ssh) : undefined;
     return { remote, credentials: request.credentials, ssh, allowFile: this.config.allowFile };
-  }
-
-  /** Our own protocol-v2 client for the remote (http, https, file), or undefined where git's is used. */
-  private clientFor(access: RemoteAccess): UploadPackClient | undefined {
-    const transport = v2TransportFor(access, this.config.commandTimeoutMs);
-    return transport && new UploadPackClient(transport);
   }
 
   /** Waits at the gate; a timeout says how far preparation got, so a retry can be told apart from a hang. */

@@ -2,11 +2,16 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fetchObjectSizes } from '../../src/git/objectInfo';
+import { RemoteAccess } from '../../src/git/gitEnvironment';
 import { RemoteUrl } from '../../src/git/remoteUrl';
+import { uploadPackClientFor } from '../../src/git/uploadPackClient';
 import { GitHttpServer } from '../support/gitHttpServer';
 import { commitTree, generatedTree, git, removeDir, tempDir } from '../support/repoFixtures';
 
 let dir: string;
+
+const clientFor = (access: RemoteAccess) => uploadPackClientFor(access, 10_000);
+
 let server: GitHttpServer;
 let expected: Map<string, number>;
 
@@ -27,8 +32,7 @@ after(async () => {
 });
 
 test('object-info over smart HTTP returns every size in one request, no contents', async () => {
-  const remote = RemoteUrl.parse(server.url('repo.git'));
-  const sizes = await fetchObjectSizes({ remote }, [...expected.keys()], 10_000);
+  const sizes = await fetchObjectSizes(clientFor({ remote: RemoteUrl.parse(server.url('repo.git')) }), [...expected.keys()]);
   assert.deepEqual(sizes, expected);
   assert.equal(server.counters.objectInfo, 1);
   assert.equal(server.counters.fetches, 0);
@@ -36,6 +40,6 @@ test('object-info over smart HTTP returns every size in one request, no contents
 
 test('object-info over file:// talks to git upload-pack directly, only when file is allowed', async () => {
   const remote = RemoteUrl.parse(`file://${join(dir, 'repo.git')}`, { allowFile: true });
-  assert.deepEqual(await fetchObjectSizes({ remote, allowFile: true }, [...expected.keys()], 10_000), expected);
-  assert.equal(await fetchObjectSizes({ remote, allowFile: false }, [...expected.keys()], 10_000), undefined);
+  assert.deepEqual(await fetchObjectSizes(clientFor({ remote, allowFile: true }), [...expected.keys()]), expected);
+  assert.equal(clientFor({ remote, allowFile: false }), undefined, 'no client of ours for file:// unless allowed');
 });

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { AccessDenied } from '../../src/errors/errors';
 import { PackObject, PackParser } from '../../src/git/packParser';
 import { RemoteUrl } from '../../src/git/remoteUrl';
-import { UploadPackClient } from '../../src/git/uploadPackClient';
+import { uploadPackClientFor } from '../../src/git/uploadPackClient';
 import { UseGitClient, v2TransportFor } from '../../src/git/v2Transport';
 import { GitHttpServer } from '../support/gitHttpServer';
 import { commitTree, generatedTree, git, removeDir, tempDir } from '../support/repoFixtures';
@@ -35,7 +35,7 @@ after(async () => {
 });
 
 const clientFor = (url: string, options: { credentials?: { username: string; password: string }; allowFile?: boolean } = {}) =>
-  new UploadPackClient(v2TransportFor({ remote: RemoteUrl.parse(url, { allowFile: options.allowFile }), credentials: options.credentials, allowFile: options.allowFile }, 10_000)!);
+  uploadPackClientFor({ remote: RemoteUrl.parse(url, { allowFile: options.allowFile }), credentials: options.credentials, allowFile: options.allowFile }, 10_000)!;
 
 async function lsRemote(url: string): Promise<Map<string, string>> {
   const listing = await git(['ls-remote', url]);
