@@ -40,8 +40,12 @@ describe('a commit fetched with our own protocol-v2 client', () => {
     const blobs = (await git(['--git-dir', harness.repoDir('repo.git'), 'ls-tree', '-r', commit])).split('\n').filter((l) => l.includes(' blob ')).map((l) => l.split(/\s+/)[2]);
     assert.deepEqual(new Set(missingIds), new Set(blobs));
 
-    // Reading a file fetches its blob into that same store, by id.
+    // Reading a file fetches its blob by id, with the same client, straight into the cache: no pack is added to the store.
+    harness.server.resetCounters();
     assert.equal(await readFile(join(target, 'README.md'), 'utf8'), '# generated fixture\n');
+    assert.ok(harness.server.counters.fetches >= 1 && harness.server.counters.infoRefs === 0, 'fetched by id, with no second advertisement');
+    assert.deepEqual((await readdir(join(store, 'objects/pack'))).filter((f) => f.endsWith('.pack')).length, 1);
+    assert.equal(harness.publisher.cache.stats().blobs > 0, true);
     await harness.publisher.unpublish(target);
   });
 
