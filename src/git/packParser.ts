@@ -65,11 +65,6 @@ export class PackParser {
     this.hashBytes = algorithm === 'sha256' ? 32 : 20;
   }
 
-  /** Objects parsed so far, and how many the pack holds (-1 before its header). */
-  get progress(): { parsed: number; total: number } {
-    return { parsed: this.parsed, total: this.total };
-  }
-
   async push(chunk: Buffer): Promise<void> {
     if (this.finished) {
       if (chunk.length) throw corrupt('data follows the checksum');
