@@ -1,7 +1,7 @@
 import { PackParser } from './packParser';
 import { UploadPackClient } from './uploadPackClient';
 
-/** Where the blobs of a whole-commit transfer go, and how one comes back as a delta's base. */
+/** Where the blobs of a transfer go, and how one comes back as a delta's base (structurally the hydrator's BlobReceiver, which this layer cannot name). */
 export interface BlobReceiver {
   /** Takes one blob of the transfer, its id already computed from its content. */
   deliver(oid: string, content: Buffer): Promise<void>;

@@ -1,7 +1,7 @@
 import { GitfsError } from '../errors/errors';
 import { Packet, packetText } from './pktLine';
 import { UploadPackClient } from './uploadPackClient';
-import { UseGitClient } from './v2Transport';
+import { leftToGit } from './v2Transport';
 
 /**
  * Asks the server for blob sizes with protocol v2's `object-info` command: one request for
@@ -28,7 +28,7 @@ export async function fetchObjectSizes(client: UploadPackClient | undefined, oid
     await Promise.all([worker(), worker()]);
     return sizes;
   } catch (err) {
-    if (err instanceof UseGitClient) return undefined;
+    if (leftToGit(err)) return undefined;
     throw err;
   }
 }

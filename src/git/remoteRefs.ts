@@ -3,7 +3,7 @@ import { RemoteAccess } from './gitEnvironment';
 import { withRetry } from './retry';
 import { runGit } from './gitProcess';
 import { UploadPackClient } from './uploadPackClient';
-import { UseGitClient } from './v2Transport';
+import { leftToGit } from './v2Transport';
 
 /** What a ref named by a volume resolves to on the remote. */
 export interface ResolvedRef {
@@ -56,7 +56,7 @@ async function listRemoteRefs(access: RemoteAccess, timeoutMs: number, client: U
     try {
       return await client.listRefs();
     } catch (err) {
-      if (!(err instanceof UseGitClient)) throw err;
+      if (!leftToGit(err)) throw err;
     }
   }
   const { stdout } = await withRetry(() => runGit({ args: ['ls-remote', '--', access.remote.url], access, timeoutMs }));

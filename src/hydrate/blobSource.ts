@@ -28,7 +28,7 @@ export const enum Priority {
 
 export const PRIORITY_LEVELS = 5;
 
-/** Takes the blobs of a whole-tree transfer as they arrive (the hydrator: into the cache). */
+/** Takes the blobs of a transfer as they arrive (the hydrator: into the cache). */
 export interface BlobReceiver {
   /** One blob, its id already computed from its content. */
   deliver(oid: string, content: Buffer): Promise<void>;

@@ -39,7 +39,7 @@ export class Preparation extends EventEmitter {
     private readonly client: UploadPackClient | undefined,
     private readonly depth: number | undefined,
     private readonly cache: BlobCache,
-    /** Longest the tree listing, and the lookup of sizes, may take. */
+    /** Longest the tree listing (`ls-tree` of a commit already in the store) may take. */
     private readonly fetchMs: number,
     private readonly log: Logger,
   ) {
