@@ -9,10 +9,14 @@ WORKDIR /build
 COPY package.json package-lock.json ./
 # fuse-native ships prebuilt binaries: no install scripts, no compiler.
 RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+# The native helper (native/threadSignals.c) needs a C compiler: only this stage gets one.
+RUN command -v cc >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*; }
 COPY tsconfig.json ./
 COPY proto ./proto
+COPY native ./native
 COPY src ./src
 RUN npx tsc -p tsconfig.json \
+ && native/build.sh \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
 
 FROM ${RUNTIME_IMAGE}
@@ -27,5 +31,6 @@ COPY --from=build /build/package.json ./
 COPY --from=build /build/proto ./proto
 COPY --from=build /build/node_modules ./node_modules
 COPY --from=build /build/dist/src ./dist/src
+COPY --from=build /build/dist/native ./dist/native
 ENTRYPOINT ["tini", "--", "node", "/opt/gitfs-csi/dist/src/cli/main.js"]
 CMD ["--help"]

@@ -3,6 +3,7 @@ import Fuse from 'fuse-native';
 import { GitfsError } from '../errors/errors';
 import { withinDeadline } from '../fuse/deadline';
 import { TreeFilesystem } from '../fuse/treeFilesystem';
+import { keepSignalsOffFuseThreads } from './fuseThreadSignals';
 import { detachAll, mountsAt } from './mountTable';
 
 /** How tree mounts (and bind mounts of them) show in the mount table. */
@@ -42,6 +43,7 @@ export class TreeMount {
     // A server killed without unmounting leaves a dead mount that would refuse a new one.
     if ((await mountsAt(this.dir)).length > 0) await detachAll(this.dir);
     await mkdir(this.dir, { recursive: true });
+    keepSignalsOffFuseThreads();
     const fuse = new ReadOnlyFuse(this.dir, this.filesystem.operations(), {
       allowOther: true,
       defaultPermissions: true,

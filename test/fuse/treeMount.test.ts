@@ -71,6 +71,26 @@ describe('a mounted commit', () => {
     await harness.publisher.unpublish(target);
   });
 
+  test('the threads serving a mount block every signal, so none of them runs a signal handler', async () => {
+    // This process serves the mount: its threads from before the mount are libuv's and V8's.
+    const threads = async () => new Set(await readdir('/proc/self/task'));
+    const sigchld = 1n << 16n; // bit (signal number - 1)
+    const blocked = async (tid: string) => BigInt('0x' + (await readFile(`/proc/self/task/${tid}/status`, 'utf8')).match(/^SigBlk:\s*([0-9a-f]+)/m)![1]);
+    await stat(harness.config.stateDir); // the thread pool is up before the count
+    const before = await threads();
+    await commitTree(harness.repoDir('signals.git'), generatedTree(200, 5));
+    const target = harness.target('signals');
+    const published = await harness.publisher.publish({ repository: harness.url('signals.git'), target });
+    await published.preparation.sizes.wait(30_000);
+    // Concurrent operations make libfuse start worker threads.
+    await Promise.all(Array.from({ length: 16 }, () => run('find', [target, '-type', 'f', '-exec', 'cat', '{}', '+'])));
+    const fuseThreads = [...(await threads())].filter((tid) => !before.has(tid));
+    assert.ok(fuseThreads.length >= 2, `the mount's FUSE thread and at least one worker: ${fuseThreads.join(' ')}`);
+    for (const tid of fuseThreads) assert.ok((await blocked(tid)) & sigchld, `thread ${tid} accepts SIGCHLD`);
+    assert.equal((await blocked(String(process.pid))) & sigchld, 0n, 'the main thread still takes SIGCHLD');
+    await harness.publisher.unpublish(target);
+  });
+
   test('two consumers of one commit share one FUSE mount, and the second fetches nothing', async () => {
     const first = harness.target('shared-1');
     const second = harness.target('shared-2');
