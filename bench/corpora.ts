@@ -29,13 +29,17 @@ export async function generatedCorpus(servedDir: string, files = 20_000): Promis
   return { name: 'generated', bareDir };
 }
 
-/** A real source tree from a Debian package: Go's standard library (golang-1.19-src). */
-export async function debianCorpus(servedDir: string): Promise<Corpus | undefined> {
+/**
+ * A real source tree from a Debian package, Go's standard library (golang-1.19-src), served two
+ * ways: from loose objects, which makes the server compress every object on each full fetch, and
+ * as a server holds it after a push.
+ */
+export async function debianCorpora(servedDir: string): Promise<Corpus[]> {
   const source = '/usr/share/go-1.19/src';
   const present = await access(source).then(() => true, () => false);
   if (!present) {
     await exec('apt-get', ['install', '-y', '-qq', 'golang-1.19-src'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).catch(() => undefined);
-    if (!(await access(source).then(() => true, () => false))) return undefined;
+    if (!(await access(source).then(() => true, () => false))) return [];
   }
   const work = join(servedDir, '..', 'go-src-work');
   await mkdir(work, { recursive: true });
@@ -43,20 +47,30 @@ export async function debianCorpus(servedDir: string): Promise<Corpus | undefine
   await exec('git', ['init', '-q', work]);
   await git(['add', '-A', '.']);
   await git(['-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '-m', 'golang-1.19-src']);
-  const bareDir = join(servedDir, 'go-src.git');
-  await exec('git', ['clone', '-q', '--bare', join(work, '.git'), bareDir]);
-  await serveConfig(bareDir);
-  return { name: 'debian golang-1.19-src', bareDir };
+  const looseDir = join(servedDir, 'go-src.git');
+  await exec('git', ['clone', '-q', '--bare', join(work, '.git'), looseDir]);
+  await serveConfig(looseDir);
+  // The same commit as a server holds it after a push: receive-pack keeps a pushed pack of over
+  // 100 objects as it came, so the server sends stored deltas instead of computing them.
+  const pushedDir = join(servedDir, 'go-src-pushed.git');
+  await exec('git', ['init', '-q', '--bare', pushedDir]);
+  await git(['push', '-q', pushedDir, 'HEAD:refs/heads/master']);
+  await exec('git', ['--git-dir', pushedDir, 'symbolic-ref', 'HEAD', 'refs/heads/master']);
+  await serveConfig(pushedDir);
+  return [
+    { name: 'golang-1.19-src, loose objects', bareDir: looseDir },
+    { name: 'golang-1.19-src, as pushed', bareDir: pushedDir },
+  ];
 }
 
 /**
- * `node corpora.js <servedDir>`: builds both corpora and prints them as JSON. The benchmark runs this
+ * `node corpora.js <servedDir>`: builds the corpora and prints them as JSON. The benchmark runs this
  * in a child process, so the 700 MB of generated content is never part of the measuring process.
  */
 if (require.main === module) {
   void (async () => {
     const servedDir = process.argv[2];
-    const corpora = [await generatedCorpus(servedDir), await debianCorpus(servedDir)].filter((c) => c !== undefined);
+    const corpora = [await generatedCorpus(servedDir), ...(await debianCorpora(servedDir))];
     process.stdout.write(JSON.stringify(corpora));
   })();
 }

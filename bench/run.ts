@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     log('building corpora …');
     // In a child process: the generated content must not weigh on this process's measurements.
     const corpora = JSON.parse(await output(process.execPath, [join(__dirname, 'corpora.js'), served])) as Corpus[];
-    if (corpora.length < 2) log('golang-1.19-src is not installable here: the real-world corpus is skipped');
+    if (corpora.length < 2) log('golang-1.19-src is not installable here: the real-world corpora are skipped');
     for (const corpus of corpora) rows.push(...(await benchCorpus(corpus, server.url, join(root, corpus.name.replace(/\W+/g, '-')))));
   } finally {
     server.child.kill('SIGTERM');
@@ -41,10 +41,13 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   const entries = Number((await git(['--git-dir', corpus.bareDir, 'ls-tree', '-r', '-t', commit])).split('\n').length - 1);
   log(`${name}: ${entries} entries`);
 
-  // Ours: a fresh node each time (empty stores and cache).
+  // Ours: a fresh node each time (empty stores and cache). Every run writes into a new directory
+  // and nothing is deleted until the end: thousands of files deleted just before as many are
+  // created make ext4 search past the recently freed inodes, which burdens whichever run is next.
+  let dirs = 0;
+  const newDir = (tag: string) => join(work, `${tag}-${++dirs}`);
   const fresh = async (tag: string) => {
-    const dir = join(work, `node-${tag}`);
-    await rm(dir, { recursive: true, force: true });
+    const dir = newDir(`node-${tag}`);
     return Publisher.create(nodeConfig({ stateDir: join(dir, 'state'), cacheDir: join(dir, 'cache'), treeMountGraceMs: 0 }), silentLogger);
   };
   const mnt = join(work, 'mnt');
@@ -85,11 +88,12 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   const findColdMs = await timed('sh', findArgs(mnt));
 
   // The full clone (and its checkout) only now: its writes would otherwise weigh on the runs above.
+  let fullDir = '';
   const fullMs = await best(2, async () => {
-    await rm(join(work, 'full'), { recursive: true, force: true });
-    return timed('git', ['clone', '-q', url, join(work, 'full')]);
+    fullDir = newDir('full');
+    return timed('git', ['clone', '-q', url, fullDir]);
   });
-  const files = (await git(['-C', join(work, 'full'), 'ls-files', '-s'])).split('\n').filter((l) => l.startsWith('100'));
+  const files = (await git(['-C', fullDir, 'ls-files', '-s'])).split('\n').filter((l) => l.startsWith('100'));
   const probe = files[Math.floor(files.length / 2)].split(/\s+/);
   const probeOid = probe[1];
   const probePath = probe.slice(3).join(' ').split('\t').pop()!;
@@ -98,8 +102,8 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   rows.push({ corpus: name, measure: 'time to ready (tree listable)', ours: readyMs, baseline: bloblessMs, baselineName: 'git clone --filter=blob:none --no-checkout', unit: 'ms', target: '≤ 1.2×' });
   rows.push({ corpus: name, measure: 'time to all sizes known', ours: readyMs + sizedMs, baseline: bloblessMs, baselineName: 'git clone --filter=blob:none --no-checkout', unit: 'ms' });
 
-  await timed('sh', findArgs(join(work, 'full')));
-  const findExt4Ms = await best(3, () => timed('sh', findArgs(join(work, 'full'))));
+  await timed('sh', findArgs(fullDir));
+  const findExt4Ms = await best(3, () => timed('sh', findArgs(fullDir)));
   const findWarmMs = await best(3, () => timed('sh', findArgs(mnt)));
   rows.push({ corpus: name, measure: 'find + stat, first walk after ready', ours: findColdMs, baseline: findExt4Ms, baselineName: 'ext4 checkout (warm)', unit: 'ms' });
   rows.push({ corpus: name, measure: 'find + stat, warm', ours: findWarmMs, baseline: findExt4Ms, baselineName: 'ext4 checkout (warm)', unit: 'ms' });
@@ -120,17 +124,17 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
 
   // Warm reads against ext4.
   const bytes = Number((await git(['--git-dir', corpus.bareDir, 'ls-tree', '-r', '-l', commit])).split('\n').reduce((sum, l) => sum + (Number(l.split(/\s+/)[3]) || 0), 0));
-  await readAll(join(work, 'full'));
-  const warmAllExt4 = await best(3, () => readAll(join(work, 'full')));
+  await readAll(fullDir);
+  const warmAllExt4 = await best(3, () => readAll(fullDir));
   const warmAllOurs = await best(3, () => readAll(mnt));
   rows.push({ corpus: name, measure: 'warm read of every file', ours: (files.length / warmAllOurs) * 1000, baseline: (files.length / warmAllExt4) * 1000, baselineName: 'ext4 checkout', unit: 'files/s' });
   const sizes = (await git(['--git-dir', corpus.bareDir, 'ls-tree', '-r', '-l', commit])).split('\n').filter(Boolean).map((l) => ({ size: Number(l.split(/\s+/)[3]) || 0, path: l.split('\t')[1] }));
   const big = sizes.reduce((a, b) => (b.size > a.size ? b : a));
   const seq = (dir: string) => timed('sh', ['-c', `for i in 1 2 3 4 5 6 7 8; do cat '${join(dir, big.path)}'; done > /dev/null`]);
   await seq(mnt);
-  await seq(join(work, 'full'));
+  await seq(fullDir);
   const seqOurs = await best(3, () => seq(mnt));
-  const seqExt4 = await best(3, () => seq(join(work, 'full')));
+  const seqExt4 = await best(3, () => seq(fullDir));
   rows.push({ corpus: name, measure: `warm sequential read (${(big.size / 1e6).toFixed(1)} MB file ×8)`, ours: (8 * big.size) / 1e3 / seqOurs, baseline: (8 * big.size) / 1e3 / seqExt4, baselineName: 'ext4 checkout', unit: 'MB/s', target: '≥ 0.7×' });
   // Young-generation semi-spaces are a fixed per-process reserve that grows in 16 MB steps; pinned
   // small here so the slope measures the index, not V8's nursery sizing.

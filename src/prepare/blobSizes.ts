@@ -10,9 +10,9 @@ export type SizeSource = 'cache' | 'local' | 'object-info' | 'fetched';
 
 /**
  * Learns every blob size of a tree without downloading contents where the server allows:
- * the shared cache and the local store first, then one batched protocol-v2 `object-info`
- * for the rest. A server without object-info gets one batched fetch of the missing blobs
- * instead — never a round trip per file.
+ * the shared cache first, then one batched protocol-v2 `object-info` for the rest, then the
+ * local store for what the server did not answer. A server without object-info gets one
+ * batched fetch of the blobs still unknown instead — never a round trip per file.
  */
 export async function resolveBlobSizes(
   index: TreeIndex,
@@ -38,7 +38,9 @@ export async function resolveBlobSizes(
     if (size !== undefined) cached.set(oid, size);
   }
   let unknown = learn('cache', cached);
-  if (unknown.length > 0) unknown = learn('local', await store.localSizes(unknown));
+  // The server answers for every blob in one request. The local store costs a `cat-file` over
+  // all of them and rarely has any (blobs our client fetches go to the cache alone), so it is
+  // asked only for what the server did not answer.
   if (unknown.length > 0) {
     const remote = await fetchObjectSizes(client, unknown).catch((err) => {
       log.warn({ err, repository: access.remote.display }, 'object-info failed; falling back to fetching the blobs');
@@ -46,6 +48,7 @@ export async function resolveBlobSizes(
     });
     if (remote) unknown = learn('object-info', remote);
   }
+  if (unknown.length > 0) unknown = learn('local', await store.localSizes(unknown));
   if (unknown.length > 0) {
     await store.fetchBlobs(access, unknown);
     unknown = learn('fetched', await store.localSizes(unknown));
