@@ -28,15 +28,20 @@ export function applyDelta(base: Buffer, delta: Buffer): Buffer {
       // Copy: bits 0-3 say which offset bytes follow, bits 4-6 which size bytes; size 0 means 64 KiB.
       let offset = 0;
       let size = 0;
-      for (let bit = 0; bit < 4; bit++) if (op & (1 << bit)) offset += delta[at++] * 2 ** (8 * bit);
-      for (let bit = 0; bit < 3; bit++) if (op & (0x10 << bit)) size += delta[at++] << (8 * bit);
+      if (op & 0x01) offset = delta[at++];
+      if (op & 0x02) offset |= delta[at++] << 8;
+      if (op & 0x04) offset |= delta[at++] << 16;
+      if (op & 0x08) offset += delta[at++] * 0x1000000; // a shift would turn the top bit into a sign
+      if (op & 0x10) size = delta[at++];
+      if (op & 0x20) size |= delta[at++] << 8;
+      if (op & 0x40) size |= delta[at++] << 16;
       if (size === 0) size = 0x10000;
       if (offset + size > base.length || out + size > resultSize) throw corrupt('a copy reaches past its base or result');
-      base.copy(result, out, offset, offset + size);
+      copyBytes(base, offset, result, out, size);
       out += size;
     } else if (op !== 0) {
       if (at + op > delta.length || out + op > resultSize) throw corrupt('an insert reaches past the delta or result');
-      delta.copy(result, out, at, at + op);
+      copyBytes(delta, at, result, out, op);
       at += op;
       out += op;
     } else {
@@ -45,6 +50,17 @@ export function applyDelta(base: Buffer, delta: Buffer): Buffer {
   }
   if (out !== resultSize) throw corrupt(`it produced ${out} of ${resultSize} bytes`);
   return result;
+}
+
+/** Deltas are mostly short copies and inserts: below this, a loop beats Buffer#copy's setup (a view per call). */
+const SHORT_COPY = 64;
+
+function copyBytes(from: Buffer, start: number, to: Buffer, at: number, length: number): void {
+  if (length < SHORT_COPY) {
+    for (let i = 0; i < length; i++) to[at + i] = from[start + i];
+  } else {
+    from.copy(to, at, start, start + length);
+  }
 }
 
 function corrupt(why: string): GitfsError {
