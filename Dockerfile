@@ -7,7 +7,7 @@ ARG RUNTIME_IMAGE=node:20-bookworm-slim
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /build
 COPY package.json package-lock.json ./
-# fuse-native ships prebuilt binaries: no install scripts, no compiler.
+# fuse-native ships prebuilt binaries: npm runs no install scripts.
 RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 # The native helper (native/threadSignals.c) needs a C compiler: only this stage gets one.
 RUN command -v cc >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*; }
