@@ -35,6 +35,7 @@ export function applyDelta(base: Buffer, delta: Buffer): Buffer {
       if (op & 0x10) size = delta[at++];
       if (op & 0x20) size |= delta[at++] << 8;
       if (op & 0x40) size |= delta[at++] << 16;
+      if (at > delta.length) throw corrupt('a copy instruction is cut short');
       if (size === 0) size = 0x10000;
       if (offset + size > base.length || out + size > resultSize) throw corrupt('a copy reaches past its base or result');
       copyBytes(base, offset, result, out, size);

@@ -64,4 +64,5 @@ test('a delta that does not fit its base or its result is refused', () => {
   assert.throws(() => applyDelta(base, Buffer.from([...header(4), ...copy(0, 3)])), /produced 3 of 4 bytes/);
   assert.throws(() => applyDelta(base, Buffer.from([...varint(9), ...varint(1), ...copy(0, 1)])), /its base has 10 bytes/);
   assert.throws(() => applyDelta(base, Buffer.from([...header(1), 0])), /reserved instruction 0/);
+  assert.throws(() => applyDelta(base, Buffer.from([...header(1), 0x80 | 0x01 | 0x10, 2])), /cut short/);
 });
