@@ -81,14 +81,17 @@ describe('a mounted commit', () => {
     await commitTree(harness.repoDir('signals.git'), generatedTree(200, 5));
     const target = harness.target('signals');
     const published = await harness.publisher.publish({ repository: harness.url('signals.git'), target });
-    await published.preparation.sizes.wait(30_000);
-    // Concurrent operations make libfuse start worker threads.
-    await Promise.all(Array.from({ length: 16 }, () => run('find', [target, '-type', 'f', '-exec', 'cat', '{}', '+'])));
-    const fuseThreads = [...(await threads())].filter((tid) => !before.has(tid));
-    assert.ok(fuseThreads.length >= 2, `the mount's FUSE thread and at least one worker: ${fuseThreads.join(' ')}`);
-    for (const tid of fuseThreads) assert.ok((await blocked(tid)) & sigchld, `thread ${tid} accepts SIGCHLD`);
-    assert.equal((await blocked(String(process.pid))) & sigchld, 0n, 'the main thread still takes SIGCHLD');
-    await harness.publisher.unpublish(target);
+    try {
+      await published.preparation.sizes.wait(30_000);
+      // Concurrent operations make libfuse start worker threads.
+      await Promise.all(Array.from({ length: 16 }, () => run('find', [target, '-type', 'f', '-exec', 'cat', '{}', '+'])));
+      const fuseThreads = [...(await threads())].filter((tid) => !before.has(tid));
+      assert.ok(fuseThreads.length >= 2, `the mount's FUSE thread and at least one worker: ${fuseThreads.join(' ')}`);
+      for (const tid of fuseThreads) assert.ok((await blocked(tid)) & sigchld, `thread ${tid} accepts SIGCHLD`);
+      assert.equal((await blocked(String(process.pid))) & sigchld, 0n, 'the main thread still takes SIGCHLD');
+    } finally {
+      await harness.publisher.unpublish(target); // the next tests count this node's mounts
+    }
   });
 
   test('two consumers of one commit share one FUSE mount, and the second fetches nothing', async () => {
