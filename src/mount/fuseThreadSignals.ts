@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { GitfsError } from '../errors/errors';
 
 /**
  * Keeps every signal off libfuse's threads.
@@ -49,6 +50,6 @@ function native(): ThreadSignals {
   try {
     return require(path) as ThreadSignals;
   } catch (err) {
-    throw new Error(`the native helper ${path} is missing or cannot load (build it with native/build.sh): ${(err as Error).message}`);
+    throw new GitfsError('internal', `the native helper ${path} is missing or cannot load (build it with native/build.sh): ${(err as Error).message}`, { cause: err });
   }
 }
