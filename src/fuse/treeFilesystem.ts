@@ -29,6 +29,16 @@ interface OpenBlob {
 }
 
 const WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000; // O_WRONLY O_RDWR O_CREAT O_TRUNC O_APPEND
+/** What each kind of entry shows as: git's modes, owned by root, readable by all. */
+const MODE_OF: Record<EntryKind, number> = {
+  [EntryKind.Directory]: 0o40755,
+  [EntryKind.Gitlink]: 0o40755,
+  [EntryKind.File]: 0o100644,
+  [EntryKind.Executable]: 0o100755,
+  [EntryKind.Symlink]: 0o120777,
+};
+/** Only the type bits of a readdir entry's mode reach the kernel; one shared object per kind. */
+const TYPE_OF: Record<EntryKind, { mode: number }> = Object.fromEntries(Object.entries(MODE_OF).map(([kind, mode]) => [kind, { mode }])) as Record<EntryKind, { mode: number }>;
 const ROOT_STAT_BEFORE_READY: Stat = { mode: 0o40755, uid: 0, gid: 0, size: 4096, nlink: 2, atime: 0, mtime: 0, ctime: 0 };
 
 /**
@@ -94,7 +104,8 @@ export class TreeFilesystem {
         const tree = this.gate.value;
         if (!tree) return reply(cb, () => this.readdir(path), 'readdir', path);
         try {
-          cb(0, this.namesIn(tree, path));
+          const children = this.childrenOf(tree, path);
+          cb(0, children.names, children.types);
         } catch (err) {
           cb(typeof err === 'number' ? err : errnoOf(err));
         }
@@ -164,34 +175,42 @@ export class TreeFilesystem {
     const kind = index.kind(entry);
     const time = tree.commitTime;
     const base = { uid: 0, gid: 0, atime: time, mtime: time, ctime: time, ino: entry + 1 };
+    const mode = MODE_OF[kind];
     switch (kind) {
       case EntryKind.Directory:
       case EntryKind.Gitlink:
-        return { ...base, mode: 0o40755, size: 4096, nlink: 2 };
+        return { ...base, mode, size: 4096, nlink: 2 };
       case EntryKind.Symlink:
-        return { ...base, mode: 0o120777, size: index.size(entry), nlink: 1 };
+        return { ...base, mode, size: index.size(entry), nlink: 1 };
       default: {
         const size = index.size(entry);
-        const mode = kind === EntryKind.Executable ? 0o100755 : 0o100644;
         return { ...base, mode, size, nlink: 1, blksize: 4096, blocks: Math.ceil(size / 512) };
       }
     }
   }
 
   private async readdir(path: string): Promise<string[]> {
-    return this.namesIn(await this.ready(), path);
+    return this.childrenOf(await this.ready(), path).names;
   }
 
-  private namesIn(tree: MountedTree, path: string): string[] {
+  /**
+   * A directory's names, each with its file type: the kernel hands the type to readdir's callers
+   * (d_type), so `find -type f`, `ls --color` or a module resolver need no stat per entry.
+   */
+  private childrenOf(tree: MountedTree, path: string): { names: string[]; types: Array<{ mode: number }> } {
     const entry = tree.index.lookup(path);
     if (entry < 0) throw ENOENT;
     const kind = tree.index.kind(entry);
-    if (kind === EntryKind.Gitlink) return [];
+    if (kind === EntryKind.Gitlink) return { names: [], types: [] };
     if (kind !== EntryKind.Directory) throw EISDIR;
     this.prefetcher.onReaddir(tree, entry);
     const names: string[] = [];
-    for (const child of tree.index.childrenOf(entry)) names.push(tree.index.names[child]);
-    return names;
+    const types: Array<{ mode: number }> = [];
+    for (const child of tree.index.childrenOf(entry)) {
+      names.push(tree.index.names[child]);
+      types.push(TYPE_OF[tree.index.kind(child)]);
+    }
+    return { names, types };
   }
 
   private async openFile(path: string): Promise<number> {

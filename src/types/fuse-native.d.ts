@@ -33,7 +33,8 @@ declare module 'fuse-native' {
   export interface Operations {
     init?(cb: (errno: number) => void): void;
     getattr?(path: string, cb: (errno: number, stat?: Stat) => void): void;
-    readdir?(path: string, cb: (errno: number, names?: string[], stats?: Stat[]) => void): void;
+    /** `stats`, one per name, give each entry's type (d_type); libfuse 2 reads nothing but their mode. */
+    readdir?(path: string, cb: (errno: number, names?: string[], stats?: Array<Pick<Stat, 'mode'>>) => void): void;
     open?(path: string, flags: number, cb: (errno: number, fd?: number) => void): void;
     read?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: (bytesOrErrno: number) => void): void;
     release?(path: string, fd: number, cb: (errno: number) => void): void;

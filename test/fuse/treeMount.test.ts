@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { commitTree, generatedTree, git, tempDir, removeDir } from '../support/repoFixtures';
 import { NodeHarness, run } from '../support/nodeHarness';
 import { mountsAt, readMountTable } from '../../src/mount/mountTable';
+import { TreeFilesystem } from '../../src/fuse/treeFilesystem';
 
 
 describe('a mounted commit', () => {
@@ -91,6 +92,39 @@ describe('a mounted commit', () => {
       assert.equal((await blocked(String(process.pid))) & sigchld, 0n, 'the main thread still takes SIGCHLD');
     } finally {
       await harness.publisher.unpublish(target); // the next tests count this node's mounts
+    }
+  });
+
+  test('readdir gives every entry its type, so `find -type` over a fresh mount stats no file', async () => {
+    // Counts the getattr calls (the kernel's lookups) of the mount this test starts.
+    let getattrs = 0;
+    const operations = TreeFilesystem.prototype.operations;
+    TreeFilesystem.prototype.operations = function (this: TreeFilesystem) {
+      const ops = operations.call(this);
+      const getattr = ops.getattr!;
+      ops.getattr = (path, cb) => {
+        getattrs++;
+        getattr(path, cb);
+      };
+      return ops;
+    };
+    const types = await commitTree(harness.repoDir('types.git'), generatedTree(600, 9));
+    const archived = await tempDir('types-archive');
+    const target = harness.target('types');
+    try {
+      await run('sh', ['-c', `git --git-dir '${harness.repoDir('types.git')}' archive ${types} | tar -x -C '${archived}'`]);
+      const published = await harness.publisher.publish({ repository: harness.url('types.git'), target });
+      await published.preparation.sizes.wait(30_000);
+      const listing = async (dir: string, type: string) => (await run('sh', ['-c', `cd '${dir}' && find . -mindepth 1 -type ${type} | sort`])).stdout;
+      const directories = (await listing(archived, 'd')).split('\n').length;
+      getattrs = 0;
+      for (const type of ['f', 'l', 'd']) assert.equal(await listing(target, type), await listing(archived, type), `find -type ${type}`);
+      // Three walks look up each directory once (the kernel keeps the entries), never a file.
+      assert.ok(getattrs <= directories + 1, `${getattrs} lookups for ${directories} directories`);
+    } finally {
+      TreeFilesystem.prototype.operations = operations;
+      await harness.publisher.unpublish(target);
+      await removeDir(archived);
     }
   });
 
