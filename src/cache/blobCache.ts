@@ -3,6 +3,7 @@ import { FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, u
 import { join } from 'node:path';
 import { CorruptObject, InvalidArgument } from '../errors/errors';
 import { Logger, silentLogger } from '../log/logger';
+import { blobPath, TEMP_PREFIX, tempBlobPath } from './blobFiles';
 import { blobHasher, isObjectId } from './objectHash';
 
 interface CachedBlob {
@@ -34,7 +35,6 @@ export interface BlobCacheStats {
 const TOUCH_INTERVAL_MS = 10 * 60 * 1000;
 /** Blobs up to this size are gathered in memory and written in one call. */
 const SMALL_BLOB_BYTES = 1024 * 1024;
-const TEMP_PREFIX = '.tmp.';
 
 /**
  * The node's content-addressed blob store, shared by every repository and volume: the same
@@ -44,8 +44,7 @@ const TEMP_PREFIX = '.tmp.';
  * is detected, dropped and refetched — never served. A byte budget is kept by evicting the
  * least recently used blobs that nobody has open.
  *
- * Temporary files live beside their final name, spread over 256 directories: file creation
- * in one shared directory serializes on its lock (measured here: 5× slower for a scan).
+ * Temporary files live beside their final name (the layout is in blobFiles).
  * Cached blobs are opened synchronously: the cache is never under a mount we serve, and a
  * few microseconds on the main thread beat a trip through libuv's thread pool per file.
  */
@@ -80,7 +79,7 @@ export class BlobCache {
   }
 
   pathOf(oid: string): string {
-    return join(this.dir, 'blobs', oid.slice(0, 2), oid.slice(2));
+    return blobPath(this.dir, oid);
   }
 
   /**
@@ -185,14 +184,22 @@ export class BlobCache {
     this.add(oid, content.length, true);
   }
 
+  /**
+   * Takes in a blob that another thread of this process wrote into place (with blobFiles), its
+   * id computed from this very content as it was parsed.
+   */
+  adopt(oid: string, size: number): void {
+    this.add(oid, size, true);
+  }
+
   /** A cached blob's whole content (for blobs small enough to hold, such as delta bases). */
   readWhole(oid: string): Promise<Buffer> {
     return readFile(this.pathOf(oid));
   }
 
-  /** Unique within this process, which alone writes the cache; a restart removes what is left. */
+  /** Numbered tags, unique among this thread's writes (other threads tag theirs apart); a restart removes what is left. */
   private tempPathOf(oid: string): string {
-    return join(this.dir, 'blobs', oid.slice(0, 2), `${TEMP_PREFIX}${oid.slice(2)}.${++this.tempFiles}`);
+    return tempBlobPath(this.dir, oid, String(++this.tempFiles));
   }
 
   private add(oid: string, size: number, verified: boolean): void {

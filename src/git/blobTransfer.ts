@@ -9,6 +9,16 @@ export interface BlobReceiver {
   readBack(oid: string): Promise<Buffer>;
 }
 
+/** Takes a transfer's pack as it arrives: parses it here, or hands it to a thread that does. */
+export interface PackSink {
+  /** Resolves when the sink can take more (a slow consumer slows the transfer). */
+  push(chunk: Buffer): Promise<void>;
+  /** The pack is complete: resolves once every blob in it is delivered. */
+  end(): Promise<void>;
+  /** The transfer broke: drop what is pending. */
+  abort(): void;
+}
+
 export interface BlobTransferLimits {
   /** Larger blobs are left out of a commit's transfer (the server filters them), to be fetched by id and streamed. */
   maxBlobBytes: number;
@@ -22,20 +32,38 @@ export interface BlobTransferLimits {
 export const DEFAULT_BLOB_TRANSFER: BlobTransferLimits = { maxBlobBytes: 64 * 1024 * 1024, baseBytes: 64 * 1024 * 1024, deliveries: 32, deliveryBytes: 64 * 1024 * 1024 };
 
 /**
- * Fetches blobs in one transfer and delivers each as soon as it is parsed out of the stream: a
- * reader waiting for one file gets it while the rest is still arriving, and writing the files
- * overlaps the transfer instead of following it. Nothing goes into the store. Either every
- * blob of one commit, as a clone would fetch them (the server reuses its deltas, which it cannot
- * for a list of ids; blobs over `maxBlobBytes` are left out), or blobs by id, which the caller
- * must know to be small enough to hold whole.
+ * Fetches blobs in one transfer, the pack handed to the sink as it arrives, so each blob can be
+ * delivered while the rest is still on its way. Nothing goes into the store. Either every blob of
+ * one commit, as a clone would fetch them (the server reuses its deltas, which it cannot for a
+ * list of ids; blobs over `maxBlobBytes` are left out), or blobs by id, which the caller must
+ * know to be small enough to hold whole.
  */
-export async function receiveBlobs(client: UploadPackClient, wanted: { commit: string } | { oids: string[] }, receiver: BlobReceiver, limits = DEFAULT_BLOB_TRANSFER): Promise<void> {
+export async function transferBlobs(
+  client: UploadPackClient,
+  wanted: { commit: string } | { oids: string[] },
+  sinkFor: (objectFormat: 'sha1' | 'sha256') => PackSink,
+  maxBlobBytes = DEFAULT_BLOB_TRANSFER.maxBlobBytes,
+): Promise<void> {
+  // A commit at depth 1 whatever the volume's depth: only this commit's blobs are wanted.
+  const request = 'commit' in wanted ? { wants: [wanted.commit], depth: 1, filter: `blob:limit=${maxBlobBytes}` } : { wants: wanted.oids };
+  const sink = sinkFor(await client.objectFormat());
+  try {
+    await client.fetch(request, (chunk) => sink.push(chunk));
+    await sink.end();
+  } catch (err) {
+    sink.abort();
+    throw err;
+  }
+}
+
+/** Parses a pack on this thread, delivering each blob as soon as it is parsed. */
+export function blobUnpacker(objectFormat: 'sha1' | 'sha256', receiver: BlobReceiver, limits = DEFAULT_BLOB_TRANSFER): PackSink {
   const inFlight = new Set<Promise<void>>();
   let inFlightBytes = 0;
   const delivered = new Map<string, Promise<void>>();
   let failure: unknown;
   const parser = new PackParser({
-    objectFormat: await client.objectFormat(),
+    objectFormat,
     blobBaseBudget: limits.baseBytes,
     loadBlob: async (oid) => {
       await delivered.get(oid);
@@ -60,10 +88,13 @@ export async function receiveBlobs(client: UploadPackClient, wanted: { commit: s
       while (inFlight.size >= limits.deliveries || (inFlightBytes > limits.deliveryBytes && inFlight.size > 1)) await Promise.race(inFlight);
     },
   });
-  // A commit at depth 1 whatever the volume's depth: only this commit's blobs are wanted.
-  const request = 'commit' in wanted ? { wants: [wanted.commit], depth: 1, filter: `blob:limit=${limits.maxBlobBytes}` } : { wants: wanted.oids };
-  await client.fetch(request, (chunk) => parser.push(chunk));
-  await parser.end();
-  await Promise.all(inFlight);
-  if (failure) throw failure;
+  return {
+    push: (chunk) => parser.push(chunk),
+    end: async () => {
+      await parser.end();
+      await Promise.all(inFlight);
+      if (failure) throw failure;
+    },
+    abort: () => undefined, // deliveries in flight settle on their own
+  };
 }

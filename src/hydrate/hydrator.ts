@@ -122,15 +122,22 @@ export class Hydrator {
    * while the rest still arrives. A job leaves `waiting` when its blob has come.
    */
   private receiverFor(waiting: Set<Job>): BlobReceiver {
+    const arrived = (oid: string, size: number) => {
+      const job = this.jobs.get(oid);
+      if (!job || !waiting.delete(job)) return;
+      this.counters.blobsHydrated++;
+      this.counters.bytesHydrated += size;
+      this.jobs.delete(oid);
+      job.resolve();
+    };
     return {
       deliver: async (oid, content) => {
         await this.cache.putVerified(oid, content);
-        const job = this.jobs.get(oid);
-        if (!job || !waiting.delete(job)) return;
-        this.counters.blobsHydrated++;
-        this.counters.bytesHydrated += content.length;
-        this.jobs.delete(oid);
-        job.resolve();
+        arrived(oid, content.length);
+      },
+      stored: (oid, size) => {
+        this.cache.adopt(oid, size);
+        arrived(oid, size);
       },
       readBack: (oid) => this.cache.readWhole(oid),
     };

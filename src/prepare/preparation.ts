@@ -16,6 +16,7 @@ import { buildTreeIndex } from '../tree/treeIndexBuilder';
 import { TreeObjectsIndexer } from '../tree/treeObjectsIndex';
 import { resolveBlobSizes } from './blobSizes';
 import { StoreBlobSource } from './storeBlobSource';
+import { UnpackThread } from './unpackThread';
 
 export type Phase = 'fetching' | 'indexing' | 'ready' | 'sizing' | 'complete' | 'failed';
 
@@ -39,6 +40,7 @@ export class Preparation extends EventEmitter {
     private readonly client: UploadPackClient | undefined,
     private readonly depth: number | undefined,
     private readonly cache: BlobCache,
+    private readonly unpacker: UnpackThread,
     /** Longest the tree listing (`ls-tree` of a commit already in the store) may take. */
     private readonly fetchMs: number,
     private readonly log: Logger,
@@ -89,7 +91,7 @@ export class Preparation extends EventEmitter {
         enter('indexing', { fetched, client: 'git' });
         [index, commitTime] = await Promise.all([this.indexTree(), this.store.commitTime(this.resolved.commit)]);
       }
-      this.gate.open({ index, source: new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth, this.client), sizes: this.sizes, commitTime });
+      this.gate.open({ index, source: new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth, this.client, this.unpacker), sizes: this.sizes, commitTime });
       enter('ready', { entries: index.count, readyMs: Date.now() - this.startedAt });
     } catch (err) {
       const failure = new PreparationFailed(this.phase_, asGitfsError(err));

@@ -17,6 +17,7 @@ import { publish, unpublish } from '../mount/publication';
 import { TreeMount } from '../mount/treeMount';
 import { TreeMounts } from '../mount/treeMounts';
 import { Preparation } from './preparation';
+import { UnpackThread } from './unpackThread';
 
 export interface PublishRequest {
   repository: string;
@@ -59,6 +60,7 @@ export class Publisher {
   readonly hydrator: Hydrator;
   readonly stores: RepositoryStores;
   readonly treeMounts: TreeMounts;
+  private readonly unpacker: UnpackThread;
   private readonly preparations = new Map<string, Preparation>();
   private readonly filesystems = new Map<string, TreeFilesystem>();
   private readonly published = new Map<string, Published>();
@@ -71,6 +73,7 @@ export class Publisher {
     this.stores = new RepositoryStores(storesDirOf(config), { commandMs: config.commandTimeoutMs, fetchMs: config.fetchTimeoutMs });
     this.treeMounts = new TreeMounts(config.treeMountGraceMs);
     this.keyring = new SshKeyring(config.secretsDir);
+    this.unpacker = new UnpackThread(cache.dir);
   }
 
   static async create(config: NodeConfig, log: Logger): Promise<Publisher> {
@@ -119,7 +122,7 @@ export class Publisher {
     const replace = restoring ? false : this.restored.delete(treeKey);
     if (restoring && !this.preparations.has(treeKey)) this.restored.add(treeKey);
     const preparation = this.preparationFor(treeKey, replace, () =>
-      new Preparation(store, access, resolved, client, request.depth, this.cache, this.config.fetchTimeoutMs,
+      new Preparation(store, access, resolved, client, request.depth, this.cache, this.unpacker, this.config.fetchTimeoutMs,
         (request.log ?? this.log.child({ repository: access.remote.display })).child({ commit: resolved.commit })),
     );
     void preparation.start();
@@ -164,6 +167,7 @@ export class Publisher {
     if (!options.keepPublications) for (const target of [...this.published.keys()]) await this.unpublish(target).catch(() => undefined);
     this.published.clear();
     this.hydrator.close();
+    await this.unpacker.close();
     await this.treeMounts.closeAll();
     this.stores.close();
     await this.keyring.clear();

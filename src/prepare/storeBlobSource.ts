@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { credentialsOf, RemoteAccess } from '../git/gitEnvironment';
 import { RepositoryStore } from '../git/repositoryStore';
-import { receiveBlobs } from '../git/blobTransfer';
+import { blobUnpacker, PackSink, transferBlobs } from '../git/blobTransfer';
 import { UploadPackClient } from '../git/uploadPackClient';
 import { leftToGit } from '../git/v2Transport';
 import { BlobReceiver, BlobSource } from '../hydrate/blobSource';
+import { UnpackThread } from './unpackThread';
 
 /** The hydrator's view of a repository store reached with one set of credentials. */
 export class StoreBlobSource implements BlobSource {
@@ -16,6 +17,7 @@ export class StoreBlobSource implements BlobSource {
     private readonly commit: string,
     private readonly depth: number | undefined,
     private readonly client: UploadPackClient | undefined,
+    private readonly unpacker: UnpackThread,
   ) {
     const credentials = credentialsOf(access);
     const who = credentials ? createHash('sha256').update(`${credentials.username}\0${credentials.password}`).digest('hex').slice(0, 12) : 'ambient';
@@ -23,19 +25,22 @@ export class StoreBlobSource implements BlobSource {
   }
 
   /** With our own client (and a receiver), blobs stream to the receiver; otherwise git brings them into the store. */
+  /** A batch by id is parsed here: a reader is waiting, and the batch is small. */
   async fetch(oids: string[], receiver?: BlobReceiver): Promise<void> {
-    if (!(receiver && (await this.streamed({ oids }, receiver)))) await this.store.fetchBlobs(this.access, oids);
+    if (!(receiver && (await this.streamed({ oids }, (format) => blobUnpacker(format, receiver))))) await this.store.fetchBlobs(this.access, oids);
   }
 
+  /** A whole tree is parsed on the unpacking thread, so the FUSE operations served meanwhile do not wait behind it. */
   async fetchEverything(receiver: BlobReceiver): Promise<void> {
-    if (!(await this.streamed({ commit: this.commit }, receiver))) await this.store.fetchCommitContents(this.access, this.commit, this.depth);
+    const sink = (format: 'sha1' | 'sha256') => this.unpacker.sink(format, (oid, size) => receiver.stored(oid, size));
+    if (!(await this.streamed({ commit: this.commit }, sink))) await this.store.fetchCommitContents(this.access, this.commit, this.depth);
   }
 
   /** Whether our own client delivered the blobs; false when there is none, or it stepped aside or the transfer broke. */
-  private async streamed(wanted: { commit: string } | { oids: string[] }, receiver: BlobReceiver): Promise<boolean> {
+  private async streamed(wanted: { commit: string } | { oids: string[] }, sinkFor: (format: 'sha1' | 'sha256') => PackSink): Promise<boolean> {
     if (!this.client) return false;
     try {
-      await receiveBlobs(this.client, wanted, receiver);
+      await transferBlobs(this.client, wanted, sinkFor);
       return true;
     } catch (err) {
       if (leftToGit(err)) return false;

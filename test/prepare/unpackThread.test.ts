@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { BlobCache } from '../../src/cache/blobCache';
+import { GitfsError } from '../../src/errors/errors';
+import { UnpackThread } from '../../src/prepare/unpackThread';
+import { commitTree, generatedTree, git, removeDir, tempDir } from '../support/repoFixtures';
+
+describe('the unpacking thread', () => {
+  let dir: string;
+  let repo: string;
+  let pack: Buffer;
+  /** Every blob of the fixture: id → size. */
+  let blobs: Map<string, number>;
+
+  before(async () => {
+    dir = await tempDir('unpack-thread');
+    repo = join(dir, 'repo.git');
+    // Two similar commits, so the pack holds blob deltas, some based on blobs written earlier.
+    const first = generatedTree(400, 11);
+    await commitTree(repo, first);
+    await commitTree(repo, first.map((e, i) => ('content' in e && typeof e.content === 'string' && i % 3 === 0 ? { ...e, content: `${e.content}again\n` } : e)));
+    const listing = await git(['--git-dir', repo, 'cat-file', '--batch-all-objects', '--batch-check=%(objectname) %(objecttype) %(objectsize)']);
+    blobs = new Map(listing.trim().split('\n').map((l) => l.split(' ')).filter(([, type]) => type === 'blob').map(([oid, , size]) => [oid, Number(size)]));
+    pack = await new Promise<Buffer>((resolve, reject) => {
+      const child = execFile('git', ['--git-dir', repo, 'pack-objects', '--stdout', '--revs', '--all'], { encoding: 'buffer', maxBuffer: 1 << 28 }, (err, out) => (err ? reject(err) : resolve(out)));
+      child.stdin!.end();
+    });
+  });
+  after(() => removeDir(dir));
+
+  const feed = async (sink: { push(c: Buffer): Promise<void> }, bytes: Buffer, chunk: number) => {
+    for (let at = 0; at < bytes.length; at += chunk) await sink.push(bytes.subarray(at, at + chunk));
+  };
+
+  test('writes every blob of a pack into the cache, each under the id of its content, and says so', async () => {
+    const cacheDir = join(dir, 'cache-all');
+    const cache = await BlobCache.open(cacheDir, 1 << 30);
+    const thread = new UnpackThread(cacheDir, 64 * 1024); // a small base budget: bases are read back from disk
+    const stored = new Map<string, number>();
+    try {
+      const sink = thread.sink('sha1', (oid, size) => {
+        stored.set(oid, size);
+        cache.adopt(oid, size);
+      });
+      await feed(sink, pack, 5000);
+      await sink.end();
+    } finally {
+      await thread.close();
+    }
+    assert.deepEqual([...stored].sort(), [...blobs].sort());
+    for (const [oid, size] of [...stored].filter((_, i) => i % 7 === 0)) {
+      const content = await readFile(cache.pathOf(oid));
+      assert.equal(content.length, size);
+      assert.equal(createHash('sha1').update(`blob ${size}\0`).update(content).digest('hex'), oid);
+    }
+    assert.equal(cache.stats().blobs, blobs.size);
+    const leftovers = (await Promise.all((await readdir(join(cacheDir, 'blobs'))).map((d) => readdir(join(cacheDir, 'blobs', d))))).flat().filter((n) => n.startsWith('.tmp.'));
+    assert.deepEqual(leftovers, [], 'no temporary file is left');
+  });
+
+  test('a corrupt pack fails its job as transient (fetched again), and the thread goes on serving the next', async () => {
+    const cacheDir = join(dir, 'cache-corrupt');
+    await BlobCache.open(cacheDir, 1 << 30);
+    const thread = new UnpackThread(cacheDir);
+    try {
+      const damaged = Buffer.from(pack);
+      damaged[damaged.length - 5] ^= 0xff; // the trailing checksum
+      const broken = thread.sink('sha1', () => undefined);
+      await feed(broken, damaged, 64 * 1024);
+      await assert.rejects(broken.end(), (err: unknown) => err instanceof GitfsError && err.kind === 'transient' && /corrupt/.test(err.message));
+      let count = 0;
+      const next = thread.sink('sha1', () => count++);
+      await feed(next, pack, 64 * 1024);
+      await next.end();
+      assert.equal(count, blobs.size);
+    } finally {
+      await thread.close();
+    }
+  });
+
+  test('closing the thread fails the job in progress instead of leaving it waiting', async () => {
+    const cacheDir = join(dir, 'cache-closed');
+    await BlobCache.open(cacheDir, 1 << 30);
+    const thread = new UnpackThread(cacheDir);
+    const sink = thread.sink('sha1', () => undefined);
+    await sink.push(pack.subarray(0, pack.length >> 1));
+    await thread.close();
+    await assert.rejects(sink.end(), /shut down/);
+    await assert.rejects(sink.push(pack.subarray(pack.length >> 1)), /shut down/);
+  });
+});
