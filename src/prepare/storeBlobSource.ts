@@ -24,8 +24,10 @@ export class StoreBlobSource implements BlobSource {
     this.key = `${store.key}#${who}`;
   }
 
-  /** With our own client (and a receiver), blobs stream to the receiver; otherwise git brings them into the store. */
-  /** A batch by id is parsed here: a reader is waiting, and the batch is small. */
+  /**
+   * With our own client (and a receiver), the blobs stream to the receiver, parsed on this thread:
+   * a batch by id is small, and a reader is waiting for it. Otherwise git brings them into the store.
+   */
   async fetch(oids: string[], receiver?: BlobReceiver): Promise<void> {
     if (!(receiver && (await this.streamed({ oids }, (format) => blobUnpacker(format, receiver))))) await this.store.fetchBlobs(this.access, oids);
   }

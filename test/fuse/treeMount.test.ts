@@ -84,8 +84,9 @@ describe('a mounted commit', () => {
     const published = await harness.publisher.publish({ repository: harness.url('signals.git'), target });
     try {
       await published.preparation.sizes.wait(30_000);
-      // Concurrent operations make libfuse start worker threads.
-      await Promise.all(Array.from({ length: 16 }, () => run('find', [target, '-type', 'f', '-exec', 'cat', '{}', '+'])));
+      // Concurrent operations make libfuse start worker threads. Walks that only stat: reading every
+      // file would start a whole-tree transfer, and with it the unpacking thread, which serves no FUSE.
+      await Promise.all(Array.from({ length: 16 }, () => run('find', [target, '-printf', '%s %m\n'])));
       const fuseThreads = [...(await threads())].filter((tid) => !before.has(tid));
       assert.ok(fuseThreads.length >= 2, `the mount's FUSE thread and at least one worker: ${fuseThreads.join(' ')}`);
       for (const tid of fuseThreads) assert.ok((await blocked(tid)) & sigchld, `thread ${tid} accepts SIGCHLD`);
