@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { PackObject, PackParser } from '../../src/git/packParser';
-import { commitTree, generatedTree, git, removeDir, tempDir } from '../support/repoFixtures';
+import { commitSimilarPair, packOfAll, removeDir, storedObjects, tempDir } from '../support/repoFixtures';
 
 let dir: string;
 let repo: string;
@@ -13,21 +13,10 @@ let expected: Map<string, string>;
 before(async () => {
   dir = await tempDir('pack-parser');
   repo = join(dir, 'repo.git');
-  // Two similar commits: the second edits files of the first, so the pack holds deltas of blobs and trees.
-  const first = generatedTree(300, 3);
-  await commitTree(repo, first);
-  await commitTree(repo, first.map((e, i) => ('content' in e && typeof e.content === 'string' && i % 4 === 0 ? { ...e, content: `${e.content}edited\n` } : e)));
-  const listing = await git(['--git-dir', repo, 'cat-file', '--batch-all-objects', '--batch-check=%(objectname) %(objecttype)']);
-  expected = new Map(listing.trim().split('\n').map((line) => line.split(' ') as [string, string]));
+  await commitSimilarPair(repo, 300, 3);
+  expected = new Map((await storedObjects(repo)).map((o) => [o.oid, o.type]));
 });
 after(() => removeDir(dir));
-
-function packOf(args: string[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('git', ['--git-dir', repo, 'pack-objects', '--stdout', '--revs', '--all', ...args], { encoding: 'buffer', maxBuffer: 1 << 28 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-    child.stdin!.end();
-  });
-}
 
 async function parse(pack: Buffer, chunkSize: number, options: { blobBaseBudget?: number; loadBlob?: (oid: string) => Promise<Buffer> } = {}): Promise<PackObject[]> {
   const objects: PackObject[] = [];
@@ -50,16 +39,16 @@ async function assertAllObjects(objects: PackObject[]): Promise<void> {
 }
 
 test('a pack with offset deltas parses to every object of the repository, whatever the chunk sizes', async () => {
-  const pack = await packOf(['--delta-base-offset']);
+  const pack = await packOfAll(repo, ['--delta-base-offset']);
   for (const chunkSize of [1, 7, 4096, 1 << 20]) await assertAllObjects(await parse(pack, chunkSize));
 });
 
 test('a pack with deltas naming their bases by id parses too', async () => {
-  await assertAllObjects(await parse(await packOf([]), 1000));
+  await assertAllObjects(await parse(await packOfAll(repo), 1000));
 });
 
 test('blob bases dropped under a memory budget are loaded back for the deltas that need them', async () => {
-  const pack = await packOf(['--delta-base-offset']);
+  const pack = await packOfAll(repo, ['--delta-base-offset']);
   const seen = new Map<string, Buffer>();
   const loaded: string[] = [];
   const objects: PackObject[] = [];
@@ -82,7 +71,7 @@ test('blob bases dropped under a memory budget are loaded back for the deltas th
 });
 
 test('a damaged or truncated pack is refused, never parsed into wrong objects', async () => {
-  const pack = await packOf(['--delta-base-offset']);
+  const pack = await packOfAll(repo, ['--delta-base-offset']);
   const damaged = Buffer.from(pack);
   damaged[Math.floor(pack.length / 2)] ^= 0xff;
   await assert.rejects(parse(damaged, 65536), (err: Error & { kind?: string }) => err.kind === 'transient' && /corrupt/.test(err.message));

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { BlobCache } from '../../src/cache/blobCache';
 import { GitfsError } from '../../src/errors/errors';
 import { UnpackThread } from '../../src/prepare/unpackThread';
-import { commitTree, generatedTree, git, removeDir, tempDir } from '../support/repoFixtures';
+import { commitSimilarPair, packOfAll, removeDir, storedObjects, tempDir } from '../support/repoFixtures';
 
 describe('the unpacking thread', () => {
   let dir: string;
@@ -20,15 +19,9 @@ describe('the unpacking thread', () => {
     dir = await tempDir('unpack-thread');
     repo = join(dir, 'repo.git');
     // Two similar commits, so the pack holds blob deltas, some based on blobs written earlier.
-    const first = generatedTree(400, 11);
-    await commitTree(repo, first);
-    await commitTree(repo, first.map((e, i) => ('content' in e && typeof e.content === 'string' && i % 3 === 0 ? { ...e, content: `${e.content}again\n` } : e)));
-    const listing = await git(['--git-dir', repo, 'cat-file', '--batch-all-objects', '--batch-check=%(objectname) %(objecttype) %(objectsize)']);
-    blobs = new Map(listing.trim().split('\n').map((l) => l.split(' ')).filter(([, type]) => type === 'blob').map(([oid, , size]) => [oid, Number(size)]));
-    pack = await new Promise<Buffer>((resolve, reject) => {
-      const child = execFile('git', ['--git-dir', repo, 'pack-objects', '--stdout', '--revs', '--all'], { encoding: 'buffer', maxBuffer: 1 << 28 }, (err, out) => (err ? reject(err) : resolve(out)));
-      child.stdin!.end();
-    });
+    await commitSimilarPair(repo, 400, 11);
+    blobs = new Map((await storedObjects(repo)).filter((o) => o.type === 'blob').map((o) => [o.oid, o.size]));
+    pack = await packOfAll(repo);
   });
   after(() => removeDir(dir));
 

@@ -86,6 +86,33 @@ export async function commitTree(bareDir: string, entries: FixtureEntry[], optio
   return (await exec('git', ['--git-dir', bareDir, 'rev-parse', `refs/heads/${branch}`])).stdout.trim();
 }
 
+/**
+ * Two commits of a generated tree, the second editing every fourth text file of the first, so a
+ * pack of both holds deltas of blobs (and of trees).
+ */
+export async function commitSimilarPair(bareDir: string, fileCount: number, seed: number): Promise<void> {
+  const first = generatedTree(fileCount, seed);
+  await commitTree(bareDir, first);
+  await commitTree(bareDir, first.map((e, i) => ('content' in e && typeof e.content === 'string' && i % 4 === 0 ? { ...e, content: `${e.content}edited\n` } : e)));
+}
+
+/** Every object stored in `bareDir`, as `cat-file --batch-all-objects` lists them. */
+export async function storedObjects(bareDir: string): Promise<Array<{ oid: string; type: string; size: number }>> {
+  const listing = await git(['--git-dir', bareDir, 'cat-file', '--batch-all-objects', '--batch-check=%(objectname) %(objecttype) %(objectsize)']);
+  return listing.trim().split('\n').map((line) => {
+    const [oid, type, size] = line.split(' ');
+    return { oid, type, size: Number(size) };
+  });
+}
+
+/** Every object of every branch of `bareDir` in one pack, as pack-objects writes it (deltas and all). */
+export function packOfAll(bareDir: string, args: string[] = []): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('git', ['--git-dir', bareDir, 'pack-objects', '--stdout', '--revs', '--all', ...args], { encoding: 'buffer', maxBuffer: 1 << 28 }, (err, out) => (err ? reject(err) : resolve(out)));
+    child.stdin!.end();
+  });
+}
+
 /** What a server needs for partial clones, fetch by id, and object-info (newer git advertises it only when asked). */
 export async function serveConfig(bareDir: string): Promise<void> {
   for (const [key, value] of [
