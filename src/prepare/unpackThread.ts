@@ -42,6 +42,7 @@ export class UnpackThread {
   private worker: Worker | undefined;
   private readonly jobs = new Map<number, Job>();
   private nextJob = 1;
+  private closed = false;
 
   constructor(private readonly cacheDir: string, private readonly baseBytes = DEFAULT_BLOB_TRANSFER.baseBytes) {}
 
@@ -53,8 +54,8 @@ export class UnpackThread {
     const finished = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
     finished.catch(() => undefined); // a transfer that broke never asks for the end
     const job: Job = { onStored, queued: 0, finished, resolve, reject };
-    this.jobs.set(id, job);
     this.post({ job: id, start: { cacheDir: this.cacheDir, objectFormat, baseBytes: this.baseBytes } });
+    this.jobs.set(id, job);
     return {
       push: async (chunk) => {
         if (job.failure) throw job.failure;
@@ -76,8 +77,9 @@ export class UnpackThread {
     };
   }
 
-  /** Ends the thread; jobs still running fail. */
+  /** Ends the thread; jobs still running fail, and no new one starts. */
   async close(): Promise<void> {
+    this.closed = true;
     const worker = this.worker;
     this.worker = undefined;
     this.failAll(new GitfsError('internal', 'the unpacking thread is shut down'));
@@ -85,6 +87,7 @@ export class UnpackThread {
   }
 
   private post(message: ToUnpacker, transfer?: ArrayBuffer[]): void {
+    if (this.closed) throw new GitfsError('internal', 'the unpacking thread is shut down');
     this.worker ??= this.start();
     this.worker.ref(); // a job is running: its answers must arrive
     this.worker.postMessage(message, transfer);

@@ -84,5 +84,6 @@ describe('the unpacking thread', () => {
     await thread.close();
     await assert.rejects(sink.end(), /shut down/);
     await assert.rejects(sink.push(pack.subarray(pack.length >> 1)), /shut down/);
+    assert.throws(() => thread.sink('sha1', () => undefined), /shut down/);
   });
 });
