@@ -32,7 +32,7 @@ export const PRIORITY_LEVELS = 5;
 export interface BlobReceiver {
   /** One blob, its id already computed from its content. */
   deliver(oid: string, content: Buffer): Promise<void>;
-  /** One blob the transfer wrote into the cache itself (from another thread), its id computed from its content. */
+  /** One blob the transfer wrote into the cache itself (from another thread) and registered there. */
   stored(oid: string, size: number): void;
   /** A blob delivered earlier, read back (a later delta may be based on it). */
   readBack(oid: string): Promise<Buffer>;

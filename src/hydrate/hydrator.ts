@@ -135,10 +135,7 @@ export class Hydrator {
         await this.cache.putVerified(oid, content);
         arrived(oid, content.length);
       },
-      stored: (oid, size) => {
-        this.cache.adopt(oid, size);
-        arrived(oid, size);
-      },
+      stored: arrived,
       readBack: (oid) => this.cache.readWhole(oid),
     };
   }

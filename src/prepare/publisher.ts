@@ -73,7 +73,7 @@ export class Publisher {
     this.stores = new RepositoryStores(storesDirOf(config), { commandMs: config.commandTimeoutMs, fetchMs: config.fetchTimeoutMs });
     this.treeMounts = new TreeMounts(config.treeMountGraceMs);
     this.keyring = new SshKeyring(config.secretsDir);
-    this.unpacker = new UnpackThread(cache.dir);
+    this.unpacker = new UnpackThread(cache);
   }
 
   static async create(config: NodeConfig, log: Logger): Promise<Publisher> {

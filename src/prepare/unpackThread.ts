@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { BlobCache } from '../cache/blobCache';
 import { ErrorKind, GitfsError } from '../errors/errors';
 import { DEFAULT_BLOB_TRANSFER, PackSink } from '../git/blobTransfer';
 
@@ -44,9 +45,9 @@ export class UnpackThread {
   private nextJob = 1;
   private closed = false;
 
-  constructor(private readonly cacheDir: string, private readonly baseBytes = DEFAULT_BLOB_TRANSFER.baseBytes) {}
+  constructor(private readonly cache: BlobCache, private readonly baseBytes = DEFAULT_BLOB_TRANSFER.baseBytes) {}
 
-  /** A sink for one pack; `onStored` hears of each blob once it is in the cache. */
+  /** A sink for one pack; `onStored` hears of each blob once it is in the cache (and registered there). */
   sink(objectFormat: 'sha1' | 'sha256', onStored: (oid: string, size: number) => void): PackSink {
     const id = this.nextJob++;
     let resolve!: () => void;
@@ -54,7 +55,7 @@ export class UnpackThread {
     const finished = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
     finished.catch(() => undefined); // a transfer that broke never asks for the end
     const job: Job = { onStored, queued: 0, finished, resolve, reject };
-    this.post({ job: id, start: { cacheDir: this.cacheDir, objectFormat, baseBytes: this.baseBytes } });
+    this.post({ job: id, start: { cacheDir: this.cache.dir, objectFormat, baseBytes: this.baseBytes } });
     this.jobs.set(id, job);
     return {
       push: async (chunk) => {
@@ -106,9 +107,15 @@ export class UnpackThread {
 
   private receive(message: FromUnpacker): void {
     const job = this.jobs.get(message.job);
+    if ('stored' in message) {
+      // In the cache whatever became of the job (one abandoned mid-chunk still wrote its blobs).
+      for (const [oid, size] of message.stored) {
+        this.cache.adopt(oid, size);
+        job?.onStored(oid, size);
+      }
+    }
     if (!job) return;
     if ('stored' in message) {
-      for (const [oid, size] of message.stored) job.onStored(oid, size);
       job.queued -= message.consumed;
       if (job.queued <= MAX_QUEUED_BYTES) job.drained?.();
     } else if ('done' in message) {

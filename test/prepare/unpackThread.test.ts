@@ -32,13 +32,10 @@ describe('the unpacking thread', () => {
   test('writes every blob of a pack into the cache, each under the id of its content, and says so', async () => {
     const cacheDir = join(dir, 'cache-all');
     const cache = await BlobCache.open(cacheDir, 1 << 30);
-    const thread = new UnpackThread(cacheDir, 64 * 1024); // a small base budget: bases are read back from disk
+    const thread = new UnpackThread(cache, 64 * 1024); // a small base budget: bases are read back from disk
     const stored = new Map<string, number>();
     try {
-      const sink = thread.sink('sha1', (oid, size) => {
-        stored.set(oid, size);
-        cache.adopt(oid, size);
-      });
+      const sink = thread.sink('sha1', (oid, size) => stored.set(oid, size));
       await feed(sink, pack, 5000);
       await sink.end();
     } finally {
@@ -57,8 +54,7 @@ describe('the unpacking thread', () => {
 
   test('a corrupt pack fails its job as transient (fetched again), and the thread goes on serving the next', async () => {
     const cacheDir = join(dir, 'cache-corrupt');
-    await BlobCache.open(cacheDir, 1 << 30);
-    const thread = new UnpackThread(cacheDir);
+    const thread = new UnpackThread(await BlobCache.open(cacheDir, 1 << 30));
     try {
       const damaged = Buffer.from(pack);
       damaged[damaged.length - 5] ^= 0xff; // the trailing checksum
@@ -77,8 +73,7 @@ describe('the unpacking thread', () => {
 
   test('closing the thread fails the job in progress instead of leaving it waiting', async () => {
     const cacheDir = join(dir, 'cache-closed');
-    await BlobCache.open(cacheDir, 1 << 30);
-    const thread = new UnpackThread(cacheDir);
+    const thread = new UnpackThread(await BlobCache.open(cacheDir, 1 << 30));
     const sink = thread.sink('sha1', () => undefined);
     await sink.push(pack.subarray(0, pack.length >> 1));
     await thread.close();
