@@ -39,6 +39,11 @@ const MODE_OF: Record<EntryKind, number> = {
 };
 /** Only the type bits of a readdir entry's mode reach the kernel; one shared object per kind. */
 const TYPE_OF: Record<EntryKind, { mode: number }> = Object.fromEntries(Object.entries(MODE_OF).map(([kind, mode]) => [kind, { mode }])) as Record<EntryKind, { mode: number }>;
+/** A directory's entries for readdir: names, and beside each its type. */
+interface Children {
+  names: string[];
+  types: Array<{ mode: number }>;
+}
 const ROOT_STAT_BEFORE_READY: Stat = { mode: 0o40755, uid: 0, gid: 0, size: 4096, nlink: 2, atime: 0, mtime: 0, ctime: 0 };
 
 /**
@@ -102,10 +107,10 @@ export class TreeFilesystem {
       },
       readdir: (path, cb) => {
         const tree = this.gate.value;
-        if (!tree) return reply(cb, () => this.readdir(path), 'readdir', path);
+        const list = (errno: number, children?: Children) => (children ? cb(0, children.names, children.types) : cb(errno));
+        if (!tree) return reply(list, () => this.readdir(path), 'readdir', path);
         try {
-          const children = this.childrenOf(tree, path);
-          cb(0, children.names, children.types);
+          list(0, this.childrenOf(tree, path));
         } catch (err) {
           cb(typeof err === 'number' ? err : errnoOf(err));
         }
@@ -189,15 +194,15 @@ export class TreeFilesystem {
     }
   }
 
-  private async readdir(path: string): Promise<string[]> {
-    return this.childrenOf(await this.ready(), path).names;
+  private async readdir(path: string): Promise<Children> {
+    return this.childrenOf(await this.ready(), path);
   }
 
   /**
    * A directory's names, each with its file type: the kernel hands the type to readdir's callers
    * (d_type), so `find -type f`, `ls --color` or a module resolver need no stat per entry.
    */
-  private childrenOf(tree: MountedTree, path: string): { names: string[]; types: Array<{ mode: number }> } {
+  private childrenOf(tree: MountedTree, path: string): Children {
     const entry = tree.index.lookup(path);
     if (entry < 0) throw ENOENT;
     const kind = tree.index.kind(entry);

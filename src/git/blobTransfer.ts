@@ -1,7 +1,7 @@
 import { PackParser } from './packParser';
 import { UploadPackClient } from './uploadPackClient';
 
-/** Where the blobs of a transfer go, and how one comes back as a delta's base (structurally the hydrator's BlobReceiver, which this layer cannot name). */
+/** Where the blobs of a transfer parsed on this thread go, and how one comes back as a delta's base (structurally part of the hydrator's BlobReceiver, which this layer cannot name). */
 export interface BlobReceiver {
   /** Takes one blob of the transfer, its id already computed from its content. */
   deliver(oid: string, content: Buffer): Promise<void>;
@@ -18,6 +18,9 @@ export interface PackSink {
   /** The transfer broke: drop what is pending. */
   abort(): void;
 }
+
+/** A sink for a transfer's pack, made once the server has said how it names objects. */
+export type PackSinkFor = (objectFormat: 'sha1' | 'sha256') => PackSink;
 
 export interface BlobTransferLimits {
   /** Larger blobs are left out of a commit's transfer (the server filters them), to be fetched by id and streamed. */
@@ -41,7 +44,7 @@ export const DEFAULT_BLOB_TRANSFER: BlobTransferLimits = { maxBlobBytes: 64 * 10
 export async function transferBlobs(
   client: UploadPackClient,
   wanted: { commit: string } | { oids: string[] },
-  sinkFor: (objectFormat: 'sha1' | 'sha256') => PackSink,
+  sinkFor: PackSinkFor,
   maxBlobBytes = DEFAULT_BLOB_TRANSFER.maxBlobBytes,
 ): Promise<void> {
   // A commit at depth 1 whatever the volume's depth: only this commit's blobs are wanted.

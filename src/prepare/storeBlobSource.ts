@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { credentialsOf, RemoteAccess } from '../git/gitEnvironment';
 import { RepositoryStore } from '../git/repositoryStore';
-import { blobUnpacker, PackSink, transferBlobs } from '../git/blobTransfer';
+import { blobUnpacker, PackSinkFor, transferBlobs } from '../git/blobTransfer';
 import { UploadPackClient } from '../git/uploadPackClient';
 import { leftToGit } from '../git/v2Transport';
 import { BlobReceiver, BlobSource } from '../hydrate/blobSource';
@@ -34,12 +34,12 @@ export class StoreBlobSource implements BlobSource {
 
   /** A whole tree is parsed on the unpacking thread, so the FUSE operations served meanwhile do not wait behind it. */
   async fetchEverything(receiver: BlobReceiver): Promise<void> {
-    const sink = (format: 'sha1' | 'sha256') => this.unpacker.sink(format, (oid, size) => receiver.stored(oid, size));
+    const sink: PackSinkFor = (format) => this.unpacker.sink(format, (oid, size) => receiver.stored(oid, size));
     if (!(await this.streamed({ commit: this.commit }, sink))) await this.store.fetchCommitContents(this.access, this.commit, this.depth);
   }
 
   /** Whether our own client delivered the blobs; false when there is none, or it stepped aside or the transfer broke. */
-  private async streamed(wanted: { commit: string } | { oids: string[] }, sinkFor: (format: 'sha1' | 'sha256') => PackSink): Promise<boolean> {
+  private async streamed(wanted: { commit: string } | { oids: string[] }, sinkFor: PackSinkFor): Promise<boolean> {
     if (!this.client) return false;
     try {
       await transferBlobs(this.client, wanted, sinkFor);

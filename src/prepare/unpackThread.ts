@@ -55,8 +55,9 @@ export class UnpackThread {
     const finished = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
     finished.catch(() => undefined); // a transfer that broke never asks for the end
     const job: Job = { onStored, queued: 0, finished, resolve, reject };
-    this.post({ job: id, start: { cacheDir: this.cache.dir, objectFormat, baseBytes: this.baseBytes } });
+    const worker = this.post({ job: id, start: { cacheDir: this.cache.dir, objectFormat, baseBytes: this.baseBytes } });
     this.jobs.set(id, job);
+    worker.ref(); // a job is running: its answers must arrive
     return {
       push: async (chunk) => {
         if (job.failure) throw job.failure;
@@ -87,11 +88,12 @@ export class UnpackThread {
     await worker?.terminate();
   }
 
-  private post(message: ToUnpacker, transfer?: ArrayBuffer[]): void {
+  /** Sends to the thread, started on first use; returns it. */
+  private post(message: ToUnpacker, transfer?: ArrayBuffer[]): Worker {
     if (this.closed) throw new GitfsError('internal', 'the unpacking thread is shut down');
     this.worker ??= this.start();
-    this.worker.ref(); // a job is running: its answers must arrive
     this.worker.postMessage(message, transfer);
+    return this.worker;
   }
 
   private start(): Worker {
@@ -113,11 +115,11 @@ export class UnpackThread {
         this.cache.adopt(oid, size);
         job?.onStored(oid, size);
       }
-    }
-    if (!job) return;
-    if ('stored' in message) {
+      if (!job) return;
       job.queued -= message.consumed;
       if (job.queued <= MAX_QUEUED_BYTES) job.drained?.();
+    } else if (!job) {
+      return;
     } else if ('done' in message) {
       this.settle(message.job, job);
     } else {
