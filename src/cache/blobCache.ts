@@ -5,6 +5,7 @@ import { CorruptObject, InvalidArgument } from '../errors/errors';
 import { Logger, silentLogger } from '../log/logger';
 import { blobPath, TEMP_PREFIX, tempBlobPath } from './blobFiles';
 import { blobHasher, isObjectId } from './objectHash';
+import { ServableBlobs } from './servableBlobs';
 
 interface CachedBlob {
   size: number;
@@ -33,6 +34,8 @@ export interface BlobCacheStats {
 }
 
 const TOUCH_INTERVAL_MS = 10 * 60 * 1000;
+/** The shared set of verified blobs has a slot per this many bytes of budget (a 10 GiB cache: 5 MiB of slots). */
+const BYTES_PER_SERVABLE_SLOT = 64 * 1024;
 /** Blobs up to this size are gathered in memory and written in one call. */
 const SMALL_BLOB_BYTES = 1024 * 1024;
 
@@ -56,8 +59,12 @@ export class BlobCache {
   private corruptDiscarded = 0;
   /** Numbers temporary file names: cheaper than random ones, and unique within the process. */
   private tempFiles = 0;
+  /** The verified blobs, in memory that FUSE serving threads read too. */
+  readonly servable: ServableBlobs;
 
-  private constructor(readonly dir: string, readonly maxBytes: number, private readonly log: Logger) {}
+  private constructor(readonly dir: string, readonly maxBytes: number, private readonly log: Logger) {
+    this.servable = ServableBlobs.allocate(maxBytes / BYTES_PER_SERVABLE_SLOT);
+  }
 
   static async open(dir: string, maxBytes: number, log: Logger = silentLogger): Promise<BlobCache> {
     if (!Number.isFinite(maxBytes) || maxBytes <= 0) throw new InvalidArgument('cache-max-bytes', `${maxBytes} must be a positive number of bytes`);
@@ -204,6 +211,7 @@ export class BlobCache {
 
   private add(oid: string, size: number, verified: boolean): void {
     const existing = this.blobs.get(oid);
+    if (verified) this.servable.add(oid);
     if (existing) {
       existing.verified ||= verified;
       return;
@@ -216,6 +224,7 @@ export class BlobCache {
   private forget(oid: string): void {
     const blob = this.blobs.get(oid);
     if (!blob) return;
+    this.servable.remove(oid);
     this.blobs.delete(oid);
     this.bytes -= blob.size;
   }
@@ -249,6 +258,7 @@ export class BlobCache {
     for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
     if (size === blob.size && hash.digest('hex') === oid) {
       blob.verified = true;
+      this.servable.add(oid);
       return true;
     }
     this.corruptDiscarded++;
@@ -259,13 +269,20 @@ export class BlobCache {
   }
 
   private async evict(): Promise<void> {
+    // Blobs read by serving threads since the last eviction get a second chance at the recent end.
+    const readMeanwhile: Array<[string, CachedBlob]> = [];
     for (const [oid, blob] of this.blobs) {
       if (this.bytes <= this.maxBytes) break;
       if (blob.pins > 0) continue;
+      if (this.servable.takeTouched(oid)) {
+        readMeanwhile.push([oid, blob]);
+        continue;
+      }
       this.forget(oid);
       this.evictions++;
       await unlink(this.pathOf(oid)).catch(() => undefined);
     }
+    for (const [oid, blob] of readMeanwhile) this.touch(oid, blob);
   }
 
   /** Indexes what an earlier run left: sizes from stat, order from mtime; no hashing. */

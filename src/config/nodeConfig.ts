@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { FilesystemOptions, DEFAULT_FILESYSTEM_OPTIONS } from '../fuse/treeFilesystem';
+import { KernelProfile } from '../fuse/initNegotiation';
 import { DEFAULT_LIMITS, HydratorLimits } from '../hydrate/hydrator';
 
 /** Everything a node needs to serve volumes; the CLI and the CSI driver fill it from flags. */
@@ -19,6 +20,8 @@ export interface NodeConfig {
   treeMountGraceMs: number;
   hydrator: HydratorLimits;
   filesystem: FilesystemOptions;
+  /** Negotiate FUSE as if the kernel were this old (tests). */
+  kernelProfile?: KernelProfile;
 }
 
 export const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;

@@ -1,5 +1,19 @@
-import Fuse from 'fuse-native';
 import { GitfsError } from '../errors/errors';
+
+/** Linux errno values: the FUSE layer is the one place that knows them. */
+export const Errno = {
+  ENOENT: 2,
+  EINTR: 4,
+  EIO: 5,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENODEV: 19,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  EROFS: 30,
+  ENOSYS: 38,
+} as const;
 
 /**
  * The one place that turns errors into errno values. A mount whose preparation failed, a
@@ -7,12 +21,7 @@ import { GitfsError } from '../errors/errors';
  * the reason is logged and kept on the mount, not squeezed into an errno.
  */
 export function errnoOf(err: unknown): number {
-  if (err instanceof GitfsError && err.kind === 'invalid-argument') return Fuse.EINVAL;
-  return Fuse.EIO;
+  if (typeof err === 'number') return err;
+  if (err instanceof GitfsError && err.kind === 'invalid-argument') return Errno.EINVAL;
+  return Errno.EIO;
 }
-
-export const ENOENT = Fuse.ENOENT;
-export const EROFS = Fuse.EROFS;
-export const EISDIR = Fuse.EISDIR;
-export const EINVAL = Fuse.EINVAL;
-export const EBADF = Fuse.EBADF;

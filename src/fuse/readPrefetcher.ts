@@ -10,21 +10,18 @@ export interface PrefetchOptions {
   siblingBytes: number;
   /** After this many cold reads the reader is taken to be reading everything: queue the whole tree (0 disables). */
   bulkAfterColdReads: number;
-  /** Queue manifests (package.json, go.mod, README…) of a directory when it is listed. Off by default: a `find` must stay free. */
-  manifestsOnReaddir: boolean;
 }
 
 export const DEFAULT_PREFETCH: PrefetchOptions = {
   siblingFiles: 256,
   siblingBytes: 32 * 1024 * 1024,
   bulkAfterColdReads: 16,
-  manifestsOnReaddir: false,
 };
 
 /**
  * Decides what to fetch beyond what is read. Only reads of content trigger it (never lookup,
- * getattr or readdir, unless manifest prefetch is switched on), so walking the tree costs no
- * blob bytes. A cold read queues its directory's other files behind it; many cold reads mean
+ * getattr or readdir, which serving threads answer without the main thread), so walking the
+ * tree costs no blob bytes. A cold read queues its directory's other files behind it; many cold reads mean
  * a full scan, so the rest of the tree is queued in the background, within the cache budget.
  */
 export class ReadPrefetcher {
@@ -48,19 +45,12 @@ export class ReadPrefetcher {
         if (files >= this.options.siblingFiles || bytes + size > this.options.siblingBytes) break;
         files++;
         bytes += size;
-        this.queue(tree, sibling, priorityClassOf(index.names[sibling]));
+        this.queue(tree, sibling, priorityClassOf(index.name(sibling)));
       }
     }
     if (this.options.bulkAfterColdReads === 0 || this.bulkQueued) return;
     if (this.coldFiles.size < this.options.bulkAfterColdReads) this.coldFiles.add(entry);
     if (this.coldFiles.size >= this.options.bulkAfterColdReads) this.queueEverything(tree);
-  }
-
-  onReaddir(tree: MountedTree, dir: number): void {
-    if (!this.options.manifestsOnReaddir) return;
-    for (const child of tree.index.childrenOf(dir)) {
-      if (this.isFile(tree, child) && priorityClassOf(tree.index.names[child]) === Priority.Manifest) this.queue(tree, child, Priority.Manifest);
-    }
   }
 
   private queueEverything(tree: MountedTree): void {

@@ -46,6 +46,12 @@ export class ReadinessGate<T> {
     this.settle();
   }
 
+  /** The value once the gate opens, or undefined once it fails; no deadline (and no timer). */
+  async whenSettled(): Promise<T | undefined> {
+    await this.settled;
+    return this.value_;
+  }
+
   /** Resolves with the value once ready; rejects with the failure, or NotReady after `timeoutMs`. */
   async wait(timeoutMs: number): Promise<T> {
     if (this.state_ === 'pending') {

@@ -1,20 +1,22 @@
-import { readFileSync, readSync } from 'node:fs';
-import type { Operations, Stat, Statfs } from 'fuse-native';
+import { writeSync } from 'node:fs';
 import { CorruptObject, NotReady } from '../errors/errors';
 import { Priority } from '../hydrate/blobSource';
 import { Hydrator } from '../hydrate/hydrator';
 import { Logger, silentLogger } from '../log/logger';
-import { EntryKind, UNKNOWN_SIZE } from '../tree/treeIndex';
-import { EBADF, EINVAL, EISDIR, ENOENT, EROFS, errnoOf } from './errno';
-import { MountedTree } from './mountedTree';
-import { ReadinessGate } from './readinessGate';
 import { withinDeadline } from './deadline';
+import { Errno, errnoOf } from './errno';
+import { Negotiated } from './initNegotiation';
+import { MountedTree } from './mountedTree';
+import { IN_HEADER, Op, OUT_HEADER, STATFS_OUT } from './protocol';
+import { ReadinessGate } from './readinessGate';
 import { DEFAULT_PREFETCH, PrefetchOptions, ReadPrefetcher } from './readPrefetcher';
+import { ConnectionHandler, ServingThreads } from './servingThreads';
+import { answer, ConnectionFacts, entryOf, error, header, Need, nodeIdOf, NO_REPLY, REQUEST_COUNT_SLOTS, ServedTree, writeU64 } from './treeAnswers';
 
 export interface FilesystemOptions {
   /** Longest an operation waits at the readiness gate before failing with EIO. */
   gateWaitMs: number;
-  /** Longest an open waits for its blob to hydrate before failing with EIO. */
+  /** Longest a read waits for its blob to hydrate before failing with EIO. */
   readWaitMs: number;
   prefetch: PrefetchOptions;
 }
@@ -22,40 +24,30 @@ export interface FilesystemOptions {
 // The gate wait stays under kubelet-visible stalls; the read wait leaves room for a large blob.
 export const DEFAULT_FILESYSTEM_OPTIONS: FilesystemOptions = { gateWaitMs: 10_000, readWaitMs: 60_000, prefetch: DEFAULT_PREFETCH };
 
-interface OpenBlob {
-  oid: string;
-  /** The cached blob's descriptor; null for empty files: nothing to read, nothing to fetch. */
-  fd: number | null;
+/** A request the main thread is answering, by unique id, so that an INTERRUPT can find it. */
+interface Pending {
+  interrupted: boolean;
 }
-
-const WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000; // O_WRONLY O_RDWR O_CREAT O_TRUNC O_APPEND
-/** What each kind of entry shows as: git's modes, owned by root, readable by all. */
-const MODE_OF: Record<EntryKind, number> = {
-  [EntryKind.Directory]: 0o40755,
-  [EntryKind.Gitlink]: 0o40755,
-  [EntryKind.File]: 0o100644,
-  [EntryKind.Executable]: 0o100755,
-  [EntryKind.Symlink]: 0o120777,
-};
-/** Only the type bits of a readdir entry's mode reach the kernel; one shared object per kind. */
-const TYPE_OF: Record<EntryKind, { mode: number }> = Object.fromEntries(Object.entries(MODE_OF).map(([kind, mode]) => [kind, { mode }])) as Record<EntryKind, { mode: number }>;
-/** A directory's entries for readdir: names, and beside each its type. */
-interface Children {
-  names: string[];
-  types: Array<{ mode: number }>;
-}
-const ROOT_STAT_BEFORE_READY: Stat = { mode: 0o40755, uid: 0, gid: 0, size: 4096, nlink: 2, atime: 0, mtime: 0, ctime: 0 };
 
 /**
- * The read-only filesystem of one commit, as fuse-native operations. Everything but getattr
- * of the root and statfs waits at the readiness gate; content is hydrated on open through
- * the node-wide hydrator and served from the shared cache. Nothing here blocks the event
- * loop or runs a synchronous child process: this process serves the mount.
+ * The read-only filesystem of one commit, on the main thread: the requests its serving threads
+ * could not answer alone come here. A request waits at the readiness gate, for the tree's sizes
+ * or for its blob to hydrate (through the node-wide hydrator, into the shared cache), then is
+ * answered with the same code the threads use. Also STATFS, INTERRUPT and DESTROY. Nothing here
+ * blocks the event loop on our own mount.
  */
-export class TreeFilesystem {
-  private readonly open = new Map<number, OpenBlob>();
-  private nextHandle = 1;
+export class TreeFilesystem implements ConnectionHandler {
   private readonly prefetcher: ReadPrefetcher;
+  private connection: { fd: number; facts: ConnectionFacts; threads: ServingThreads } | undefined;
+  private tree: ServedTree | undefined;
+  private mounted: MountedTree | undefined;
+  private readonly pending = new Map<bigint, Pending>();
+  private readonly answering = new Set<Promise<void>>();
+  private readonly out = Buffer.alloc(256 * 4096 + OUT_HEADER);
+  private readonly loggedOps = new Set<number>();
+  private endedWith: number | undefined;
+  /** Requests received by opcode, over every connection this filesystem served. */
+  readonly requests = new Int32Array(new SharedArrayBuffer(REQUEST_COUNT_SLOTS * 4));
 
   constructor(
     private gate_: ReadinessGate<MountedTree>,
@@ -70,193 +62,200 @@ export class TreeFilesystem {
     return this.gate_;
   }
 
-  /** A retried preparation brings a new gate; operations from now on wait on it. */
+  /** Lookup counts the kernel holds, per entry (tests; undefined before the tree is served). */
+  get lookups(): Int32Array | undefined {
+    return this.tree?.lookups;
+  }
+
+  /** Why the connection ended (an errno), or undefined while it serves. */
+  get endedWithErrno(): number | undefined {
+    return this.endedWith;
+  }
+
+  /** A retried preparation brings a new gate; requests from now on wait on it. */
   useGate(gate: ReadinessGate<MountedTree>): void {
+    if (gate === this.gate_) return;
     this.gate_ = gate;
+    this.whenReady();
   }
 
-  /** The longest any operation can take, so fuse-native's own timeout never fires first. */
-  get longestOperationMs(): number {
-    return this.options.gateWaitMs + this.options.readWaitMs + 5_000;
+  /** Starts serving connection `fd` (INIT answered) on the node's serving threads. */
+  serve(fd: number, negotiated: Negotiated, threads: ServingThreads, owner: { uid: number; gid: number }): void {
+    const facts: ConnectionFacts = { negotiated, cacheDir: this.hydrator.cache.dir, ...owner, requests: this.requests };
+    this.connection = { fd, facts, threads };
+    this.endedWith = undefined;
+    threads.add(fd, facts, this);
+    this.whenReady();
   }
 
-  operations(): Operations {
-    const reply = <T>(cb: (errno: number, value?: T) => void, work: () => Promise<T>, op: string, path: string) => {
-      work().then(
-        (value) => cb(0, value),
-        (err) => {
-          const errno = typeof err === 'number' ? err : errnoOf(err);
-          if (typeof err !== 'number') this.log.warn({ op, path, err }, 'filesystem operation failed');
-          cb(errno);
-        },
-      );
-    };
-    const readOnly = (...args: unknown[]) => (args[args.length - 1] as (errno: number) => void)(EROFS);
-    return {
-      // getattr and readdir answer synchronously once the tree is ready: they are most of a walk.
-      getattr: (path, cb) => {
-        const tree = this.gate.value;
-        if (tree) {
-          const entry = tree.index.lookup(path);
-          if (entry < 0) return cb(ENOENT);
-          if (tree.index.size(entry) !== UNKNOWN_SIZE) return cb(0, this.statOf(tree, entry));
-        } else if (path === '/') {
-          return cb(0, ROOT_STAT_BEFORE_READY);
-        }
-        reply(cb, () => this.getattr(path), 'getattr', path);
-      },
-      readdir: (path, cb) => {
-        const tree = this.gate.value;
-        const list = (errno: number, children?: Children) => (children ? cb(0, children.names, children.types) : cb(errno));
-        if (!tree) return reply(list, () => this.readdir(path), 'readdir', path);
-        try {
-          list(0, this.childrenOf(tree, path));
-        } catch (err) {
-          cb(typeof err === 'number' ? err : errnoOf(err));
-        }
-      },
-      open: (path, flags, cb) => {
-        if (flags & WRITE_FLAGS) return cb(EROFS);
-        reply(cb, () => this.openFile(path), 'open', path);
-      },
-      // Reads and releases hit the local cache file: answered synchronously, no thread hop.
-      read: (path, fd, buffer, length, position, cb) => {
-        const blob = this.open.get(fd);
-        if (!blob) return cb(EBADF);
-        if (blob.fd === null) return cb(0);
-        try {
-          cb(readSync(blob.fd, buffer, 0, length, position));
-        } catch (err) {
-          this.log.warn({ op: 'read', path, err }, 'reading cached blob failed');
-          cb(errnoOf(err));
-        }
-      },
-      release: (_path, fd, cb) => {
-        const blob = this.open.get(fd);
-        this.open.delete(fd);
-        if (blob?.fd != null) this.hydrator.cache.close(blob.oid, blob.fd);
-        cb(0);
-      },
-      readlink: (path, cb) => reply(cb, () => this.readlink(path), 'readlink', path),
-      statfs: (_path, cb) => cb(0, this.statfs()),
-      write: readOnly,
-      create: readOnly,
-      truncate: readOnly,
-      ftruncate: readOnly,
-      unlink: readOnly,
-      mkdir: readOnly,
-      rmdir: readOnly,
-      rename: readOnly,
-      link: readOnly,
-      symlink: readOnly,
-      chmod: readOnly,
-      chown: readOnly,
-      utimens: readOnly,
-      setxattr: readOnly,
-      removexattr: readOnly,
-      mknod: readOnly,
-    };
+  /**
+   * Stops serving (the descriptor stays open: the caller closes it or leaves it to the holder).
+   * With `drain`, requests already taken off the connection are answered first, within `drainMs`.
+   */
+  async stop(options: { drain: boolean; drainMs?: number }): Promise<void> {
+    const connection = this.connection;
+    if (!connection) return;
+    await connection.threads.remove(connection.fd);
+    if (options.drain && this.answering.size > 0) {
+      const drained = Promise.allSettled(this.answering).then(() => undefined);
+      await withinDeadline(drained, options.drainMs ?? this.options.readWaitMs, () => new NotReady('requests still unanswered')).catch(() => undefined);
+    }
+    this.connection = undefined;
   }
 
-  private async ready(): Promise<MountedTree> {
-    return this.gate.wait(this.options.gateWaitMs);
+  /** Requests the main thread is answering now; a graceful handover waits for them. */
+  get inFlight(): number {
+    return this.answering.size;
   }
 
-  private async resolve(path: string): Promise<{ tree: MountedTree; entry: number }> {
-    const tree = await this.ready();
-    const entry = tree.index.lookup(path);
-    if (entry < 0) throw ENOENT;
-    return { tree, entry };
+  ended(errno: number): void {
+    if (this.endedWith !== undefined) return;
+    this.endedWith = errno;
+    this.log.info({ errno }, 'FUSE connection ended');
   }
 
-  private async getattr(path: string): Promise<Stat> {
-    const { tree, entry } = await this.resolve(path);
-    if (tree.index.size(entry) === UNKNOWN_SIZE) await tree.sizes.wait(this.options.gateWaitMs);
-    return this.statOf(tree, entry);
+  forwarded(need: number, request: Buffer): void {
+    const connection = this.connection;
+    if (!connection) return;
+    const op = request.length >= IN_HEADER ? request.readUInt32LE(4) : -1;
+    if (need === Need.Malformed) {
+      this.log.warn({ bytes: request.length, op }, 'malformed FUSE request answered with EIO');
+      if (request.length >= OUT_HEADER) this.write(error(this.out, request, Errno.EIO));
+    } else if (need === Need.Unknown) {
+      if (!this.loggedOps.has(op)) this.log.warn({ op }, 'unknown FUSE request answered with ENOSYS (logged once per opcode)');
+      this.loggedOps.add(op);
+      this.write(error(this.out, request, Errno.ENOSYS));
+    } else if (need === Need.MainThread) this.answerHere(request, op);
+    else this.track(this.answerLater(request));
   }
 
-  private statOf(tree: MountedTree, entry: number): Stat {
-    const index = tree.index;
-    const kind = index.kind(entry);
-    const time = tree.commitTime;
-    const base = { uid: 0, gid: 0, atime: time, mtime: time, ctime: time, ino: entry + 1 };
-    const mode = MODE_OF[kind];
-    switch (kind) {
-      case EntryKind.Directory:
-      case EntryKind.Gitlink:
-        return { ...base, mode, size: 4096, nlink: 2 };
-      case EntryKind.Symlink:
-        return { ...base, mode, size: index.size(entry), nlink: 1 };
+  private track(answering: Promise<void>): void {
+    this.answering.add(answering);
+    void answering.finally(() => this.answering.delete(answering));
+  }
+
+  private answerHere(request: Buffer, op: number): void {
+    switch (op) {
+      case Op.STATFS:
+        return this.write(this.statfs(request));
+      case Op.INTERRUPT:
+        return this.interrupt(request);
+      case Op.DESTROY:
+        return this.write(header(this.out, request, OUT_HEADER, 0));
       default: {
-        const size = index.size(entry);
-        return { ...base, mode, size, nlink: 1, blksize: 4096, blocks: Math.ceil(size / 512) };
+        // A request that came before its connection was announced to the thread: answered here.
+        const result = answer(request, request.length, this.connection!.facts, this.tree, this.hydrator.cache.servable, this.out);
+        if (result > 0) this.write(result);
+        else if (result !== NO_REPLY) this.track(this.answerLater(request));
       }
     }
   }
 
-  private async readdir(path: string): Promise<Children> {
-    return this.childrenOf(await this.ready(), path);
-  }
-
-  /**
-   * A directory's names, each with its file type: the kernel hands the type to readdir's callers
-   * (d_type), so `find -type f`, `ls --color` or a module resolver need no stat per entry.
-   */
-  private childrenOf(tree: MountedTree, path: string): Children {
-    const entry = tree.index.lookup(path);
-    if (entry < 0) throw ENOENT;
-    const kind = tree.index.kind(entry);
-    if (kind === EntryKind.Gitlink) return { names: [], types: [] };
-    if (kind !== EntryKind.Directory) throw EISDIR;
-    this.prefetcher.onReaddir(tree, entry);
-    const names: string[] = [];
-    const types: Array<{ mode: number }> = [];
-    for (const child of tree.index.childrenOf(entry)) {
-      names.push(tree.index.names[child]);
-      types.push(TYPE_OF[tree.index.kind(child)]);
-    }
-    return { names, types };
-  }
-
-  private async openFile(path: string): Promise<number> {
-    const { tree, entry } = await this.resolve(path);
-    const kind = tree.index.kind(entry);
-    if (kind === EntryKind.Directory || kind === EntryKind.Gitlink) throw EISDIR;
-    const oid = tree.index.oid(entry);
-    const blobFd = tree.index.size(entry) === 0 ? null : await this.openBlob(tree, entry);
-    const handle = this.nextHandle++;
-    this.open.set(handle, { oid, fd: blobFd });
-    return handle;
-  }
-
-  /** Opens the cached blob, hydrating it first when cold; a copy that fails verification is fetched once more. */
-  private async openBlob(tree: MountedTree, entry: number): Promise<number> {
-    const oid = tree.index.oid(entry);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const cached = await this.hydrator.cache.open(oid);
-      if (cached !== undefined) return cached;
-      if (attempt === 0) this.prefetcher.onColdRead(tree, entry);
-      const hydrated = this.hydrator.hydrate(tree.source, oid, Priority.Read, Math.max(0, tree.index.size(entry)));
-      await withinDeadline(hydrated, this.options.readWaitMs, () => new NotReady(`blob ${oid} did not arrive within ${this.options.readWaitMs} ms`));
-    }
-    throw new CorruptObject(oid, 'the cached copy could not be verified after refetching');
-  }
-
-  private async readlink(path: string): Promise<string> {
-    const { tree, entry } = await this.resolve(path);
-    if (tree.index.kind(entry) !== EntryKind.Symlink) throw EINVAL;
-    const fd = await this.openBlob(tree, entry);
+  /** Gets what the request needs (the tree, sizes, its blob), then answers it; bounded, and EIO with the reason logged. */
+  private async answerLater(request: Buffer): Promise<void> {
+    const unique = request.readBigUInt64LE(8);
+    const pending: Pending = { interrupted: false };
+    this.pending.set(unique, pending);
     try {
-      return readFileSync(fd, 'utf8');
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const tree = this.tree ?? this.servedTree(await this.gate.wait(this.options.gateWaitMs));
+        const facts = this.connection?.facts;
+        if (!facts) return;
+        const result = answer(request, request.length, facts, tree, this.hydrator.cache.servable, this.out);
+        if (result >= 0) {
+          if (!pending.interrupted && result !== NO_REPLY) this.write(result);
+          return;
+        }
+        if (pending.interrupted) return;
+        if (result === Need.Sizes) await this.mounted!.sizes.wait(this.options.gateWaitMs);
+        else if (result === Need.Blob) await this.hydrate(tree, entryOf(request, tree.index), attempt);
+        else return this.forwarded(result, request);
+      }
+      throw new CorruptObject(`entry ${nodeIdOf(request)}`, 'the cached copy could not be read after fetching it again');
+    } catch (err) {
+      if (!pending.interrupted && this.connection) {
+        this.log.warn({ op: request.readUInt32LE(4), node: nodeIdOf(request), err }, 'filesystem operation failed');
+        this.write(error(this.out, request, errnoOf(err)));
+      }
     } finally {
-      this.hydrator.cache.close(tree.index.oid(entry), fd);
+      this.pending.delete(unique);
     }
   }
 
-  private statfs(): Statfs {
-    const tree = this.gate.value;
-    const files = tree ? tree.index.count : 0;
-    const blocks = tree ? Math.ceil(tree.index.totalBytes / 4096) : 0;
-    return { bsize: 4096, frsize: 4096, blocks, bfree: 0, bavail: 0, files, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 };
-   }
+  /** Brings the entry's blob into the cache, verified, so that it is served from there. */
+  private async hydrate(tree: ServedTree, entry: number, attempt: number): Promise<void> {
+    const index = tree.index;
+    const oid = index.oid(entry);
+    const cache = this.hydrator.cache;
+    if (cache.has(oid)) {
+      // Cached but not yet verified in this process (left by an earlier run): opening verifies it.
+      const fd = await cache.open(oid);
+      if (fd !== undefined) return cache.close(oid, fd);
+    }
+    if (attempt === 0) this.prefetcher.onColdRead(this.mounted!, entry);
+    const hydrated = this.hydrator.hydrate(this.mounted!.source, oid, Priority.Read, Math.max(0, index.size(entry)));
+    await withinDeadline(hydrated, this.options.readWaitMs, () => new NotReady(`blob ${oid} did not arrive within ${this.options.readWaitMs} ms`));
+  }
+
+  /** The kernel asks to abandon a request a signal interrupted: answered EINTR now, its own answer dropped. */
+  private interrupt(request: Buffer): void {
+    if (request.length < IN_HEADER + 8) return;
+    const target = request.readBigUInt64LE(IN_HEADER);
+    const pending = this.pending.get(target);
+    if (!pending || pending.interrupted) return;
+    pending.interrupted = true;
+    const out = this.out;
+    out.writeUInt32LE(OUT_HEADER, 0);
+    out.writeInt32LE(-Errno.EINTR, 4);
+    out.writeBigUInt64LE(target, 8);
+    this.write(OUT_HEADER);
+  }
+
+  /** `df` shows the tree: its size in 4 KiB blocks, its entries as inodes, nothing free. */
+  private statfs(request: Buffer): number {
+    const index = this.mounted?.index;
+    const out = this.out;
+    const at = OUT_HEADER;
+    out.fill(0, at, at + STATFS_OUT);
+    writeU64(out, at, index ? Math.ceil(index.totalBytes / 4096) : 0);
+    writeU64(out, at + 24, index ? index.count : 0);
+    out.writeUInt32LE(4096, at + 40); // bsize
+    out.writeUInt32LE(255, at + 44); // namelen
+    out.writeUInt32LE(4096, at + 48); // frsize
+    return header(out, request, at + STATFS_OUT, 0);
+  }
+
+  private whenReady(): void {
+    const gate = this.gate_;
+    gate.whenSettled().then(
+      (mounted) => {
+        // A failed gate is answered request by request (EIO, reason logged).
+        if (mounted && gate === this.gate_ && this.connection) this.servedTree(mounted);
+      },
+    );
+  }
+
+  /** The tree as serving threads see it, made once per ready gate and handed to them. */
+  private servedTree(mounted: MountedTree): ServedTree {
+    if (this.tree && this.mounted === mounted) return this.tree;
+    this.mounted = mounted;
+    this.tree = {
+      index: mounted.index,
+      lookups: new Int32Array(new SharedArrayBuffer(mounted.index.count * 4)),
+      commitSeconds: Math.floor(mounted.commitTime.getTime() / 1000),
+    };
+    if (this.connection) this.connection.threads.serveTree(this.connection.fd, this.tree);
+    return this.tree;
+  }
+
+  private write(length: number): void {
+    if (!this.connection) return;
+    try {
+      writeSync(this.connection.fd, this.out, 0, length);
+    } catch (err) {
+      // ENOENT: the kernel no longer waits for this request (interrupted, or the connection ended).
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENODEV') this.log.warn({ code }, 'a FUSE reply could not be written');
+    }
+  }
 }

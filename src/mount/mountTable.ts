@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { systemCommand } from './systemCommand';
 
 export interface MountEntry {
+  /** major:minor of the mounted file system: bind mounts of one FUSE mount share it. */
+  device: string;
   mountPoint: string;
   root: string;
   fsType: string;
@@ -24,7 +26,7 @@ export async function readMountTable(): Promise<MountEntry[]> {
     const [left, right] = line.split(' - ');
     const fields = left.split(' ');
     const [fsType, source] = (right ?? '').split(' ');
-    entries.push({ root: unescape(fields[3]), mountPoint: unescape(fields[4]), options: fields[5], fsType, source: unescape(source ?? '') });
+    entries.push({ device: fields[2], root: unescape(fields[3]), mountPoint: unescape(fields[4]), options: fields[5], fsType, source: unescape(source ?? '') });
   }
   return entries;
 }

@@ -14,6 +14,9 @@ export async function publish(treeDir: string, target: string): Promise<void> {
   // First clear an earlier mount of ours (a dead one would fail even the mkdir); never someone else's.
   const existing = await mountsAt(path);
   if (existing.some((m) => m.fsType !== TREE_FS_TYPE)) throw new GitfsError('internal', `${path} already has a ${existing[0].fsType} file system mounted that is not a gitfs-csi volume`);
+  // Already a view of this very tree mount (it outlived a restart of its server): containers use it, leave it.
+  const tree = (await mountsAt(treeDir)).find((m) => m.fsType === TREE_FS_TYPE);
+  if (tree && existing.length === 1 && existing[0].device === tree.device) return;
   if (existing.length > 0) await detachAll(path);
   await mkdir(path, { recursive: true });
   // One mount(8) makes the bind and then remounts it read-only (two system calls, one process).

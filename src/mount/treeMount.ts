@@ -1,78 +1,178 @@
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { mkdir, rmdir } from 'node:fs/promises';
-import Fuse from 'fuse-native';
 import { GitfsError } from '../errors/errors';
-import { withinDeadline } from '../fuse/deadline';
+import { fuseDevice, MNT_DETACH, MS_NODEV, MS_NOSUID, MS_RDONLY } from '../fuse/fuseDevice';
+import { answerInit } from '../fuse/initHandshake';
+import { has, KernelProfile, Negotiated } from '../fuse/initNegotiation';
+import { Init, Notify, OUT_HEADER } from '../fuse/protocol';
+import { ServingThreads } from '../fuse/servingThreads';
 import { TreeFilesystem } from '../fuse/treeFilesystem';
-import { keepSignalsOffFuseThreads } from './fuseThreadSignals';
+import { Logger, silentLogger } from '../log/logger';
+import { FuseHolder } from './fuseHolder';
 import { detachAll, mountsAt } from './mountTable';
 
 /** How tree mounts (and bind mounts of them) show in the mount table. */
 export const TREE_FS_TYPE = 'fuse.gitfs';
 
-/** Kernel caching for immutable content: a commit's tree and blobs never change. */
-const CACHE_SECONDS = 3600;
-
 /** Longest a new FUSE mount may take to come up (it takes milliseconds). */
 const MOUNT_START_MS = 30_000;
 
-/**
- * fuse-native builds libfuse's option string from a fixed list; the raw options it lacks
- * (read-only, negative-lookup caching) are appended here. Only options libfuse 2 knows:
- * an unknown one leaves a dead mount behind.
- */
-class ReadOnlyFuse extends Fuse {
-  override _fuseOptions(): string {
-    const base = super._fuseOptions();
-    const extra = `ro,negative_timeout=${CACHE_SECONDS}`;
-    return base ? `${base},${extra}` : `-o${extra}`;
-  }
+/** The node's FUSE machinery that every tree mount shares. */
+export interface FuseContext {
+  threads: ServingThreads;
+  /** Negotiate as if the kernel were this old (tests; nodes that must not use newer features). */
+  kernelProfile?: KernelProfile;
+  /** Keeps each connection's descriptor, so that mounts outlive this process (the node plugin only). */
+  holder?: FuseHolder;
+  log?: Logger;
 }
 
-/** One FUSE mount of one commit's tree on this node; consumers see it through bind mounts. */
+/**
+ * One FUSE mount of one commit's tree on this node; consumers see it through bind mounts. With a
+ * holder, a mount that an earlier process of ours served and left to the holder is taken over
+ * instead of mounted again, so the views that running containers hold keep working.
+ */
 export class TreeMount {
-  private fuse: ReadOnlyFuse | undefined;
+  private fd: number | undefined;
+  private negotiated_: Negotiated | undefined;
+  private adopted_ = false;
 
-  constructor(readonly dir: string, readonly filesystem: TreeFilesystem, private readonly label: string) {}
+  constructor(readonly dir: string, readonly filesystem: TreeFilesystem, private readonly label: string, private readonly fuse: FuseContext) {}
 
   get mounted(): boolean {
-    return this.fuse !== undefined;
+    return this.fd !== undefined;
+  }
+
+  get negotiated(): Negotiated | undefined {
+    return this.negotiated_;
+  }
+
+  /** Whether this mount was served by an earlier process and taken over from the holder. */
+  get adopted(): boolean {
+    return this.adopted_;
+  }
+
+  private get log(): Logger {
+    return this.fuse.log ?? silentLogger;
   }
 
   async mount(): Promise<void> {
-    if (this.fuse) return;
+    if (this.fd !== undefined) return;
+    if (await this.adopt()) return;
     // A server killed without unmounting leaves a dead mount that would refuse a new one.
     if ((await mountsAt(this.dir)).length > 0) await detachAll(this.dir);
     await mkdir(this.dir, { recursive: true });
-    keepSignalsOffFuseThreads();
-    const fuse = new ReadOnlyFuse(this.dir, this.filesystem.operations(), {
-      allowOther: true,
-      defaultPermissions: true,
-      kernelCache: true,
-      entryTimeout: CACHE_SECONDS,
-      attrTimeout: CACHE_SECONDS,
-      fsname: `gitfs:${this.label}`.replace(/[,\s\\]/g, '_').slice(0, 200),
-      subtype: TREE_FS_TYPE.replace('fuse.', ''),
-      timeout: this.filesystem.longestOperationMs,
-    });
-    const mounted = new Promise<void>((resolve, reject) =>
-      fuse.mount((err) => (err ? reject(new GitfsError('internal', `cannot mount FUSE at ${this.dir}: ${err.message}`, { cause: err })) : resolve())),
-    );
-    // fuse-native calls back only once the kernel's INIT has been answered: never wait for that forever.
+    const fd = openFuseDevice();
+    const source = `gitfs:${this.label}`.replace(/[,\s\\]/g, '_').slice(0, 200);
     try {
-      await withinDeadline(mounted, MOUNT_START_MS, () => new GitfsError('internal', `the FUSE mount at ${this.dir} did not start within ${MOUNT_START_MS / 1000} s`));
+      fuseDevice().mount(source, this.dir, TREE_FS_TYPE, MS_NOSUID | MS_NODEV | MS_RDONLY, `fd=${fd},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions`);
+    } catch (err) {
+      closeSync(fd);
+      throw new GitfsError('internal', `cannot mount FUSE at ${this.dir}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      this.negotiated_ = await answerInit(fd, MOUNT_START_MS, this.fuse.kernelProfile);
+      this.filesystem.serve(fd, this.negotiated_, this.fuse.threads, { uid: 0, gid: 0 });
     } catch (err) {
       await detachAll(this.dir).catch(() => undefined);
+      closeSync(fd);
       throw err;
     }
-    this.fuse = fuse;
+    this.fd = fd;
+    this.leaveWithHolder(fd, source);
   }
 
+  /** Unmounts: the holder lets go, the connection ends, the directory goes. */
   async unmount(): Promise<void> {
-    const fuse = this.fuse;
-    if (!fuse) return;
-    this.fuse = undefined;
-    await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
+    const fd = this.fd;
+    if (fd === undefined) return;
+    this.fd = undefined;
+    try {
+      fuseDevice().umount(this.dir, MNT_DETACH);
+    } catch {
+      // Already gone (someone unmounted it): what is left below is cleared the same way.
+    }
+    this.dropFromHolder();
+    await this.filesystem.stop({ drain: false });
+    closeSync(fd);
     if ((await mountsAt(this.dir)).length > 0) await detachAll(this.dir);
     await rmdir(this.dir).catch(() => undefined);
+  }
+
+  /**
+   * Stops serving but leaves the mount to the holder for a successor: requests already taken are
+   * answered first (so nothing is lost even on a kernel that cannot resend), new ones wait in the
+   * kernel. Without a holder this is an unmount.
+   */
+  async handOver(drainMs: number): Promise<void> {
+    const fd = this.fd;
+    if (fd === undefined) return;
+    if (!this.fuse.holder) return this.unmount();
+    this.fd = undefined;
+    await this.filesystem.stop({ drain: true, drainMs });
+    closeSync(fd);
+  }
+
+  private async adopt(): Promise<boolean> {
+    const holder = this.fuse.holder;
+    if (!holder) return false;
+    let held: ReturnType<FuseHolder['take']>;
+    try {
+      held = holder.take(this.dir);
+    } catch (err) {
+      this.log.warn({ err, dir: this.dir }, 'the FUSE holder could not be asked for this mount; mounting it anew');
+      return false;
+    }
+    if (!held) return false;
+    const live = (await mountsAt(this.dir)).some((m) => m.fsType === TREE_FS_TYPE);
+    if (!live) {
+      closeSync(held.fd);
+      this.dropFromHolder();
+      return false;
+    }
+    const negotiated = held.state.negotiated as Negotiated;
+    this.negotiated_ = negotiated;
+    this.filesystem.serve(held.fd, negotiated, this.fuse.threads, { uid: 0, gid: 0 });
+    this.fd = held.fd;
+    this.adopted_ = true;
+    // Requests the previous server had read but not answered come again (their ids with bit 63 set).
+    const resend = has(negotiated.offered, Init.HAS_RESEND);
+    if (resend) writeSync(held.fd, notification(Notify.RESEND));
+    this.log.info({ dir: this.dir, resend }, 'took over a FUSE mount left by an earlier process');
+    return true;
+  }
+
+  private leaveWithHolder(fd: number, source: string): void {
+    try {
+      this.fuse.holder?.hold(this.dir, fd, { version: 1, negotiated: this.negotiated_, source });
+    } catch (err) {
+      this.log.warn({ err, dir: this.dir }, 'the FUSE holder did not take this mount: it will not outlive this process');
+    }
+  }
+
+  private dropFromHolder(): void {
+    try {
+      this.fuse.holder?.drop(this.dir);
+    } catch (err) {
+      this.log.warn({ err, dir: this.dir }, 'the FUSE holder could not be told to let this mount go');
+    }
+  }
+}
+
+/** A notification to the kernel: a reply header with unique id 0 and the code where the error goes. */
+function notification(code: number): Buffer {
+  const message = Buffer.alloc(OUT_HEADER);
+  message.writeUInt32LE(OUT_HEADER, 0);
+  message.writeInt32LE(code, 4);
+  return message;
+}
+
+function openFuseDevice(): number {
+  try {
+    return openSync('/dev/fuse', constants.O_RDWR | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'is missing (load the fuse module, or give the container the device)' : `cannot be opened (${code})`;
+    throw new GitfsError('internal', `/dev/fuse ${why}`, { cause: err });
   }
 }

@@ -54,14 +54,18 @@ export class TreeMounts {
     else entry.releaseTimer = setTimeout(() => void unmount(), this.graceMs);
   }
 
-  /** Unmounts everything now (shutdown). */
-  async closeAll(): Promise<void> {
+  /**
+   * Unmounts everything now (shutdown); with `handOver`, leaves each mount to the holder for the
+   * next process instead, once the requests it took are answered (within `drainMs`).
+   */
+  async closeAll(options: { handOver?: boolean; drainMs?: number } = {}): Promise<void> {
     const entries = [...this.entries.values()];
     this.entries.clear();
     await Promise.all(
       entries.map(async (e) => {
         clearTimeout(e.releaseTimer);
-        await (await e.mount.catch(() => undefined))?.unmount();
+        const mount = await e.mount.catch(() => undefined);
+        await (options.handOver ? mount?.handOver(options.drainMs ?? 10_000) : mount?.unmount());
       }),
     );
   }

@@ -15,6 +15,7 @@ import { Logger } from '../log/logger';
 import { removeEmptyDirectories } from '../mount/emptyDirectories';
 import { publish, unpublish } from '../mount/publication';
 import { TreeMount } from '../mount/treeMount';
+import { ServingThreads } from '../fuse/servingThreads';
 import { TreeMounts } from '../mount/treeMounts';
 import { Preparation } from './preparation';
 import { UnpackThread } from './unpackThread';
@@ -61,6 +62,7 @@ export class Publisher {
   readonly stores: RepositoryStores;
   readonly treeMounts: TreeMounts;
   private readonly unpacker: UnpackThread;
+  readonly threads: ServingThreads;
   private readonly preparations = new Map<string, Preparation>();
   private readonly filesystems = new Map<string, TreeFilesystem>();
   private readonly published = new Map<string, Published>();
@@ -74,6 +76,7 @@ export class Publisher {
     this.treeMounts = new TreeMounts(config.treeMountGraceMs);
     this.keyring = new SshKeyring(config.secretsDir);
     this.unpacker = new UnpackThread(cache);
+    this.threads = new ServingThreads(cache.servable, log.child({ component: 'fuse' }));
   }
 
   static async create(config: NodeConfig, log: Logger): Promise<Publisher> {
@@ -133,7 +136,7 @@ export class Publisher {
     const treeMount = await this.treeMounts.acquire(treeKey, () => {
       const filesystem = new TreeFilesystem(preparation.gate, this.hydrator, this.config.filesystem, this.log.child({ component: 'fuse', commit: resolved.commit }));
       this.filesystems.set(treeKey, filesystem);
-      return new TreeMount(join(treesDirOf(this.config), access.remote.storeName, resolved.commit), filesystem, `${access.remote.display}@${resolved.commit.slice(0, 12)}`);
+      return new TreeMount(join(treesDirOf(this.config), access.remote.storeName, resolved.commit), filesystem, `${access.remote.display}@${resolved.commit.slice(0, 12)}`, { threads: this.threads, kernelProfile: this.config.kernelProfile });
     });
     this.filesystems.get(treeKey)?.useGate(preparation.gate);
     try {
@@ -168,7 +171,9 @@ export class Publisher {
     this.published.clear();
     this.hydrator.close();
     await this.unpacker.close();
-    await this.treeMounts.closeAll();
+    // Kept publications keep their tree mounts too, left to the holder (where there is one) for the next start.
+    await this.treeMounts.closeAll({ handOver: options.keepPublications, drainMs: this.config.filesystem.readWaitMs });
+    await this.threads.close();
     this.stores.close();
     await this.keyring.clear();
     await removeEmptyDirectories(treesDirOf(this.config));

@@ -14,7 +14,7 @@ function kindOf(record: Buffer, at: number): EntryKind {
 /**
  * Builds a TreeIndex from the NUL-separated output of `git ls-tree -r -t -z`, which lists a
  * tree before its contents (depth first), so each entry's parent is already known. Parses
- * bytes, not strings: only names become strings, object ids stay as hex bytes until packed.
+ * bytes, not strings: names stay UTF-8 bytes, object ids hex bytes until packed.
  */
 export async function buildTreeIndex(listing: Readable, commit: string): Promise<TreeIndex> {
   const columns = new TreeColumns();
@@ -29,14 +29,11 @@ export async function buildTreeIndex(listing: Readable, commit: string): Promise
     const kind = kindOf(buf, start);
     const pathStart = tab + 1;
     let slash = end - 1;
-    let ascii = true;
-    for (; slash >= pathStart && buf[slash] !== 47; slash--) if (buf[slash] > 127) ascii = false;
+    while (slash >= pathStart && buf[slash] !== 47) slash--;
     const dirEnd = slash < pathStart ? pathStart : slash;
     // Pop to this entry's parent, comparing bytes: no path strings are made (they would be garbage).
     while (stack.length > 1 && !sameBytes(stack[stack.length - 1].path, buf, pathStart, dirEnd)) stack.pop();
-    // Most names are ASCII, and decoding them as latin1 skips UTF-8 validation: the same string, sooner.
-    const name = buf.toString(ascii ? 'latin1' : 'utf8', slash < pathStart ? pathStart : slash + 1, end);
-    const entry = columns.add(stack[stack.length - 1].entry, name, kind);
+    const entry = columns.add(stack[stack.length - 1].entry, buf, slash < pathStart ? pathStart : slash + 1, end, kind);
     columns.setHexOid(entry, buf, oidStart, tab);
     if (kind === EntryKind.Directory) stack.push({ path: Buffer.from(buf.subarray(pathStart, end)), entry });
   };

@@ -66,12 +66,10 @@ export class TreeObjectsIndexer {
         let space = at;
         while (space < tree.length && tree[space] !== 32) space++;
         let nul = space + 1;
-        let ascii = true;
-        for (; nul < tree.length && tree[nul] !== 0; nul++) if (tree[nul] > 127) ascii = false;
+        while (nul < tree.length && tree[nul] !== 0) nul++;
         if (nul + oidBytes >= tree.length + 1) throw new GitfsError('internal', `tree ${treeOid} of commit ${this.commit} is malformed`);
         const kind = kindOf(tree, at);
-        // Most names are ASCII, and decoding them as latin1 skips UTF-8 validation: the same string, sooner.
-        const child = this.columns.add(parent, tree.toString(ascii ? 'latin1' : 'utf8', space + 1, nul), kind);
+        const child = this.columns.add(parent, tree, space + 1, nul, kind);
         this.columns.setRawOid(child, tree, nul + 1, oidBytes);
         at = nul + 1 + oidBytes;
         if (kind !== EntryKind.Directory) continue;

@@ -31,7 +31,7 @@ describe('bad input and faults', () => {
   let commit: string;
 
   before(async () => {
-    harness = await NodeHarness.start({ config: { filesystem: { gateWaitMs: 1500, readWaitMs: 8000, prefetch: { siblingFiles: 0, siblingBytes: 0, bulkAfterColdReads: 0, manifestsOnReaddir: false } } } });
+    harness = await NodeHarness.start({ config: { filesystem: { gateWaitMs: 1500, readWaitMs: 8000, prefetch: { siblingFiles: 0, siblingBytes: 0, bulkAfterColdReads: 0} } } });
     commit = await commitTree(harness.repoDir('repo.git'), generatedTree(400));
     await commitTree(harness.repoDir('repo.git'), [{ path: 'tagged.txt', content: 'v1\n' }], { branch: 'release' });
     await git(['--git-dir', harness.repoDir('repo.git'), 'tag', '-a', '-m', 'v1', 'v1.0', 'release']);

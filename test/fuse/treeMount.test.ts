@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { commitTree, generatedTree, git, tempDir, removeDir } from '../support/repoFixtures';
 import { NodeHarness, run } from '../support/nodeHarness';
 import { mountsAt, readMountTable } from '../../src/mount/mountTable';
-import { TreeFilesystem } from '../../src/fuse/treeFilesystem';
+import { Op } from '../../src/fuse/protocol';
 
 
 describe('a mounted commit', () => {
@@ -72,43 +72,7 @@ describe('a mounted commit', () => {
     await harness.publisher.unpublish(target);
   });
 
-  test('the threads serving a mount block every signal, so none of them runs a signal handler', async () => {
-    // This process serves the mount: its threads from before the mount are libuv's and V8's.
-    const threads = async () => new Set(await readdir('/proc/self/task'));
-    const sigchld = 1n << 16n; // bit (signal number - 1)
-    const blocked = async (tid: string) => BigInt('0x' + (await readFile(`/proc/self/task/${tid}/status`, 'utf8')).match(/^SigBlk:\s*([0-9a-f]+)/m)![1]);
-    await stat(harness.config.stateDir); // the thread pool is up before the count
-    const before = await threads();
-    await commitTree(harness.repoDir('signals.git'), generatedTree(200, 5));
-    const target = harness.target('signals');
-    const published = await harness.publisher.publish({ repository: harness.url('signals.git'), target });
-    try {
-      await published.preparation.sizes.wait(30_000);
-      // Concurrent operations make libfuse start worker threads. Walks that only stat: reading every
-      // file would start a whole-tree transfer, and with it the unpacking thread, which serves no FUSE.
-      await Promise.all(Array.from({ length: 16 }, () => run('find', [target, '-printf', '%s %m\n'])));
-      const fuseThreads = [...(await threads())].filter((tid) => !before.has(tid));
-      assert.ok(fuseThreads.length >= 2, `the mount's FUSE thread and at least one worker: ${fuseThreads.join(' ')}`);
-      for (const tid of fuseThreads) assert.ok((await blocked(tid)) & sigchld, `thread ${tid} accepts SIGCHLD`);
-      assert.equal((await blocked(String(process.pid))) & sigchld, 0n, 'the main thread still takes SIGCHLD');
-    } finally {
-      await harness.publisher.unpublish(target); // the next tests count this node's mounts
-    }
-  });
-
-  test('readdir gives every entry its type, so `find -type` over a fresh mount stats no file', async () => {
-    // Counts the getattr calls (the kernel's lookups) of the mount this test starts.
-    let getattrs = 0;
-    const operations = TreeFilesystem.prototype.operations;
-    TreeFilesystem.prototype.operations = function (this: TreeFilesystem) {
-      const ops = operations.call(this);
-      const getattr = ops.getattr!;
-      ops.getattr = (path, cb) => {
-        getattrs++;
-        getattr(path, cb);
-      };
-      return ops;
-    };
+  test('readdir gives every entry its type, so `find -type` over a fresh mount looks up no file', async () => {
     const types = await commitTree(harness.repoDir('types.git'), generatedTree(600, 9));
     const archived = await tempDir('types-archive');
     const target = harness.target('types');
@@ -118,12 +82,12 @@ describe('a mounted commit', () => {
       await published.preparation.sizes.wait(30_000);
       const listing = async (dir: string, type: string) => (await run('sh', ['-c', `cd '${dir}' && find . -mindepth 1 -type ${type} | sort`])).stdout;
       const directories = (await listing(archived, 'd')).split('\n').length;
-      getattrs = 0;
+      const lookups = () => published.treeMount.filesystem.requests[Op.LOOKUP];
+      const before = lookups();
       for (const type of ['f', 'l', 'd']) assert.equal(await listing(target, type), await listing(archived, type), `find -type ${type}`);
-      // Three walks look up each directory once (the kernel keeps the entries), never a file.
-      assert.ok(getattrs <= directories + 1, `${getattrs} lookups for ${directories} directories`);
+      // Three walks look up each directory at most once (the kernel keeps the entries), never a file.
+      assert.ok(lookups() - before <= directories + 1, `${lookups() - before} lookups for ${directories} directories`);
     } finally {
-      TreeFilesystem.prototype.operations = operations;
       await harness.publisher.unpublish(target);
       await removeDir(archived);
     }
@@ -185,32 +149,6 @@ describe('a mounted commit', () => {
     // One request wanted this blob; its directory's other files follow in a prefetch of their own.
     assert.equal(harness.server.counters.wants.get(oid), 1);
     assert.ok(harness.server.counters.fetches <= 3);
-    await harness.publisher.unpublish(target);
-  });
-});
-
-describe('readdir manifest prefetch (opt-in)', () => {
-  let harness: NodeHarness;
-  before(async () => {
-    harness = await NodeHarness.start({
-      config: { filesystem: { gateWaitMs: 10_000, readWaitMs: 10_000, prefetch: { siblingFiles: 0, siblingBytes: 0, bulkAfterColdReads: 0, manifestsOnReaddir: true } } },
-    });
-    await commitTree(harness.repoDir('app.git'), generatedTree(40));
-  });
-  after(() => harness.stop());
-
-  test('listing a directory queues its manifests, and nothing else', async () => {
-    const target = harness.target('app');
-    const published = await harness.publisher.publish({ repository: harness.url('app.git'), target });
-    await published.preparation.sizes.wait(20_000);
-    assert.ok((await readdir(target)).includes('package.json'));
-    const deadline = Date.now() + 10_000;
-    while (harness.publisher.cache.stats().blobs < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const cached = (await Promise.all(['package.json', 'README.md', 'bin/run.sh'].map(async (p) => {
-      const oid = (await git(['--git-dir', harness.repoDir('app.git'), 'rev-parse', `HEAD:${p}`])).trim();
-      return harness.publisher.cache.has(oid);
-    })));
-    assert.deepEqual(cached, [true, true, false]);
     await harness.publisher.unpublish(target);
   });
 });

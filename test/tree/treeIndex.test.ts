@@ -37,8 +37,8 @@ test('the index resolves paths, kinds and sorted children from ls-tree output', 
   assert.equal(index.oid(index.lookup('/b/a filé')), oid(6));
   assert.equal(index.lookup('/b/missing'), -1);
   assert.equal(index.lookup('/README.md/x'), -1);
-  assert.deepEqual([...index.childrenOf(index.lookup('/b'))].map((e) => index.names[e]), ['a filé', 'c', 'run']);
-  assert.deepEqual([...index.childrenOf(0)].map((e) => index.names[e]), ['README.md', 'a.txt', 'b', 'sub']);
+  assert.deepEqual([...index.childrenOf(index.lookup('/b'))].map((e) => index.name(e)), ['a filé', 'c', 'run']);
+  assert.deepEqual([...index.childrenOf(0)].map((e) => index.name(e)), ['README.md', 'a.txt', 'b', 'sub']);
   assert.equal(index.pathOf(index.lookup('/b/c/link')), 'b/c/link');
   assert.equal(index.allSizesKnown, false);
   assert.equal(index.applySizes(new Map([[oid(1), 10], [oid(3), 20], [oid(5), 4], [oid(6), 0], [oid(8), 1]])), 0);
@@ -51,7 +51,7 @@ test("git's order (a directory sorts as if its name ended in '/') becomes name o
     listing([`100644 blob ${oid(1)}\tlib.c`, `040000 tree ${oid(2)}\tlib`, `100644 blob ${oid(3)}\tlib/x`, `100644 blob ${oid(4)}\tlib0`]),
     oid(99),
   );
-  assert.deepEqual([...index.childrenOf(0)].map((e) => index.names[e]), ['lib', 'lib.c', 'lib0']);
+  assert.deepEqual([...index.childrenOf(0)].map((e) => index.name(e)), ['lib', 'lib.c', 'lib0']);
   for (const path of ['lib', 'lib.c', 'lib/x', 'lib0']) assert.equal(index.pathOf(index.lookup(path)), path);
 });
 

@@ -36,7 +36,7 @@ function entriesOf(index: TreeIndex): string[] {
   const paths = new Map<number, string>([[0, '']]);
   const lines: string[] = [];
   for (let e = 1; e < index.count; e++) {
-    const path = `${paths.get(index.parents[e])}/${index.names[e]}`;
+    const path = `${paths.get(index.parents[e])}/${index.name(e)}`;
     paths.set(e, path);
     lines.push(`${path} ${index.kind(e)} ${index.oid(e)}`);
   }
@@ -57,14 +57,21 @@ async function fromListing(): Promise<TreeIndex> {
   return buildTreeIndex(child.stdout!, commit);
 }
 
-test('trees indexed from a pack agree entry for entry with the ls-tree listing of the commit', async () => {
+/** Every entry as "number path kind oid", in entry order: the numbers are inode numbers, so they must agree too. */
+function numberedEntriesOf(index: TreeIndex): string[] {
+  return Array.from({ length: index.count }, (_, e) => `${e} ${index.pathOf(e)} ${index.kind(e)} ${index.oid(e)}`);
+}
+
+test('trees indexed from a pack agree entry for entry, and number for number, with the ls-tree listing of the commit', async () => {
   const listed = await fromListing();
   const received = indexFrom(objects);
   assert.equal(received.count, listed.count);
   assert.deepEqual(entriesOf(received), entriesOf(listed));
+  // Entry numbers are inode numbers: a successor process that lists the tree answers the same ones.
+  assert.deepEqual(numberedEntriesOf(received), numberedEntriesOf(listed));
+  assert.deepEqual(numberedEntriesOf(indexFrom([...objects].reverse())), numberedEntriesOf(listed));
   // Lookups by name work on both: children are in our order even where git's differs.
-  const root = (name: string, index: TreeIndex) => index.names.findIndex((n, e) => n === name && index.parents[e] === 0 && e > 0);
-  assert.ok(root('lib', received) > 0 && root('lib.c', received) > 0);
+  for (const index of [received, listed]) assert.ok(index.lookup('lib') > 0 && index.lookup('lib.c') > 0 && index.lookup('lib/x') > 0);
   // One tree object under two names is indexed under both.
   const copies = entriesOf(received).filter((l) => l.includes('/same.txt'));
   assert.deepEqual(copies.map((l) => l.split(' ')[0]), ['/copy-a/same.txt', '/copy-b/same.txt']);

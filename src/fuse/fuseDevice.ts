@@ -1,0 +1,41 @@
+import { join } from 'node:path';
+import { GitfsError } from '../errors/errors';
+
+/** The native addon (native/fuseDevice.c): the system calls Node cannot make. Errors carry the errno name as `code`. */
+export interface FuseDevice {
+  mount(source: string, target: string, fsType: string, flags: number, data: string): void;
+  umount(target: string, flags: number): void;
+  socketPair(): [number, number];
+  listenUnix(path: string): number;
+  /** The next connection, or -1 when none came within `timeoutMs` (0: no limit). */
+  acceptUnix(fd: number, timeoutMs: number): number;
+  connectUnix(path: string, timeoutMs: number): number;
+  sendFds(socket: number, data: Buffer, fds: number[]): void;
+  receiveFds(socket: number, maxBytes: number): { data: Buffer; fds: number[]; truncated: number };
+  epollCreate(): number;
+  epollAdd(epoll: number, fd: number, exclusive: boolean): void;
+  epollRemove(epoll: number, fd: number): void;
+  eventFd(): number;
+  /** Waits on `epoll` and reads one request into `buffer`: bytes read or -errno; `which[0]` is the descriptor (-1 on timeout). */
+  waitRequest(epoll: number, buffer: Buffer, timeoutMs: number, which: Int32Array): number;
+  backingOpen(fuseFd: number, fileFd: number): number;
+  backingClose(fuseFd: number, id: number): void;
+}
+
+export const MS_RDONLY = 1;
+export const MS_NOSUID = 2;
+export const MS_NODEV = 4;
+export const MNT_DETACH = 2;
+
+let loaded: FuseDevice | undefined;
+
+export function fuseDevice(): FuseDevice {
+  if (loaded) return loaded;
+  const path = join(__dirname, '../../native/fuseDevice.node');
+  try {
+    loaded = require(path) as FuseDevice;
+  } catch (err) {
+    throw new GitfsError('internal', `the native addon ${path} is missing or cannot load (build it with npm run build): ${(err as Error).message}`, { cause: err });
+  }
+  return loaded;
+}

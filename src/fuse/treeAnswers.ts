@@ -1,0 +1,327 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import { blobPath } from '../cache/blobFiles';
+import { ServableBlobs } from '../cache/servableBlobs';
+import { EntryKind, TreeIndex, UNKNOWN_SIZE } from '../tree/treeIndex';
+import { Errno } from './errno';
+import { has, Negotiated } from './initNegotiation';
+import { ATTR_OUT, ATTR_SIZE, DIRENT_HEADER, ENTRY_OUT, Fopen, IN_HEADER, Init, Op, OPEN_OUT, OUT_HEADER, ROOT_ID, WRITE_OPS } from './protocol';
+
+/**
+ * What answering a request needs that is not in the request: the reply says so with a negative
+ * number, and the main thread gets it (waits at the readiness gate, for sizes or for a blob),
+ * then answers with this same code.
+ */
+export const enum Need {
+  Tree = -1,
+  Sizes = -2,
+  Blob = -3,
+  /** Requests only the main thread answers: INIT, STATFS, INTERRUPT, DESTROY. */
+  MainThread = -4,
+  /** A request too short or whose length disagrees with its header: answer EIO and log it. */
+  Malformed = -5,
+  /** An opcode this server does not know: answer ENOSYS and log it once. */
+  Unknown = -6,
+}
+
+/** Nothing is written back (FORGET, BATCH_FORGET). */
+export const NO_REPLY = 0;
+
+/** One connection's facts, the same on every thread that serves it. */
+export interface ConnectionFacts {
+  negotiated: Negotiated;
+  cacheDir: string;
+  /** Owner shown for every entry: root for the node plugin, the user for a mount without root. */
+  uid: number;
+  gid: number;
+  /** Requests received, by opcode (slot 0: opcodes past the table), counted by the serving threads. */
+  requests: Int32Array;
+}
+
+export const REQUEST_COUNT_SLOTS = 64;
+
+/** A ready tree as it is served: the index (shared memory), lookup counts per entry, and its timestamps. */
+export interface ServedTree {
+  index: TreeIndex;
+  /** The kernel's lookup count of each entry (LOOKUP and READDIRPLUS add, FORGET takes away). */
+  lookups: Int32Array;
+  /** The commit's committer date, in seconds: every entry's times. */
+  commitSeconds: number;
+}
+
+/** Kernel caching for immutable content: a commit's entries, attributes and pages never change. */
+export const CACHE_SECONDS = 3600;
+
+const MODE_OF: Record<EntryKind, number> = {
+  [EntryKind.Directory]: 0o40755,
+  [EntryKind.Gitlink]: 0o40755,
+  [EntryKind.File]: 0o100644,
+  [EntryKind.Executable]: 0o100755,
+  [EntryKind.Symlink]: 0o120777,
+};
+const KNOWN_UNSUPPORTED: ReadonlySet<number> = new Set([
+  Op.GETXATTR, Op.LISTXATTR, Op.ACCESS, Op.FSYNC, Op.FSYNCDIR, Op.GETLK, Op.SETLK, Op.SETLKW, Op.BMAP, Op.IOCTL, Op.POLL,
+  Op.LSEEK, Op.SETUPMAPPING, Op.REMOVEMAPPING, Op.SYNCFS, Op.STATX,
+]);
+
+/**
+ * Answers one request from `tree` and the cache into `out`, synchronously: the reply's length,
+ * NO_REPLY, or what is needed first. Serving threads call it for every request, the main thread
+ * again once it has what was needed; nothing here waits or touches our own mount.
+ */
+export function answer(req: Buffer, length: number, conn: ConnectionFacts, tree: ServedTree | undefined, servable: ServableBlobs, out: Buffer): number {
+  if (length < IN_HEADER || req.readUInt32LE(0) !== length) return Need.Malformed;
+  const op = req.readUInt32LE(4);
+  if (WRITE_OPS.has(op)) return error(out, req, Errno.EROFS);
+  if (KNOWN_UNSUPPORTED.has(op)) return error(out, req, Errno.ENOSYS);
+  switch (op) {
+    case Op.INIT:
+    case Op.STATFS:
+    case Op.INTERRUPT:
+    case Op.DESTROY:
+      return Need.MainThread;
+    case Op.RELEASE:
+    case Op.RELEASEDIR:
+    case Op.FLUSH:
+      return header(out, req, OUT_HEADER, 0);
+    case Op.NOTIFY_REPLY:
+      return NO_REPLY;
+    case Op.OPEN:
+      if (length < IN_HEADER + 8) return Need.Malformed;
+      // O_WRONLY, O_RDWR or O_TRUNC: never on a read-only tree.
+      if (req.readUInt32LE(IN_HEADER) & (0o3 | 0o1000)) return error(out, req, Errno.EROFS);
+      return open(out, req, conn, Init.NO_OPEN_SUPPORT, Fopen.KEEP_CACHE);
+    case Op.OPENDIR:
+      return open(out, req, conn, Init.NO_OPENDIR_SUPPORT, Fopen.KEEP_CACHE | Fopen.CACHE_DIR);
+  }
+  const known = op === Op.LOOKUP || op === Op.GETATTR || op === Op.READDIR || op === Op.READDIRPLUS || op === Op.READ || op === Op.READLINK || op === Op.FORGET || op === Op.BATCH_FORGET;
+  if (!known) return Need.Unknown;
+  if (!tree) {
+    if (op === Op.GETATTR && nodeIdOf(req) === ROOT_ID) return rootBeforeReady(out, req, conn);
+    if (op === Op.FORGET || op === Op.BATCH_FORGET) return NO_REPLY; // nothing was looked up yet
+    return Need.Tree;
+  }
+  if (op === Op.BATCH_FORGET) return batchForget(req, length, tree);
+  const entry = entryOf(req, tree.index);
+  if (entry < 0) return op === Op.FORGET ? NO_REPLY : error(out, req, Errno.ENOENT);
+  switch (op) {
+    case Op.FORGET:
+      if (length < IN_HEADER + 8) return Need.Malformed;
+      forget(tree, entry, readU64(req, IN_HEADER));
+      return NO_REPLY;
+    case Op.LOOKUP:
+      return lookup(out, req, length, conn, tree, entry);
+    case Op.GETATTR:
+      if (!sizeKnown(tree.index, entry)) return Need.Sizes;
+      writeU64(out, OUT_HEADER, CACHE_SECONDS);
+      out.fill(0, OUT_HEADER + 8, OUT_HEADER + 16);
+      writeAttr(out, OUT_HEADER + 16, conn, tree, entry);
+      return header(out, req, OUT_HEADER + ATTR_OUT, 0);
+    case Op.READDIR:
+    case Op.READDIRPLUS:
+      if (length < IN_HEADER + 24) return Need.Malformed;
+      return readdir(out, req, conn, tree, entry, op === Op.READDIRPLUS);
+    case Op.READLINK:
+      if (tree.index.kind(entry) !== EntryKind.Symlink) return error(out, req, Errno.EINVAL);
+      return readBlob(out, req, conn, tree, entry, 0, out.length - OUT_HEADER, servable);
+    default: {
+      if (length < IN_HEADER + 24) return Need.Malformed;
+      if (!tree.index.isBlob(entry)) return error(out, req, Errno.EISDIR);
+      const size = Math.min(req.readUInt32LE(IN_HEADER + 16), out.length - OUT_HEADER);
+      return readBlob(out, req, conn, tree, entry, readU64(req, IN_HEADER + 8), size, servable);
+    }
+  }
+}
+
+/** A reply of `errno` alone. */
+export function error(out: Buffer, req: Buffer, errno: number): number {
+  return header(out, req, OUT_HEADER, errno);
+}
+
+/** Writes the reply header (its unique id copied as received, bit 63 included) and returns `length`. */
+export function header(out: Buffer, req: Buffer, length: number, errno: number): number {
+  out.writeUInt32LE(length, 0);
+  out.writeInt32LE(-errno, 4);
+  out.writeUInt32LE(req.readUInt32LE(8), 8);
+  out.writeUInt32LE(req.readUInt32LE(12), 12);
+  return length;
+}
+
+export function nodeIdOf(req: Buffer): number {
+  return req.readUInt32LE(20) === 0 ? req.readUInt32LE(16) : -1;
+}
+
+/** The entry a request's node id names (inode numbers are entry numbers + 1), or -1. */
+export function entryOf(req: Buffer, index: TreeIndex): number {
+  const id = nodeIdOf(req);
+  return id >= ROOT_ID && id <= index.count ? id - 1 : -1;
+}
+
+function open(out: Buffer, req: Buffer, conn: ConnectionFacts, zeroMessageFlag: number, openFlags: number): number {
+  // ENOSYS tells a kernel that supports it to open without asking us (and to send no RELEASE) from now on.
+  if (has(conn.negotiated.offered, zeroMessageFlag)) return error(out, req, Errno.ENOSYS);
+  out.fill(0, OUT_HEADER, OUT_HEADER + OPEN_OUT);
+  out.writeUInt32LE(openFlags, OUT_HEADER + 8);
+  return header(out, req, OUT_HEADER + OPEN_OUT, 0);
+}
+
+function lookup(out: Buffer, req: Buffer, length: number, conn: ConnectionFacts, tree: ServedTree, parent: number): number {
+  const index = tree.index;
+  if (!index.isDirectory(parent)) return error(out, req, index.kind(parent) === EntryKind.Gitlink ? Errno.ENOENT : Errno.ENOTDIR);
+  let end = IN_HEADER;
+  while (end < length && req[end] !== 0) end++;
+  if (end === length) return Need.Malformed;
+  const child = index.child(parent, req, IN_HEADER, end);
+  if (child >= 0 && !sizeKnown(index, child)) return Need.Sizes;
+  writeEntry(out, OUT_HEADER, conn, tree, child);
+  return header(out, req, OUT_HEADER + ENTRY_OUT, 0);
+}
+
+/**
+ * An entry reply; for -1 a negative one (node id 0), which the kernel caches like a positive one,
+ * so a missing name is asked about once.
+ */
+function writeEntry(out: Buffer, at: number, conn: ConnectionFacts, tree: ServedTree, entry: number): void {
+  out.fill(0, at, at + ENTRY_OUT);
+  writeU64(out, at + 16, CACHE_SECONDS);
+  if (entry < 0) return;
+  writeU64(out, at, entry + 1);
+  writeU64(out, at + 24, CACHE_SECONDS);
+  writeAttr(out, at + 40, conn, tree, entry);
+  Atomics.add(tree.lookups, entry, 1);
+}
+
+function writeAttr(out: Buffer, at: number, conn: ConnectionFacts, tree: ServedTree, entry: number): void {
+  const index = tree.index;
+  const kind = index.kind(entry);
+  const directory = kind === EntryKind.Directory || kind === EntryKind.Gitlink;
+  const size = directory ? 4096 : index.size(entry);
+  out.fill(0, at, at + ATTR_SIZE);
+  writeU64(out, at, entry + 1);
+  writeU64(out, at + 8, size);
+  writeU64(out, at + 16, Math.ceil(size / 512));
+  writeU64(out, at + 24, tree.commitSeconds); // atime
+  writeU64(out, at + 32, tree.commitSeconds); // mtime
+  writeU64(out, at + 40, tree.commitSeconds); // ctime
+  out.writeUInt32LE(MODE_OF[kind], at + 60);
+  out.writeUInt32LE(directory ? 2 : 1, at + 64);
+  out.writeUInt32LE(conn.uid, at + 68);
+  out.writeUInt32LE(conn.gid, at + 72);
+  out.writeUInt32LE(4096, at + 80);
+}
+
+/** The root before the tree is ready: an empty directory, not cached, so the real one shows once ready. */
+function rootBeforeReady(out: Buffer, req: Buffer, conn: ConnectionFacts): number {
+  out.fill(0, OUT_HEADER, OUT_HEADER + ATTR_OUT);
+  const at = OUT_HEADER + 16;
+  writeU64(out, at, ROOT_ID);
+  writeU64(out, at + 8, 4096);
+  out.writeUInt32LE(0o40755, at + 60);
+  out.writeUInt32LE(2, at + 64);
+  out.writeUInt32LE(conn.uid, at + 68);
+  out.writeUInt32LE(conn.gid, at + 72);
+  out.writeUInt32LE(4096, at + 80);
+  return header(out, req, OUT_HEADER + ATTR_OUT, 0);
+}
+
+const DOT = Buffer.from('..');
+const DT_DIR = 4;
+const TYPE_OF: Record<EntryKind, number> = {
+  [EntryKind.Directory]: DT_DIR,
+  [EntryKind.Gitlink]: DT_DIR,
+  [EntryKind.File]: 8,
+  [EntryKind.Executable]: 8,
+  [EntryKind.Symlink]: 10,
+};
+
+/**
+ * A directory's listing from `offset` on, as much as fits: position 0 is ".", 1 is "..", then
+ * the children in name order, and each entry's offset is the position after it, so seekdir and
+ * telldir land where they should. READDIRPLUS also gives each child's attributes, except for a
+ * blob whose size is not known yet (node id 0: the kernel looks it up when it is wanted).
+ */
+function readdir(out: Buffer, req: Buffer, conn: ConnectionFacts, tree: ServedTree, dir: number, plus: boolean): number {
+  const index = tree.index;
+  const kind = index.kind(dir);
+  if (kind !== EntryKind.Directory && kind !== EntryKind.Gitlink) return error(out, req, Errno.ENOTDIR);
+  const offset = readU64(req, IN_HEADER + 8);
+  const limit = Math.min(req.readUInt32LE(IN_HEADER + 16), out.length - OUT_HEADER);
+  const children = index.childCountOf(dir);
+  const first = index.firstChildOf(dir);
+  const names = index.names;
+  let at = OUT_HEADER;
+  for (let position = offset; position < children + 2; position++) {
+    const child = position >= 2 ? first + position - 2 : -1;
+    const nameStart = child >= 0 ? index.nameStart(child) : 0;
+    const nameLength = child >= 0 ? index.nameEnd(child) - nameStart : position === 0 ? 1 : 2;
+    const direntAt = plus ? at + ENTRY_OUT : at;
+    const next = direntAt + align8(DIRENT_HEADER + nameLength);
+    if (next - OUT_HEADER > limit) break;
+    const target = child >= 0 ? child : position === 0 ? dir : index.parents[dir];
+    if (plus) {
+      if (child >= 0 && sizeKnown(index, child)) writeEntry(out, at, conn, tree, child);
+      else out.fill(0, at, at + ENTRY_OUT);
+    }
+    writeU64(out, direntAt, target + 1);
+    writeU64(out, direntAt + 8, position + 1);
+    out.writeUInt32LE(nameLength, direntAt + 16);
+    out.writeUInt32LE(child >= 0 ? TYPE_OF[index.kind(child)] : DT_DIR, direntAt + 20);
+    if (child >= 0) names.copy(out, direntAt + DIRENT_HEADER, nameStart, nameStart + nameLength);
+    else DOT.copy(out, direntAt + DIRENT_HEADER, 0, nameLength);
+    out.fill(0, direntAt + DIRENT_HEADER + nameLength, next);
+    at = next;
+  }
+  return header(out, req, at, 0);
+}
+
+/** Up to `size` bytes of a cached blob from `position`; a blob not verified in the cache is the main thread's to fetch. */
+function readBlob(out: Buffer, req: Buffer, conn: ConnectionFacts, tree: ServedTree, entry: number, position: number, size: number, servable: ServableBlobs): number {
+  const index = tree.index;
+  if (index.size(entry) === 0) return header(out, req, OUT_HEADER, 0);
+  if (!servable.has(index.columns.oids, entry * index.oidBytes)) return Need.Blob;
+  let fd: number;
+  try {
+    fd = openSync(blobPath(conn.cacheDir, index.oid(entry)), 'r');
+  } catch {
+    return Need.Blob; // evicted since: fetched again
+  }
+  try {
+    const read = readSync(fd, out, OUT_HEADER, size, position);
+    return header(out, req, OUT_HEADER + read, 0);
+  } catch {
+    return error(out, req, Errno.EIO);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function forget(tree: ServedTree, entry: number, count: number): void {
+  // Never below zero: a successor process starts counting afresh while the kernel still holds older lookups.
+  if (Atomics.sub(tree.lookups, entry, count) < count) Atomics.store(tree.lookups, entry, 0);
+}
+
+function batchForget(req: Buffer, length: number, tree: ServedTree): number {
+  const count = req.readUInt32LE(IN_HEADER);
+  if (length < IN_HEADER + 8 + count * 16) return Need.Malformed;
+  for (let i = 0, at = IN_HEADER + 8; i < count; i++, at += 16) {
+    const id = req.readUInt32LE(at + 4) === 0 ? req.readUInt32LE(at) : 0;
+    if (id >= ROOT_ID && id <= tree.index.count) forget(tree, id - 1, readU64(req, at + 8));
+  }
+  return NO_REPLY;
+}
+
+function sizeKnown(index: TreeIndex, entry: number): boolean {
+  return index.sizes[entry] !== UNKNOWN_SIZE;
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+export function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at + 4) * 2 ** 32 + buf.readUInt32LE(at);
+}
+
+export function writeU64(buf: Buffer, at: number, value: number): void {
+  buf.writeUInt32LE(value % 2 ** 32, at);
+  buf.writeUInt32LE(Math.floor(value / 2 ** 32), at + 4);
+}
