@@ -7,9 +7,9 @@ ARG RUNTIME_IMAGE=node:20-bookworm-slim
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /build
 COPY package.json package-lock.json ./
-# fuse-native ships prebuilt binaries: npm runs no install scripts.
+# No dependency needs an install script.
 RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-# The native helper (native/threadSignals.c) needs a C compiler: only this stage gets one.
+# The native addon (native/fuseDevice.c) needs a C compiler: only this stage gets one.
 RUN command -v cc >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*; }
 COPY tsconfig.json ./
 COPY proto ./proto
@@ -21,8 +21,8 @@ RUN npx tsc -p tsconfig.json \
 
 FROM ${RUNTIME_IMAGE}
 # git, FUSE and tini from Debian when the base lacks them; then no package manager caches and no npm.
-RUN if ! command -v git >/dev/null || ! command -v tini >/dev/null || ! command -v fusermount >/dev/null || [ ! -e /usr/lib/x86_64-linux-gnu/libfuse.so.2 ]; then \
-      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git fuse libfuse2 tini ca-certificates openssh-client \
+RUN if ! command -v git >/dev/null || ! command -v tini >/dev/null || ! command -v fusermount3 >/dev/null; then \
+      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git fuse3 tini ca-certificates openssh-client \
       && rm -rf /var/lib/apt/lists/*; \
     fi \
  && rm -rf /usr/local/lib/node_modules/npm /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /root/.npm /tmp/*

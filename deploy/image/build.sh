@@ -32,7 +32,7 @@ local_base() {
   root="$(mktemp -d /var/tmp/gitfs-csi-base.XXXXXX)"
   trap 'rm -rf "$root"' RETURN
   echo "building $LOCAL_BASE with debootstrap …" >&2
-  debootstrap --variant=minbase --include=ca-certificates,git,fuse,libfuse2,tini,openssh-client bookworm "$root" >/dev/null
+  debootstrap --variant=minbase --include=ca-certificates,git,fuse3,tini,openssh-client bookworm "$root" >/dev/null
   # This machine's Node.js (and npm, which only the build stage keeps).
   install -m 0755 "$(command -v node)" "$root/usr/local/bin/node"
   npm_dir="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")"

@@ -223,7 +223,7 @@ down() {
   for _ in 1 2 3 4 5; do
     mounts="$(awk '{print $5}' /proc/self/mountinfo | grep -E "^($E2E_RUN|/run/gitfs-csi-e2e)(/|$)" | sort -r)" || true
     [ -z "$mounts" ] && break
-    while read -r m; do umount -l "$m" 2>/dev/null || fusermount -uz "$m" 2>/dev/null || true; done <<<"$mounts"
+    while read -r m; do umount -l "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true; done <<<"$mounts"
   done
   ip link delete gitfse2e0 2>/dev/null || true
   # kube-proxy's and the CNI plugins' iptables rules: the jumps into their chains, then the chains.

@@ -3,6 +3,7 @@ import { redact } from '../log/redact';
 import { controllerCommand, CONTROLLER_USAGE } from './controllerCommand';
 import { describeFailure, mountCommand, MOUNT_USAGE } from './mountCommand';
 import { nodeCommand, NODE_USAGE } from './nodeCommand';
+import { fuseHolderCommand, FUSE_HOLDER_USAGE } from './fuseHolderCommand';
 
 const USAGE = `usage: gitfs-csi <command> [options]
 
@@ -10,12 +11,15 @@ commands:
   mount       mount a git repository read-only with lazily fetched contents
   node        serve the CSI node plugin (Identity + Node, optionally Controller)
   controller  serve the CSI controller plugin (Identity + Controller)
+  fuse-holder keep a node's FUSE connections open across node plugin restarts
 
 ${MOUNT_USAGE}
 
 ${NODE_USAGE}
 
-${CONTROLLER_USAGE}`;
+${CONTROLLER_USAGE}
+
+${FUSE_HOLDER_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -26,6 +30,8 @@ async function main(argv: string[]): Promise<number> {
       return nodeCommand(rest);
     case 'controller':
       return controllerCommand(rest);
+    case 'fuse-holder':
+      return fuseHolderCommand(rest);
     case undefined:
     case '-h':
     case '--help':

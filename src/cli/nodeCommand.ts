@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,7 +12,9 @@ import { nodeService } from '../csi/nodeService';
 import { startHealthEndpoint } from '../csi/healthEndpoint';
 import { startKubeletRegistration } from '../csi/kubeletRegistration';
 import { InvalidArgument } from '../errors/errors';
-import { createLogger } from '../log/logger';
+import { createLogger, Logger } from '../log/logger';
+import { fuseHolderFor, HolderMode } from '../mount/fuseHolderProcess';
+import { KernelProfile, LINUX_5_10 } from '../fuse/initNegotiation';
 import { Publisher } from '../prepare/publisher';
 import { NodeVolumes } from '../volume/nodeVolumes';
 import { VolumeRecords } from '../volume/volumeRecords';
@@ -37,6 +40,13 @@ options:
                               the node-driver-registrar sidecar); needs --kubelet-registration-path
   --kubelet-registration-path <path>  the CSI socket's path on the host, as kubelet sees it
   --health-port <port>        serve GET /healthz (instead of the livenessprobe sidecar)
+  --fuse-holder <mode>        what keeps the FUSE mounts alive while no plugin serves them (a crash, a
+                              restart, an upgrade): spawn (default: start a gitfs-csi fuse-holder process
+                              when none answers), external (one runs beside the plugin, as the Helm chart
+                              does), none (mounts end with the plugin)
+  --fuse-holder-socket <path> where the holder answers (default <state-dir>/fuse-holder.sock)
+  --fuse-kernel-profile <v>   negotiate FUSE as if the kernel were Linux 5.10 (5.10): none of the newer
+                              features (resend after a crash, passthrough), whatever this kernel offers
   --driver-name <name>        CSI driver name (default ${DEFAULT_DRIVER_NAME})
   --allow-file                allow file:// repositories (tests and demos)
   --log-level <level>         pino level (default info)`;
@@ -58,6 +68,9 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       'kubelet-registration-path': { type: 'string' },
       'health-port': { type: 'string' },
       'driver-name': { type: 'string' },
+      'fuse-holder': { type: 'string' },
+      'fuse-holder-socket': { type: 'string' },
+      'fuse-kernel-profile': { type: 'string' },
       'allow-file': { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -67,12 +80,16 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${NODE_USAGE}\n`);
     return 0;
   }
+  const holderMode = values['fuse-holder'] ?? 'spawn';
+  if (!isHolderMode(holderMode)) throw new InvalidArgument('--fuse-holder', `"${holderMode}" is not one of spawn, external, none`);
+  const stateDir = values['state-dir'] ?? '/var/lib/gitfs-csi';
   const config = nodeConfig({
-    stateDir: values['state-dir'] ?? '/var/lib/gitfs-csi',
+    stateDir,
     cacheDir: values['cache-dir'] ?? '/var/cache/gitfs-csi',
     cacheMaxBytes: values['cache-max-bytes'] ? parseByteSize(values['cache-max-bytes'], '--cache-max-bytes') : DEFAULT_CACHE_MAX_BYTES,
     allowFile: values['allow-file'] ?? false,
     treeMountGraceMs: integerOption(values['tree-grace-ms'], '--tree-grace-ms', 60_000, true),
+    kernelProfile: kernelProfileOption(values['fuse-kernel-profile']),
   });
   const publishWaitMs = integerOption(values['publish-wait-ms'], '--publish-wait-ms', 90_000);
   const endpoint = values.endpoint ?? DEFAULT_ENDPOINT;
@@ -88,6 +105,9 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   const log = createLogger({ level: values['log-level'] });
 
   const stopped = untilSignal();
+  warnAboutRequestTimeout(log);
+  await mkdir(stateDir, { recursive: true });
+  config.fuseHolder = await fuseHolderFor(holderMode, values['fuse-holder-socket'] ?? join(stateDir, 'fuse-holder.sock'));
   const publisher = await Publisher.create(config, log);
   const records = await VolumeRecords.open(join(config.stateDir, 'volumes'));
   const { volumes, recovered } = await NodeVolumes.open(publisher, records, { publishWaitMs }, log.child({ component: 'volumes' }));
@@ -109,10 +129,34 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   void recovered.then(() => log.info({ volumes: volumes.count }, 'volumes from before the restart re-mounted'));
 
   const signal = await stopped;
-  log.info({ signal }, 'node plugin stopping; published volumes stay recorded for the next start');
+  log.info({ signal, mountsKept: config.fuseHolder !== undefined }, config.fuseHolder ? 'node plugin stopping; published volumes and their mounts stay for the next start' : 'node plugin stopping; published volumes stay recorded for the next start');
   await registration?.stop();
   health?.close();
   await server.stop();
   await publisher.close({ keepPublications: true });
   return 0;
+}
+
+function kernelProfileOption(text: string | undefined): KernelProfile | undefined {
+  if (text === undefined) return undefined;
+  if (text !== '5.10') throw new InvalidArgument('--fuse-kernel-profile', `"${text}" is not a known profile (5.10)`);
+  return LINUX_5_10;
+}
+
+function isHolderMode(mode: string): mode is HolderMode {
+  return mode === 'spawn' || mode === 'external' || mode === 'none';
+}
+
+/**
+ * A node whose kernel gives FUSE requests a default timeout aborts a whole mount when one request
+ * runs over it (a slow fetch, or the gap while a successor takes over): say so at start.
+ */
+function warnAboutRequestTimeout(log: Logger): void {
+  let seconds = 0;
+  try {
+    seconds = Number(readFileSync('/proc/sys/fs/fuse/default_request_timeout', 'utf8').trim());
+  } catch {
+    return; // a kernel without request timeouts
+  }
+  if (seconds > 0) log.warn({ seconds }, 'fs.fuse.default_request_timeout is set: a FUSE request unanswered for that long aborts its whole mount (a slow fetch, or a plugin restart, would end volumes); set it to 0');
 }

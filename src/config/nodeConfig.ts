@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { FilesystemOptions, DEFAULT_FILESYSTEM_OPTIONS } from '../fuse/treeFilesystem';
 import { KernelProfile } from '../fuse/initNegotiation';
+import { FuseHolder } from '../mount/fuseHolder';
 import { DEFAULT_LIMITS, HydratorLimits } from '../hydrate/hydrator';
 
 /** Everything a node needs to serve volumes; the CLI and the CSI driver fill it from flags. */
@@ -22,6 +23,8 @@ export interface NodeConfig {
   filesystem: FilesystemOptions;
   /** Negotiate FUSE as if the kernel were this old (tests). */
   kernelProfile?: KernelProfile;
+  /** Keeps the FUSE connections open while no process of ours serves them (the node plugin). */
+  fuseHolder?: FuseHolder;
 }
 
 export const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;

@@ -17,6 +17,13 @@ export interface HolderOptions {
 export function serveFuseHolder(options: HolderOptions, log: Logger): void {
   const native = fuseDevice();
   try {
+    closeSync(native.connectUnix(options.socket, 1000));
+    log.info({ socket: options.socket }, 'another FUSE holder already serves this socket; exiting');
+    return;
+  } catch {
+    // nobody answers: ours to serve
+  }
+  try {
     unlinkSync(options.socket); // a holder that died left its socket file; nobody answers there
   } catch {
     // none

@@ -39,6 +39,6 @@ export async function mountsAt(path: string): Promise<MountEntry[]> {
 /** Detaches whatever is mounted at `path`, even a dead FUSE mount. */
 export async function detachAll(path: string): Promise<void> {
   for (let i = 0; i < 8 && (await mountsAt(path)).length > 0; i++) {
-    await systemCommand('umount', ['-l', resolve(path)]).catch(() => systemCommand('fusermount', ['-uz', resolve(path)]));
+    await systemCommand('umount', ['-l', resolve(path)]).catch(() => systemCommand('fusermount3', ['-uz', resolve(path)]));
   }
 }

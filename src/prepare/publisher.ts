@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobCache } from '../cache/blobCache';
 import { blobsDirOf, NodeConfig, storesDirOf, treesDirOf } from '../config/nodeConfig';
@@ -13,6 +13,7 @@ import { TreeFilesystem } from '../fuse/treeFilesystem';
 import { Hydrator } from '../hydrate/hydrator';
 import { Logger } from '../log/logger';
 import { removeEmptyDirectories } from '../mount/emptyDirectories';
+import { detachAll } from '../mount/mountTable';
 import { publish, unpublish } from '../mount/publication';
 import { TreeMount } from '../mount/treeMount';
 import { ServingThreads } from '../fuse/servingThreads';
@@ -136,7 +137,7 @@ export class Publisher {
     const treeMount = await this.treeMounts.acquire(treeKey, () => {
       const filesystem = new TreeFilesystem(preparation.gate, this.hydrator, this.config.filesystem, this.log.child({ component: 'fuse', commit: resolved.commit }));
       this.filesystems.set(treeKey, filesystem);
-      return new TreeMount(join(treesDirOf(this.config), access.remote.storeName, resolved.commit), filesystem, `${access.remote.display}@${resolved.commit.slice(0, 12)}`, { threads: this.threads, kernelProfile: this.config.kernelProfile });
+      return new TreeMount(join(treesDirOf(this.config), access.remote.storeName, resolved.commit), filesystem, `${access.remote.display}@${resolved.commit.slice(0, 12)}`, { threads: this.threads, kernelProfile: this.config.kernelProfile, holder: this.config.fuseHolder, log: this.log.child({ component: 'fuse' }) });
     });
     this.filesystems.get(treeKey)?.useGate(preparation.gate);
     try {
@@ -152,6 +153,23 @@ export class Publisher {
     if (previous) await this.treeMounts.release(previous.treeKey);
     this.log.info({ repository: access.remote.display, ref: resolved.refName, commit: resolved.commit, target: request.target }, 'published');
     return published;
+  }
+
+  /**
+   * Lets go of the mounts the holder keeps that no restored volume claimed (tree mounts an earlier
+   * process kept for their grace period): they are unmounted, nothing serves them any more.
+   */
+  async releaseUnclaimedMounts(): Promise<void> {
+    const holder = this.config.fuseHolder;
+    if (!holder) return;
+    const claimed = new Set([...this.published.values()].map((p) => p.treeMount.dir));
+    for (const dir of holder.list()) {
+      if (claimed.has(dir)) continue;
+      holder.drop(dir);
+      await detachAll(dir);
+      await rmdir(dir).catch(() => undefined);
+      this.log.info({ dir }, 'unmounted a tree mount no volume claimed after the restart');
+    }
   }
 
   async unpublish(target: string, options: { removeDir: boolean } = { removeDir: false }): Promise<void> {

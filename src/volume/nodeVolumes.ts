@@ -148,18 +148,21 @@ export class NodeVolumes {
     for (const record of this.records.all()) {
       await this.exclusively(record.volumeId, record.target, async () => {
         const log = this.log.child({ volumeId: record.volumeId, pod: podLabel(record.pod), target: record.target });
-        this.restarted.set(record.target, 'the node plugin restarted: the volume was mounted again, but containers started before still see the old, dead mount; restart the pod');
         try {
           const published = await this.publisher.restore({
             repository: record.repository, refName: record.refName, commit: record.commit, depth: record.depth, target: record.target, readiness: 'gate',
           });
           this.live.set(record.target, published);
-          log.info({ commit: record.commit }, 'volume re-mounted after restart');
+          // A mount taken over from the holder never stopped working; one mounted anew is not what running containers see.
+          if (!published.treeMount.adopted) this.restarted.set(record.target, 'the node plugin restarted and its mounts were not kept: the volume was mounted again, but containers started before still see the old, dead mount; restart the pod');
+          log.info({ commit: record.commit, keptMount: published.treeMount.adopted }, published.treeMount.adopted ? 'volume taken over after restart' : 'volume re-mounted after restart');
         } catch (err) {
+          this.restarted.set(record.target, 'the node plugin restarted and could not mount the volume again; republish it');
           log.error({ err: asGitfsError(err) }, 'volume could not be re-mounted after restart');
         }
       }).catch(() => undefined);
     }
+    await this.publisher.releaseUnclaimedMounts().catch((err) => this.log.warn({ err: asGitfsError(err) }, 'tree mounts left by an earlier process could not be released'));
   }
 }
 

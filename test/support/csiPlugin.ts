@@ -55,7 +55,10 @@ export class CsiPlugin {
     const command = this.options.command === 'controller'
       ? ['controller']
       : ['node', '--controller', '--node-id', 'test-node', '--state-dir', this.stateDir, '--cache-dir', join(this.dir, 'cache'), '--tree-grace-ms', '0'];
-    const args = [MAIN, ...command, '--endpoint', `unix://${this.socket}`, '--log-level', 'debug', ...(this.options.args ?? [])];
+    const extra = this.options.args ?? [];
+    // Mounts end with the plugin unless a test asks for a holder: most tests count what a stop leaves.
+    const holder = this.options.command === 'controller' || extra.includes('--fuse-holder') ? [] : ['--fuse-holder', 'none'];
+    const args = [MAIN, ...command, '--endpoint', `unix://${this.socket}`, '--log-level', 'debug', ...holder, ...extra];
     const [file, argv] = this.options.isolatedNetwork ? ['unshare', ['--net', process.execPath, ...args]] : [process.execPath, args];
     const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.options.env } });
     this.child = child;
