@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { nodeConfig } from '../src/config/nodeConfig';
@@ -125,23 +125,21 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
     coldAllMs = Math.min(coldAllMs, ms);
   }
 
-  // Serving alone: a new mount over the full cache the last cold run left, against fuse-native's own
-  // floor, a minimal filesystem serving the same files from memory. Both fresh mounts each time.
+  // Serving alone: a new mount over the full cache the last cold run left, against the floor of the
+  // same read with no FUSE at all: the checkout copied into tmpfs (memory), its caches dropped first.
   const servedAllMs = await best(2, async () => {
     await publisher.unpublish(mnt);
     const p = await publisher.publish({ repository: url, depth: 1, target: mnt });
     await p.preparation.sizes.wait(120_000);
     return readAll(mnt);
   });
-  const memoryMnt = join(work, 'memory-mnt');
+  const tmpfsCopy = await mkdtemp('/dev/shm/gitfs-bench-');
+  await timed('cp', ['-a', `${fullDir}/.`, tmpfsCopy]);
   const floorMs = await best(2, async () => {
-    const memory = await startMemoryFilesystem(fullDir, memoryMnt);
-    try {
-      return await readAll(memoryMnt);
-    } finally {
-      await memory.stop();
-    }
+    await writeFile('/proc/sys/vm/drop_caches', '2');
+    return readAll(tmpfsCopy);
   });
+  await rm(tmpfsCopy, { recursive: true, force: true });
 
   // The ext4 baselines, on the last clone's checkout.
   await timed('sh', findArgs(fullDir));
@@ -150,7 +148,7 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   rows.push({ corpus: name, measure: 'find + stat, warm', ours: findWarmMs, baseline: findExt4Ms, baselineName: 'ext4 checkout (warm)', unit: 'ms' });
   rows.push({ corpus: name, measure: 'first byte of one cold file', ours: firstByteMs, baseline: lazyFetchMs, baselineName: 'git cat-file -p (lazy fetch)', unit: 'ms' });
   rows.push({ corpus: name, measure: 'cold read of every file (mount → last byte)', ours: coldAllMs, baseline: fullMs, baselineName: 'git clone (full, with checkout)', unit: 'ms', target: '≤ 1.0×' });
-  rows.push({ corpus: name, measure: 'read of every file, new mount, every blob cached', ours: servedAllMs, baseline: floorMs, baselineName: 'minimal fuse-native filesystem, files in memory', unit: 'ms' });
+  rows.push({ corpus: name, measure: 'read of every file, new mount, every blob cached', ours: servedAllMs, baseline: floorMs, baselineName: 'the same read on tmpfs (dentries dropped)', unit: 'ms', target: '≤ 1.3×' });
 
   // Warm reads against ext4.
   const bytes = listing.reduce((sum, e) => sum + e.size, 0);
@@ -178,18 +176,6 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
 async function startServer(root: string): Promise<{ child: ChildProcess; url: string }> {
   const { child, firstLine } = await startScript('../demo/serveRepositories.js', [root]);
   return { child, url: firstLine };
-}
-
-/** bench/memoryFilesystem.ts, serving `dir` at `mountpoint` until stopped. */
-async function startMemoryFilesystem(dir: string, mountpoint: string): Promise<{ stop(): Promise<void> }> {
-  const { child } = await startScript('memoryFilesystem.js', [dir, mountpoint]);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 /** A script beside this one in a process of its own, once it has printed its first line. */
