@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LINUX_5_10 } from '../../src/fuse/initNegotiation';
+import { Published } from '../../src/prepare/publisher';
 import { NodeHarness, run } from '../support/nodeHarness';
 import { commitTree, FixtureEntry, generatedTree, removeDir, tempDir } from '../support/repoFixtures';
 
@@ -67,11 +68,20 @@ describe('the FUSE protocol, against the real kernel', () => {
     await removeDir(archive);
   });
 
-  test('every file equals git archive through cat, cp, mmap, pread at random offsets and O_DIRECT', async () => {
-    const target = harness.target('every-way');
-    const published = await harness.publisher.publish({ repository: harness.url('proto.git'), target });
-    await published.preparation.sizes.wait(30_000);
+  /** Runs `work` on a fresh publication of `repository` (sizes known), unpublished afterwards whatever happens. */
+  async function onVolume(name: string, repository: string, work: (target: string, published: Published) => Promise<void>): Promise<void> {
+    const target = harness.target(name);
+    const published = await harness.publisher.publish({ repository: harness.url(repository), target });
     try {
+      await published.preparation.sizes.wait(30_000);
+      await work(target, published);
+    } finally {
+      await harness.publisher.unpublish(target);
+    }
+  }
+
+  test('every file equals git archive through cat, cp, mmap, pread at random offsets and O_DIRECT', async () => {
+    await onVolume('every-way', 'proto.git', async (target) => {
       const copy = await tempDir('proto-copy');
       try {
         const cat = await run('sh', ['-c', `cd '${target}' && find . -type f -print0 | sort -z | xargs -0 cat | sha256sum; cd '${archive}' && find . -type f -print0 | sort -z | xargs -0 cat | sha256sum`]);
@@ -88,16 +98,11 @@ describe('the FUSE protocol, against the real kernel', () => {
       } finally {
         await removeDir(copy);
       }
-    } finally {
-      await harness.publisher.unpublish(target);
-    }
+    });
   });
 
   test('`ls -la` shows . and .., `df` shows the tree, and 10,000 entries list whole through seekdir and telldir', async () => {
-    const target = harness.target('listing');
-    const published = await harness.publisher.publish({ repository: harness.url('proto.git'), target });
-    await published.preparation.sizes.wait(30_000);
-    try {
+    await onVolume('listing', 'proto.git', async (target, published) => {
       const ls = (await run('ls', ['-la', join(target, 'names')])).stdout.split('\n');
       assert.ok(ls.some((l) => / \.$/.test(l)) && ls.some((l) => / \.\.$/.test(l)), ls.join('\n'));
       const index = published.preparation.gate.value!.index;
@@ -105,16 +110,11 @@ describe('the FUSE protocol, against the real kernel', () => {
       assert.deepEqual(df, [Math.ceil(index.totalBytes / 4096) * 4096, index.count]);
       const seek = await run('perl', ['-e', SEEK_AND_TELL, join(target, 'wide')]);
       assert.equal(seek.stdout.trim(), '10002 0', seek.stderr);
-    } finally {
-      await harness.publisher.unpublish(target);
-    }
+    });
   });
 
   test('what the kernel looks up it forgets again: lookup counts go back to zero when the kernel drops its caches', async () => {
-    const target = harness.target('forget');
-    const published = await harness.publisher.publish({ repository: harness.url('proto.git'), target });
-    await published.preparation.sizes.wait(30_000);
-    try {
+    await onVolume('forget', 'proto.git', async (target, published) => {
       await run('sh', ['-c', `find '${target}' > /dev/null && cat '${target}/README.md' > /dev/null`]);
       const lookups = published.treeMount.filesystem.lookups!;
       const held = () => lookups.reduce((sum, n) => sum + n, 0);
@@ -125,18 +125,13 @@ describe('the FUSE protocol, against the real kernel', () => {
       }
       assert.equal(held(), 0, 'FORGET and BATCH_FORGET gave back every lookup');
       assert.ok(lookups.every((n) => n >= 0));
-    } finally {
-      await harness.publisher.unpublish(target);
-    }
+    });
   });
 
   test('a reader interrupted by a signal while its blob is fetched gets EINTR, and the mount goes on serving', async () => {
     // Content of its own, so that no earlier test's reads cached it.
     await commitTree(harness.repoDir('interrupt.git'), [{ path: 'slow.txt', content: 'slow\n' }, { path: 'other.txt', content: 'other\n' }]);
-    const target = harness.target('interrupt');
-    const published = await harness.publisher.publish({ repository: harness.url('interrupt.git'), target });
-    await published.preparation.sizes.wait(30_000);
-    try {
+    await onVolume('interrupt', 'interrupt.git', async (target) => {
       const file = join(target, 'slow.txt');
       // A synchronous read (O_DIRECT: buffered reads go out as background readahead, which only a
       // fatal signal ends); Perl's sysread reports one that a signal with a handler interrupted as EINTR.
@@ -146,9 +141,7 @@ describe('the FUSE protocol, against the real kernel', () => {
       assert.equal(interrupted.stdout, 'EINTR', interrupted.stderr);
       assert.equal((await run('cat', [file])).stdout, 'slow\n');
       assert.equal((await run('cat', [join(target, 'other.txt')])).stdout, 'other\n');
-    } finally {
-      await harness.publisher.unpublish(target);
-    }
+    });
   });
 });
 
