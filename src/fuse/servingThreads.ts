@@ -5,6 +5,7 @@ import { MessageChannel, MessagePort, Worker } from 'node:worker_threads';
 import { ServableBlobs } from '../cache/servableBlobs';
 import { Logger } from '../log/logger';
 import { TreeIndexColumns } from '../tree/treeIndex';
+import { withinDeadline } from './deadline';
 import { fuseDevice } from './fuseDevice';
 import { ConnectionFacts, ServedTree } from './treeAnswers';
 
@@ -37,6 +38,8 @@ interface ServingThread {
 }
 
 const WAKE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+/** Threads confirm a removal within one pass of their loop: milliseconds. */
+const REMOVE_MS = 5_000;
 
 /**
  * The node's FUSE serving threads: one pool for every mount. Each thread waits on all the
@@ -48,7 +51,7 @@ const WAKE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
  */
 export class ServingThreads {
   private threads: ServingThread[] = [];
-  private readonly handlers = new Map<number, ConnectionHandler>();
+  private readonly handlers = new Map<number, { handler: ConnectionHandler; facts: ConnectionFacts; tree?: ServedTree }>();
   private readonly removals = new Map<number, { left: number; done: () => void }>();
   private readonly writeFailures = new Set<string>();
 
@@ -61,31 +64,38 @@ export class ServingThreads {
   /** Serves connection `fd` from now on; its INIT is already answered. */
   add(fd: number, facts: ConnectionFacts, handler: ConnectionHandler): void {
     if (this.threads.length === 0) this.threads = Array.from({ length: this.count }, () => this.startThread());
-    this.handlers.set(fd, handler);
-    const native = fuseDevice();
-    for (const thread of this.threads) {
-      this.post(thread, { add: fd, facts });
-      native.epollAdd(thread.epoll, fd, true);
-      thread.worker.ref();
-    }
+    this.handlers.set(fd, { handler, facts });
+    for (const thread of this.threads) this.announce(thread, fd, facts);
+  }
+
+  private announce(thread: ServingThread, fd: number, facts: ConnectionFacts, tree?: ServedTree): void {
+    this.post(thread, { add: fd, facts });
+    if (tree) this.post(thread, treeMessage(fd, tree));
+    fuseDevice().epollAdd(thread.epoll, fd, true);
+    thread.worker.ref();
   }
 
   /** The connection's tree is ready: serving threads answer from it without the main thread. */
   serveTree(fd: number, tree: ServedTree): void {
-    for (const thread of this.threads) this.post(thread, { tree: fd, columns: tree.index.columns, lookups: tree.lookups, commitSeconds: tree.commitSeconds });
+    const connection = this.handlers.get(fd);
+    if (connection) connection.tree = tree;
+    for (const thread of this.threads) this.post(thread, treeMessage(fd, tree));
   }
 
   /** Stops serving `fd`: resolves once no thread will touch it again (then it may be closed). */
   async remove(fd: number): Promise<void> {
     if (!this.handlers.delete(fd)) return;
     const native = fuseDevice();
-    await new Promise<void>((done) => {
+    const removed = new Promise<void>((done) => {
       this.removals.set(fd, { left: this.threads.length, done });
       for (const thread of this.threads) {
         native.epollRemove(thread.epoll, fd);
         this.post(thread, { remove: fd });
       }
     });
+    // Bounded: a thread that died meanwhile never answers (its descriptor set is gone with it).
+    await withinDeadline(removed, REMOVE_MS, () => new Error('timed out')).catch(() => this.log.warn({ fd }, 'a serving thread did not confirm it let a connection go'));
+    this.removals.delete(fd);
     if (this.handlers.size === 0) for (const thread of this.threads) thread.worker.unref();
   }
 
@@ -120,16 +130,26 @@ export class ServingThreads {
     worker.unref();
     worker.on('message', (message: FromServingThread) => this.received(message));
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.on('error', (err) => this.log.error({ err }, 'a FUSE serving thread failed'));
-    return { worker, control, epoll, wake, exited };
+    const thread: ServingThread = { worker, control, epoll, wake, exited };
+    // A thread that failed is replaced at once and told every connection: the mounts never go unserved.
+    worker.on('error', (err) => {
+      this.log.error({ err }, 'a FUSE serving thread failed; starting another');
+      const at = this.threads.indexOf(thread);
+      if (at < 0) return;
+      const replacement = this.startThread();
+      this.threads[at] = replacement;
+      for (const [fd, connection] of this.handlers) this.announce(replacement, fd, connection.facts, connection.tree);
+      void exited.then(() => {
+        closeSync(epoll);
+        closeSync(wake);
+      });
+    });
+    return thread;
   }
 
   private received(message: FromServingThread): void {
-    if ('need' in message) this.handlers.get(message.fd)?.forwarded(message.need, Buffer.from(message.request));
-    else if ('ended' in message) {
-      const handler = this.handlers.get(message.ended);
-      if (handler) handler.ended(message.errno);
-    } else if ('removed' in message) {
+    if ('need' in message) this.handlers.get(message.fd)?.handler.forwarded(message.need, Buffer.from(message.request));
+    else if ('ended' in message) this.handlers.get(message.ended)?.handler.ended(message.errno); else if ('removed' in message) {
       const removal = this.removals.get(message.removed);
       if (removal && --removal.left === 0) {
         this.removals.delete(message.removed);
@@ -140,4 +160,8 @@ export class ServingThreads {
       this.log.warn({ code: message.writeFailed }, 'a FUSE reply could not be written');
     }
   }
+}
+
+function treeMessage(fd: number, tree: ServedTree): ToServingThread {
+  return { tree: fd, columns: tree.index.columns, lookups: tree.lookups, commitSeconds: tree.commitSeconds };
 }

@@ -83,12 +83,30 @@ describe('mounts outlive the node plugin', () => {
     } finally {
       await writeFile(stopFile, '');
     }
-    await exited;
-    const result = JSON.parse(output) as ReaderResult;
-    await plugin.call('Node', 'NodeUnpublishVolume', { volume_id: `vol-${n}`, target_path: target });
-    await plugin.stop();
-    assert.deepEqual((await readMountTable()).filter((m) => m.mountPoint.startsWith(pluginDir) || m.mountPoint === target), [], 'nothing stays mounted');
-    return { result, plugin };
+    try {
+      // A read that never returns (a request lost across the restart) fails the test instead of hanging it.
+      const timedOut = new Promise((_, reject) => setTimeout(() => reject(new Error('the reader is stuck: a request was lost')), 30_000).unref());
+      await Promise.race([exited, timedOut]);
+      await plugin.call('Node', 'NodeUnpublishVolume', { volume_id: `vol-${n}`, target_path: target });
+      await plugin.stop();
+      assert.deepEqual((await readMountTable()).filter((m) => m.mountPoint.startsWith(pluginDir) || m.mountPoint === target), [], 'nothing stays mounted');
+    } finally {
+      await leaveNothing(plugin, pluginDir, target, reader);
+    }
+    return { result: JSON.parse(output) as ReaderResult, plugin };
+  }
+
+  /**
+   * Whatever failed: no holder keeps a mount that nobody serves (a walk of the test directory would
+   * wait on it for ever), no reader, no plugin, nothing mounted.
+   */
+  async function leaveNothing(plugin: CsiPlugin, pluginDir: string, target: string, reader: ChildProcess): Promise<void> {
+    reader.kill('SIGKILL');
+    await plugin.stop('SIGKILL').catch(() => undefined);
+    await run('pkill', ['-f', `fuse-holder --socket ${join(plugin.stateDir, 'fuse-holder.sock')}`]);
+    for (const mount of (await readMountTable()).filter((m) => m.mountPoint.startsWith(pluginDir) || m.mountPoint === target)) {
+      await run('umount', ['-l', mount.mountPoint]);
+    }
   }
 
   const relaunch = async (plugin: CsiPlugin, signal: NodeJS.Signals) => {
