@@ -43,8 +43,9 @@ describe('Helm chart charts/gitfs-csi', () => {
       'node:',
       '  kubeletDir: /var/lib/k0s/kubelet',
       '  cacheMaxBytes: 50G',
-      '  updateStrategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 1}}',
+      '  updateStrategy: {type: OnDelete}',
       '  ambientCredentials: {secretName: git-creds}',
+      'fuseHolder: {enabled: false}',
       'controller: {enabled: false}',
       'sidecars: {registry: mirror.internal/sig-storage/}',
       'storageClass:',
@@ -64,17 +65,18 @@ describe('Helm chart charts/gitfs-csi', () => {
     }
   });
 
-  test('default values: a CSIDriver, a node DaemonSet wired for FUSE and kubelet, a controller with csi-provisioner, and their RBAC', async () => {
+  test('default values: a CSIDriver, a node DaemonSet wired for FUSE and kubelet, a FUSE holder, a controller with csi-provisioner, and their RBAC', async () => {
     const objects = await template();
-    assert.deepEqual(objects.map((o) => o.kind).sort(), ['CSIDriver', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Deployment', 'Role', 'RoleBinding', 'ServiceAccount', 'ServiceAccount']);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['CSIDriver', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'DaemonSet', 'Deployment', 'Role', 'RoleBinding', 'ServiceAccount', 'ServiceAccount']);
 
     const driver = find(objects, 'CSIDriver');
     assert.equal(driver.metadata.name, 'gitfs.csi.dev');
     assert.deepEqual(driver.spec, { attachRequired: false, podInfoOnMount: true, fsGroupPolicy: 'None', volumeLifecycleModes: ['Persistent', 'Ephemeral'] });
 
-    const node = find(objects, 'DaemonSet');
+    const node = find(objects, 'DaemonSet', 'gitfs-csi-node');
     const pod = node.spec.template.spec;
-    assert.equal(node.spec.updateStrategy.type, 'OnDelete');
+    // Mounts outlive the plugin (the holder keeps them), so the plugin rolls; the holder never does by itself.
+    assert.deepEqual(node.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
     assert.equal(pod.nodeSelector['kubernetes.io/os'], 'linux');
     assert.equal(pod.priorityClassName, 'system-node-critical');
     assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
@@ -100,6 +102,17 @@ describe('Helm chart charts/gitfs-csi', () => {
     assert.equal(plugin.ports[0].containerPort, 9808);
     assert.equal(plugin.livenessProbe.httpGet.port, 'healthz');
     assert.equal(plugin.env.find((e: K8sObject) => e.name === 'GIT_CONFIG_GLOBAL'), undefined);
+    assert.ok(plugin.args.includes('--fuse-holder=external') && plugin.args.includes('--fuse-holder-socket=/var/lib/gitfs-csi/fuse-holder/holder.sock'));
+
+    const holderSet = find(objects, 'DaemonSet', 'gitfs-csi-fuse-holder');
+    assert.equal(holderSet.spec.updateStrategy.type, 'OnDelete');
+    assert.deepEqual(holderSet.spec.template.spec.tolerations, pod.tolerations, 'the holder lands wherever the plugin does');
+    const holder = container(holderSet, 'fuse-holder');
+    assert.equal(holder.image, plugin.image);
+    assert.deepEqual(holder.args.slice(0, 2), ['fuse-holder', '--socket=/var/lib/gitfs-csi/fuse-holder/holder.sock']);
+    assert.deepEqual(holder.securityContext.capabilities, { drop: ['ALL'] });
+    assert.equal(holder.securityContext.privileged, undefined);
+    assert.deepEqual(volume(holderSet, 'holder-dir').hostPath, { path: '/var/lib/gitfs-csi/fuse-holder', type: 'DirectoryOrCreate' });
 
     const controller = find(objects, 'Deployment');
     assert.deepEqual(container(controller, 'gitfs-csi').args.slice(0, 2), ['controller', '--endpoint=unix:///csi/csi.sock']);
@@ -113,14 +126,16 @@ describe('Helm chart charts/gitfs-csi', () => {
     assert.ok(role.rules.some((r: K8sObject) => r.resources.includes('persistentvolumes') && r.verbs.includes('create')));
   });
 
-  test('non-default values: driver name, image, kubelet dir, ambient credentials, sidecar registry, a default StorageClass, no controller', async () => {
+  test('non-default values: driver name, image, kubelet dir, ambient credentials, sidecar registry, a default StorageClass, no controller, no holder', async () => {
     const objects = await template(custom);
     assert.equal(find(objects, 'Deployment'), undefined);
     assert.equal(find(objects, 'ClusterRole'), undefined);
     assert.deepEqual(find(objects, 'CSIDriver').spec.tokenRequests, [{ audience: 'git.example.org', expirationSeconds: 3600 }]);
 
-    const node = find(objects, 'DaemonSet');
-    assert.deepEqual(node.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
+    const node = find(objects, 'DaemonSet', 'gitfs-csi-node');
+    assert.deepEqual(node.spec.updateStrategy, { type: 'OnDelete' });
+    assert.equal(find(objects, 'DaemonSet', 'gitfs-csi-fuse-holder'), undefined);
+    assert.ok(container(node, 'gitfs-csi').args.includes('--fuse-holder=none'));
     const plugin = container(node, 'gitfs-csi');
     assert.equal(plugin.image, 'mirror.internal/gitfs-csi:9.9.9');
     assert.ok(plugin.args.includes('--driver-name=git.example.org') && plugin.args.includes('--log-level=debug') && plugin.args.includes('--cache-max-bytes=50G'));
@@ -145,7 +160,7 @@ describe('Helm chart charts/gitfs-csi', () => {
   test('with the registrar and livenessprobe sidecars disabled, the node plugin registers itself and serves /healthz', async () => {
     const result = await helm(['template', 'gitfs-csi', CHART, '--set', 'sidecars.nodeDriverRegistrar.enabled=false', '--set', 'sidecars.livenessProbe.enabled=false']);
     assert.equal(result.code, 0, result.stderr);
-    const node = find(parseObjects(result.stdout), 'DaemonSet');
+    const node = find(parseObjects(result.stdout), 'DaemonSet', 'gitfs-csi-node');
     assert.deepEqual(node.spec.template.spec.containers.map((c: K8sObject) => c.name), ['gitfs-csi']);
     const plugin = container(node, 'gitfs-csi');
     for (const arg of ['--registration-dir=/registration', '--kubelet-registration-path=/var/lib/kubelet/plugins/gitfs.csi.dev/csi.sock', '--health-port=9808']) assert.ok(plugin.args.includes(arg), arg);

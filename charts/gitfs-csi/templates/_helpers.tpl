@@ -35,3 +35,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "gitfs-csi.pluginDir" -}}
 {{- printf "%s/plugins/%s" .Values.node.kubeletDir .Values.driverName -}}
 {{- end -}}
+
+{{/* The FUSE holder's socket on the host, where the node plugin reaches it. */}}
+{{- define "gitfs-csi.holderDir" -}}
+{{- printf "%s/fuse-holder" .Values.node.stateDir -}}
+{{- end -}}
