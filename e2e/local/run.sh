@@ -14,6 +14,9 @@ source test/prerequisites.sh
 source test/testTools.sh
 
 image="$(deploy/image/build.sh)"
+# The same image under a second tag: the upgrade spec rolls the node plugin to it with `helm upgrade`.
+upgrade_image="${image%:*}:${image##*:}-upgrade"
+docker tag "$image" "$upgrade_image"
 base="$(deploy/image/build.sh --base-image)"
 git_server=gitfs-csi-e2e/git-server:dev
 DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE_IMAGE=$base" -t "$git_server" e2e/images/git-server >/dev/null
@@ -38,11 +41,11 @@ fi
 
 trap '"$here/cluster.sh" down' EXIT
 "$here/cluster.sh" up
-for img in "$image" "$provisioner"; do "$here/cluster.sh" load-image "$img"; done
+for img in "$image" "$upgrade_image" "$provisioner"; do "$here/cluster.sh" load-image "$img"; done
 
 export KUBECONFIG="$E2E_RUN/kubeconfig"
 export PATH="$E2E_CACHE/kubernetes-${K8S_VERSION:-v1.34.4}/bin:$PATH"
-export E2E_IMAGE="$image" E2E_GIT_SERVER_IMAGE="$git_server" E2E_KUBELET_DIR="$E2E_RUN/kubelet"
+export E2E_IMAGE="$image" E2E_UPGRADE_IMAGE="$upgrade_image" E2E_GIT_SERVER_IMAGE="$git_server" E2E_KUBELET_DIR="$E2E_RUN/kubelet"
 export E2E_SIDECAR_REGISTRY=gitfs-csi.local
 export E2E_HELM_SET="sidecars.nodeDriverRegistrar.enabled=false,sidecars.livenessProbe.enabled=false,sidecars.provisioner.image.tag=$PROVISIONER_VERSION,node.stateDir=$E2E_RUN/gitfs-state,node.cacheDir=$E2E_RUN/gitfs-cache"
 export E2E_HOST_ADDRESS="$(ip -4 -o route get 10.244.0.1 | sed -n 's/.* src \([0-9.]*\).*/\1/p')"

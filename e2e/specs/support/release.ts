@@ -7,6 +7,8 @@ export const RELEASE = 'gitfs-csi';
 export const RELEASE_NAMESPACE = process.env.E2E_RELEASE_NAMESPACE ?? 'gitfs-csi-system';
 /** The gitfs-csi image under test; also the image of the specs' own pods (it has a shell and coreutils). */
 export const IMAGE = process.env.E2E_IMAGE ?? 'gitfs-csi:0.1.0';
+/** The same image under another tag, loaded into the cluster too: what `helm upgrade` rolls the node plugin to. */
+export const UPGRADE_IMAGE = process.env.E2E_UPGRADE_IMAGE;
 export const KUBELET_DIR = process.env.E2E_KUBELET_DIR ?? '/var/lib/kubelet';
 
 async function helm(args: string[]): Promise<string> {
@@ -15,11 +17,11 @@ async function helm(args: string[]): Promise<string> {
 }
 
 /**
- * `helm install` of the chart with the image under test and images that are never pulled;
- * E2E_HELM_SET adds values (comma-separated key=value) for the cluster at hand.
+ * `helm upgrade --install` of the chart with the image under test (or `image`) and images that are
+ * never pulled; E2E_HELM_SET adds values (comma-separated key=value) for the cluster at hand.
  */
-export async function installChart(): Promise<void> {
-  const [repository, tag] = IMAGE.split(/:(?=[^:]+$)/);
+export async function installChart(image = IMAGE): Promise<void> {
+  const [repository, tag] = image.split(/:(?=[^:]+$)/);
   await helm([
     'upgrade', '--install', RELEASE, CHART, '--namespace', RELEASE_NAMESPACE, '--create-namespace',
     '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'image.pullPolicy=Never',
