@@ -1,3 +1,4 @@
+import { GitfsError } from '../errors/errors';
 import { MountedTree } from '../fuse/mountedTree';
 import { ReadinessGate } from '../fuse/readinessGate';
 import { Logger } from '../log/logger';
@@ -15,7 +16,7 @@ export class CommitRecord {
   /** The preparation came from a restore after a restart: made without any volume's credentials. */
   private restored = false;
   private treeMount: TreeMount | undefined;
-  private mounted: Promise<void> | undefined;
+  private mounting: Promise<void> | undefined;
   /** Consumers (publishes, bound or under way) and the preparations still running. */
   private holds = 0;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -34,13 +35,18 @@ export class CommitRecord {
   ) {}
 
   get preparation(): Preparation {
-    if (!this.preparation_) throw new Error(`${this.key} has no preparation yet`);
+    if (!this.preparation_) throw new GitfsError('internal', `${this.key} has no preparation yet`);
     return this.preparation_;
   }
 
   /** Settles once a record being dropped is gone; undefined while it is in use or in its grace period. */
   get leaving(): Promise<void> | undefined {
     return this.dropping;
+  }
+
+  /** Whether the tree is mounted (or being mounted) for this record. */
+  get hasMount(): boolean {
+    return this.treeMount !== undefined;
   }
 
   /** Adds a consumer; one arriving in the grace period finds the record as it was (no remount, no fetch). */
@@ -73,11 +79,11 @@ export class CommitRecord {
   async mount(): Promise<TreeMount> {
     if (!this.treeMount) {
       this.treeMount = this.newMount(this.preparation.gate);
-      this.mounted = this.treeMount.mount();
+      this.mounting = this.treeMount.mount();
     }
     const treeMount = this.treeMount;
     try {
-      await this.mounted;
+      await this.mounting;
     } catch (err) {
       if (this.treeMount === treeMount) this.treeMount = undefined;
       throw err;
@@ -87,7 +93,8 @@ export class CommitRecord {
 
   /** Lets go of one hold; after the last, the record is dropped once its grace period passes (without one, now, and awaited). */
   async release(): Promise<void> {
-    if (this.holds === 0 || --this.holds > 0) return;
+    // A record dropped already (at shutdown) has nothing left to time.
+    if (this.holds === 0 || --this.holds > 0 || this.dropping) return;
     if (this.graceMs <= 0) return this.drop();
     this.graceTimer = setTimeout(() => void this.drop(), this.graceMs);
   }
@@ -105,7 +112,7 @@ export class CommitRecord {
   private async letGo(options: { handOver?: boolean; drainMs?: number }): Promise<void> {
     const treeMount = this.treeMount;
     try {
-      await this.mounted?.catch(() => undefined);
+      await this.mounting?.catch(() => undefined);
       await (options.handOver ? treeMount?.handOver(options.drainMs ?? 10_000) : treeMount?.unmount());
       if (treeMount) this.log.info({ dir: this.dir, handedOver: options.handOver ?? false }, 'tree mount released');
     } catch (err) {

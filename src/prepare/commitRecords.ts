@@ -76,12 +76,12 @@ export class CommitRecords {
 
   /**
    * Lets go of the mounts the holder keeps that no record claimed (tree mounts an earlier process
-   * kept for their grace period): they are unmounted, nothing serves them any more.
+   * kept for their grace period, or whose restore failed): they are unmounted, nothing serves them any more.
    */
   async releaseUnclaimedMounts(): Promise<void> {
     const holder = this.machinery.config.fuseHolder;
     if (!holder) return;
-    const claimed = new Set([...this.records.values()].map((record) => record.dir));
+    const claimed = new Set([...this.records.values()].filter((record) => record.hasMount).map((record) => record.dir));
     for (const dir of holder.list()) {
       if (claimed.has(dir)) continue;
       holder.drop(dir);
