@@ -51,9 +51,11 @@ export class NodeMachinery {
   close(options: { keepPublications?: boolean } = {}): Promise<void> {
     this.closed ??= (async () => {
       await this.publisher.close(options);
+      // Mounts first: a handover answers the requests already taken, and a read among them may be
+      // waiting for its blob, which only a running hydrator (and unpacking thread) brings.
+      await this.commits.close({ handOver: options.keepPublications, drainMs: this.config.filesystem.readWaitMs });
       this.hydrator.close();
       await this.unpacker.close();
-      await this.commits.close({ handOver: options.keepPublications, drainMs: this.config.filesystem.readWaitMs });
       await this.threads.close();
       this.stores.close();
       await this.keyring.clear();
