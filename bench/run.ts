@@ -4,7 +4,8 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { nodeConfig } from '../src/config/nodeConfig';
 import { silentLogger } from '../src/log/logger';
-import { Published, Publisher } from '../src/prepare/publisher';
+import { NodeMachinery } from '../src/prepare/nodeMachinery';
+import { Published } from '../src/prepare/publisher';
 import { removeDir, tempDir, git } from '../test/support/repoFixtures';
 import { Corpus } from './corpora';
 import { best, output, ratio, Row, time, timed } from './measure';
@@ -50,7 +51,7 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   const newDir = (tag: string) => join(work, `${tag}-${++dirs}`);
   const fresh = async (tag: string) => {
     const dir = newDir(`node-${tag}`);
-    return Publisher.create(nodeConfig({ stateDir: join(dir, 'state'), cacheDir: join(dir, 'cache'), treeMountGraceMs: 0 }), silentLogger);
+    return NodeMachinery.open(nodeConfig({ stateDir: join(dir, 'state'), cacheDir: join(dir, 'cache'), treeMountGraceMs: 0 }), silentLogger);
   };
   const mnt = join(work, 'mnt');
 
@@ -64,21 +65,21 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   const freshReady = async (): Promise<[number, Published]> => {
     await timed('sync', []);
     return time(async () => {
-      const p = await publisher.publish({ repository: url, depth: 1, target: mnt });
+      const p = await node.publisher.publish({ repository: url, depth: 1, target: mnt });
       await p.preparation.gate.wait(120_000);
       return p;
     });
   };
   let bloblessMs = Infinity;
   let readyMs = Infinity;
-  let publisher = await fresh('ready');
+  let node = await fresh('ready');
   let published: Published | undefined;
   for (let run = 0; run < 3; run++) {
     bloblessMs = Math.min(bloblessMs, await bloblessClone());
     if (published) {
       await published.preparation.sizes.wait(120_000).catch(() => undefined);
-      await publisher.close();
-      publisher = await fresh('ready');
+      await node.close();
+      node = await fresh('ready');
     }
     const [ms, again] = await freshReady();
     readyMs = Math.min(readyMs, ms);
@@ -103,7 +104,7 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
 
   const findWarmMs = await best(3, () => timed('sh', findArgs(mnt)));
   const [firstByteMs] = await time(() => timed('sh', ['-c', `head -c1 '${join(mnt, probe.path)}' > /dev/null`]));
-  await publisher.close();
+  await node.close();
 
   // Cold read of every file, from nothing (mount + read all), against a full clone with checkout:
   // interleaved run by run and best of two each, as for ready, since writeback left by one run
@@ -116,11 +117,11 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
     await timed('sync', []);
     fullDir = newDir('full');
     fullMs = Math.min(fullMs, await timed('git', ['clone', '-q', url, fullDir]));
-    if (run > 0) await publisher.close();
+    if (run > 0) await node.close();
     await timed('sync', []);
-    publisher = await fresh('cold');
+    node = await fresh('cold');
     const [ms] = await time(async () => {
-      const p = await publisher.publish({ repository: url, depth: 1, target: mnt });
+      const p = await node.publisher.publish({ repository: url, depth: 1, target: mnt });
       await p.preparation.sizes.wait(120_000);
       await readAll(mnt);
     });
@@ -130,8 +131,8 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   // Serving alone: a new mount over the full cache the last cold run left, against the floor of the
   // same read with no FUSE at all: the checkout copied into tmpfs (memory), its caches dropped first.
   const servedAllMs = await best(2, async () => {
-    await publisher.unpublish(mnt);
-    const p = await publisher.publish({ repository: url, depth: 1, target: mnt });
+    await node.publisher.unpublish(mnt);
+    const p = await node.publisher.publish({ repository: url, depth: 1, target: mnt });
     await p.preparation.sizes.wait(120_000);
     return readAll(mnt);
   });
@@ -170,8 +171,8 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   const memory = JSON.parse(await output(process.execPath, ['--expose-gc', '--max-semi-space-size=1', join(__dirname, 'treeMemory.js'), corpus.bareDir, commit])) as { rssPerEntry: number; heapPerEntry: number };
   rows.push({ corpus: name, measure: 'node RSS per tree entry', ours: memory.rssPerEntry, baseline: 200, baselineName: 'budget', unit: 'B/entry', target: '≤ 200 B' });
   rows.push({ corpus: name, measure: 'heap + buffers per tree entry', ours: memory.heapPerEntry, baseline: 200, baselineName: 'budget', unit: 'B/entry', target: '≤ 200 B' });
-  log(`${name}: ${(bytes / 1e6).toFixed(0)} MB in ${files.length} files; fetches: ${publisher.hydrator.stats().fetchBatches}`);
-  await publisher.close();
+  log(`${name}: ${(bytes / 1e6).toFixed(0)} MB in ${files.length} files; fetches: ${node.hydrator.stats().fetchBatches}`);
+  await node.close();
   return rows;
 }
 

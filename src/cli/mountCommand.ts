@@ -5,7 +5,7 @@ import { nodeConfig, DEFAULT_CACHE_MAX_BYTES } from '../config/nodeConfig';
 import { DEFAULT_FILESYSTEM_OPTIONS } from '../fuse/treeFilesystem';
 import { GitfsError, InvalidArgument } from '../errors/errors';
 import { createLogger } from '../log/logger';
-import { Publisher } from '../prepare/publisher';
+import { NodeMachinery } from '../prepare/nodeMachinery';
 import { formatBytes, parseByteSize } from './byteSize';
 import { integerOption } from './integerOption';
 import { ProgressLine } from './progressLine';
@@ -65,15 +65,16 @@ export async function mountCommand(argv: string[]): Promise<number> {
     filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, gateWaitMs, readWaitMs },
   });
 
-  const publisher = await Publisher.create(config, log);
+  const node = await NodeMachinery.open(config, log);
+  const { publisher } = node;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       progress.finish();
       await publisher.unpublish(mountpoint);
-      await publisher.close();
+      await node.close();
       if (!values['state-dir']) await rmdir(config.stateDir).catch(() => undefined);
-      const stats = publisher.hydrator.stats();
+      const stats = node.hydrator.stats();
       process.stderr.write(`unmounted ${mountpoint}: ${stats.blobsHydrated} blobs (${formatBytes(stats.bytesHydrated)}) hydrated in ${stats.fetchBatches} fetches\n`);
     })());
 
@@ -98,7 +99,7 @@ export async function mountCommand(argv: string[]): Promise<number> {
   }
   // One machine-readable line on stdout: scripts wait for it.
   process.stdout.write(`ready ${mountpoint} ${resolved.commit}\n`);
-  const ticker = progress.enabled ? setInterval(() => progress.update(publisher.hydrator.stats(), publisher.cache.stats().bytes), 250) : undefined;
+  const ticker = progress.enabled ? setInterval(() => progress.update(node.hydrator.stats(), node.cache.stats().bytes), 250) : undefined;
   const code = await finished;
   clearInterval(ticker);
   return code;

@@ -15,7 +15,7 @@ import { InvalidArgument } from '../errors/errors';
 import { createLogger, Logger } from '../log/logger';
 import { fuseHolderFor, HolderMode } from '../mount/fuseHolderProcess';
 import { KernelProfile, LINUX_5_10 } from '../fuse/initNegotiation';
-import { Publisher } from '../prepare/publisher';
+import { NodeMachinery } from '../prepare/nodeMachinery';
 import { NodeVolumes } from '../volume/nodeVolumes';
 import { VolumeRecords } from '../volume/volumeRecords';
 import { formatBytes, parseByteSize } from './byteSize';
@@ -108,9 +108,9 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   warnAboutRequestTimeout(log);
   await mkdir(stateDir, { recursive: true });
   config.fuseHolder = await fuseHolderFor(holderMode, values['fuse-holder-socket'] ?? join(stateDir, 'fuse-holder.sock'));
-  const publisher = await Publisher.create(config, log);
+  const node = await NodeMachinery.open(config, log);
   const records = await VolumeRecords.open(join(config.stateDir, 'volumes'));
-  const { volumes, recovered } = await NodeVolumes.open(publisher, records, { publishWaitMs }, log.child({ component: 'volumes' }));
+  const { volumes, recovered } = await NodeVolumes.open(node, records, { publishWaitMs }, log.child({ component: 'volumes' }));
   const ready = async () => {
     const usable = (dir: string) => access(dir, constants.W_OK | constants.R_OK).then(() => true, () => false);
     return (await usable(config.stateDir)) && (await usable(config.cacheDir));
@@ -133,7 +133,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   await registration?.stop();
   health?.close();
   await server.stop();
-  await publisher.close({ keepPublications: true });
+  await node.close({ keepPublications: true });
   return 0;
 }
 

@@ -1,7 +1,4 @@
-import { mkdir, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { BlobCache } from '../cache/blobCache';
-import { blobsDirOf, NodeConfig, storesDirOf, treesDirOf } from '../config/nodeConfig';
+import { NodeConfig } from '../config/nodeConfig';
 import { RemoteAccess } from '../git/gitEnvironment';
 import { resolveRemoteRef, ResolvedRef, validateRef } from '../git/remoteRefs';
 import { HttpCredentials, RemoteUrl } from '../git/remoteUrl';
@@ -9,17 +6,12 @@ import { CommitMismatch, NotReady } from '../errors/errors';
 import { RepositoryStores } from '../git/repositoryStores';
 import { UploadPackClient, uploadPackClientFor } from '../git/uploadPackClient';
 import { SshIdentity, SshKeyring } from '../git/sshKeyring';
-import { TreeFilesystem } from '../fuse/treeFilesystem';
-import { Hydrator } from '../hydrate/hydrator';
 import { Logger } from '../log/logger';
-import { removeEmptyDirectories } from '../mount/emptyDirectories';
-import { detachAll } from '../mount/mountTable';
 import { publish, unpublish } from '../mount/publication';
 import { TreeMount } from '../mount/treeMount';
-import { ServingThreads } from '../fuse/servingThreads';
-import { TreeMounts } from '../mount/treeMounts';
+import { CommitRecord } from './commitRecord';
+import { CommitRecords } from './commitRecords';
 import { Preparation } from './preparation';
-import { UnpackThread } from './unpackThread';
 
 export interface PublishRequest {
   repository: string;
@@ -50,42 +42,25 @@ export interface Published {
   resolved: ResolvedRef;
   preparation: Preparation;
   treeMount: TreeMount;
-  treeKey: string;
+  /** The commit's record, which this publication holds until it is unpublished. */
+  record: CommitRecord;
 }
 
 /**
- * The node's volume machinery in one place: probe access and resolve the ref, attach to
- * (or start) the commit's preparation, share its one tree mount, and bind it read-only at
- * the consumer's target. Each publish checks access itself, even for a commit already here.
+ * Publishes commits at consumers' targets: probe access and resolve the ref, attach to the
+ * commit's record (which prepares and mounts it), and bind its tree read-only at the target.
+ * Each publish checks access itself, even for a commit already here.
  */
 export class Publisher {
-  readonly hydrator: Hydrator;
-  readonly stores: RepositoryStores;
-  readonly treeMounts: TreeMounts;
-  private readonly unpacker: UnpackThread;
-  readonly threads: ServingThreads;
-  private readonly preparations = new Map<string, Preparation>();
-  private readonly filesystems = new Map<string, TreeFilesystem>();
   private readonly published = new Map<string, Published>();
-  private readonly keyring: SshKeyring;
-  /** Commits re-mounted after a restart, whose preparation has no volume's credentials. */
-  private readonly restored = new Set<string>();
 
-  private constructor(readonly config: NodeConfig, readonly cache: BlobCache, private readonly log: Logger) {
-    this.hydrator = new Hydrator(cache, config.hydrator, log.child({ component: 'hydrator' }));
-    this.stores = new RepositoryStores(storesDirOf(config), { commandMs: config.commandTimeoutMs, fetchMs: config.fetchTimeoutMs });
-    this.treeMounts = new TreeMounts(config.treeMountGraceMs);
-    this.keyring = new SshKeyring(config.secretsDir);
-    this.unpacker = new UnpackThread(cache);
-    this.threads = new ServingThreads(cache.servable, log.child({ component: 'fuse' }));
-  }
-
-  static async create(config: NodeConfig, log: Logger): Promise<Publisher> {
-    await mkdir(config.stateDir, { recursive: true });
-    await mkdir(storesDirOf(config), { recursive: true });
-    const cache = await BlobCache.open(blobsDirOf(config), config.cacheMaxBytes, log.child({ component: 'cache' }));
-    return new Publisher(config, cache, log);
-  }
+  constructor(
+    readonly config: NodeConfig,
+    private readonly stores: RepositoryStores,
+    private readonly keyring: SshKeyring,
+    private readonly commits: CommitRecords,
+    private readonly log: Logger,
+  ) {}
 
   /** Checks access and resolves the ref: the cheap first step of every publish. */
   async probe(request: Pick<PublishRequest, 'repository' | 'ref' | 'credentials' | 'ssh'>): Promise<{ access: RemoteAccess; resolved: ResolvedRef }> {
@@ -121,55 +96,26 @@ export class Publisher {
 
   private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest, restoring = false, client?: UploadPackClient): Promise<Published> {
     const store = this.stores.forRemote(access.remote);
-    const treeKey = `${store.key}@${resolved.commit}`;
-    // A restored preparation fetches with no credentials; the first real publish replaces it with one that has them.
-    const replace = restoring ? false : this.restored.delete(treeKey);
-    if (restoring && !this.preparations.has(treeKey)) this.restored.add(treeKey);
-    const preparation = this.preparationFor(treeKey, replace, () =>
-      new Preparation(store, access, resolved, client, request.depth, this.cache, this.unpacker, this.config.fetchTimeoutMs,
-        (request.log ?? this.log.child({ repository: access.remote.display })).child({ commit: resolved.commit })),
-    );
-    void preparation.start();
-    if (request.readiness === 'wait') {
-      const waited = Date.now() - (request.startedAt ?? Date.now());
-      await this.waitUntilReady(preparation, Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - waited));
-    }
-    const treeMount = await this.treeMounts.acquire(treeKey, () => {
-      const filesystem = new TreeFilesystem(preparation.gate, this.hydrator, this.config.filesystem, this.log.child({ component: 'fuse', commit: resolved.commit }));
-      this.filesystems.set(treeKey, filesystem);
-      return new TreeMount(join(treesDirOf(this.config), access.remote.storeName, resolved.commit), filesystem, `${access.remote.display}@${resolved.commit.slice(0, 12)}`, { threads: this.threads, kernelProfile: this.config.kernelProfile, holder: this.config.fuseHolder, log: this.log.child({ component: 'fuse' }) });
-    });
-    this.filesystems.get(treeKey)?.useGate(preparation.gate);
+    const record = await this.commits.acquire({ store, access, resolved, client, depth: request.depth, restoring, log: request.log });
+    let treeMount: TreeMount;
     try {
+      if (request.readiness === 'wait') {
+        const waited = Date.now() - (request.startedAt ?? Date.now());
+        await this.waitUntilReady(record.preparation, Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - waited));
+      }
+      treeMount = await record.mount();
       await publish(treeMount.dir, request.target);
     } catch (err) {
-      await this.treeMounts.release(treeKey);
+      await record.release();
       throw err;
     }
-    const published: Published = { target: request.target, remote: access.remote, resolved, preparation, treeMount, treeKey };
-    // A target published again (a republish after a restart or failure) gives up its old reference.
+    const published: Published = { target: request.target, remote: access.remote, resolved, preparation: record.preparation, treeMount, record };
+    // A target published again (a republish after a restart or failure) gives up its old hold.
     const previous = this.published.get(request.target);
     this.published.set(request.target, published);
-    if (previous) await this.treeMounts.release(previous.treeKey);
+    if (previous) await previous.record.release();
     this.log.info({ repository: access.remote.display, ref: resolved.refName, commit: resolved.commit, target: request.target }, 'published');
     return published;
-  }
-
-  /**
-   * Lets go of the mounts the holder keeps that no restored volume claimed (tree mounts an earlier
-   * process kept for their grace period): they are unmounted, nothing serves them any more.
-   */
-  async releaseUnclaimedMounts(): Promise<void> {
-    const holder = this.config.fuseHolder;
-    if (!holder) return;
-    const claimed = new Set([...this.published.values()].map((p) => p.treeMount.dir));
-    for (const dir of holder.list()) {
-      if (claimed.has(dir)) continue;
-      holder.drop(dir);
-      await detachAll(dir);
-      await rmdir(dir).catch(() => undefined);
-      this.log.info({ dir }, 'unmounted a tree mount no volume claimed after the restart');
-    }
   }
 
   async unpublish(target: string, options: { removeDir: boolean } = { removeDir: false }): Promise<void> {
@@ -177,24 +123,16 @@ export class Publisher {
     const published = this.published.get(target);
     if (!published) return;
     this.published.delete(target);
-    await this.treeMounts.release(published.treeKey);
+    await published.record.release();
   }
 
   /**
-   * Stops serving. With `keepPublications`, bind mounts stay where they are (a node plugin
-   * shutting down leaves kubelet's targets for the next start to re-mount).
+   * Unpublishes every target; with `keepPublications`, only forgets them and leaves the bind
+   * mounts where they are (a node plugin shutting down leaves kubelet's targets for the next start).
    */
   async close(options: { keepPublications?: boolean } = {}): Promise<void> {
     if (!options.keepPublications) for (const target of [...this.published.keys()]) await this.unpublish(target).catch(() => undefined);
     this.published.clear();
-    this.hydrator.close();
-    await this.unpacker.close();
-    // Kept publications keep their tree mounts too, left to the holder (where there is one) for the next start.
-    await this.treeMounts.closeAll({ handOver: options.keepPublications, drainMs: this.config.filesystem.readWaitMs });
-    await this.threads.close();
-    this.stores.close();
-    await this.keyring.clear();
-    await removeEmptyDirectories(treesDirOf(this.config));
   }
 
   private async accessFor(request: Pick<PublishRequest, 'repository' | 'credentials' | 'ssh'>): Promise<RemoteAccess> {
@@ -211,14 +149,5 @@ export class Publisher {
       if (err instanceof NotReady) throw new NotReady(`${preparation.gate.description} is still ${preparation.progress()}; preparation continues, retry`);
       throw err;
     }
-  }
-
-  /** The running or finished preparation of a commit; a failed one (or one to `replace`) is started afresh. */
-  private preparationFor(key: string, replace: boolean, create: () => Preparation): Preparation {
-    const existing = this.preparations.get(key);
-    if (existing && existing.phase !== 'failed' && !replace) return existing;
-    const preparation = create();
-    this.preparations.set(key, preparation);
-    return preparation;
   }
 }

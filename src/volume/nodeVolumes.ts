@@ -3,7 +3,8 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AlreadyExists, asGitfsError, Busy, VolumeNotFound } from '../errors/errors';
 import { Logger } from '../log/logger';
-import { Publisher, Published } from '../prepare/publisher';
+import { NodeMachinery } from '../prepare/nodeMachinery';
+import { Published } from '../prepare/publisher';
 import { TreeIndex } from '../tree/treeIndex';
 import { volumeCredentials } from './volumeCredentials';
 import { VolumeRecords } from './volumeRecords';
@@ -45,15 +46,15 @@ export class NodeVolumes {
   private readonly restarted = new Map<string, string>();
 
   private constructor(
-    private readonly publisher: Publisher,
+    private readonly node: NodeMachinery,
     private readonly records: VolumeRecords,
     private readonly options: NodeVolumesOptions,
     private readonly log: Logger,
   ) {}
 
   /** Opens the node's records and re-mounts, in the background, what was published before a restart. */
-  static async open(publisher: Publisher, records: VolumeRecords, options: NodeVolumesOptions, log: Logger): Promise<{ volumes: NodeVolumes; recovered: Promise<void> }> {
-    const volumes = new NodeVolumes(publisher, records, options, log);
+  static async open(node: NodeMachinery, records: VolumeRecords, options: NodeVolumesOptions, log: Logger): Promise<{ volumes: NodeVolumes; recovered: Promise<void> }> {
+    const volumes = new NodeVolumes(node, records, options, log);
     return { volumes, recovered: volumes.recover() };
   }
 
@@ -64,7 +65,7 @@ export class NodeVolumes {
   async publish(request: PublishVolumeRequest): Promise<void> {
     const target = resolve(request.target);
     await this.exclusively(request.volumeId, target, async () => {
-      const spec = parseVolumeSpec(request.attributes, { allowFile: this.publisher.config.allowFile, where: 'volume_context' });
+      const spec = parseVolumeSpec(request.attributes, { allowFile: this.node.config.allowFile, where: 'volume_context' });
       const credentials = volumeCredentials(request.secrets, spec.remote);
       const pod = podInfoOf(request.attributes);
       const fingerprint = fingerprintOf(request);
@@ -78,7 +79,7 @@ export class NodeVolumes {
       const log = this.log.child({ volumeId: request.volumeId, pod: podLabel(pod), podUid: pod.uid, repository: spec.remote.display });
       const started = Date.now();
       try {
-        const published = await this.publisher.publish({
+        const published = await this.node.publisher.publish({
           repository: spec.remote.url, ref: spec.ref, commit: spec.commit, depth: spec.depth, credentials: credentials.http, ssh: credentials.ssh, target,
           readiness: spec.readiness, readyWaitMs: this.options.publishWaitMs, startedAt: started, log,
         });
@@ -102,7 +103,7 @@ export class NodeVolumes {
     await this.exclusively(volumeId, path, async () => {
       const record = this.records.get(path);
       if (record && record.volumeId !== volumeId) throw new VolumeNotFound(`target_path ${path} holds volume ${record.volumeId}, not ${volumeId}`);
-      await this.publisher.unpublish(path, { removeDir: true });
+      await this.node.publisher.unpublish(path, { removeDir: true });
       await this.records.delete(path);
       this.live.delete(path);
       this.restarted.delete(path);
@@ -128,7 +129,7 @@ export class NodeVolumes {
   private hydratedBytes(index: TreeIndex): number {
     let bytes = 0;
     for (let entry = 0; entry < index.count; entry++) {
-      if (index.isBlob(entry) && this.publisher.cache.has(index.oid(entry))) bytes += Math.max(0, index.size(entry));
+      if (index.isBlob(entry) && this.node.cache.has(index.oid(entry))) bytes += Math.max(0, index.size(entry));
     }
     return bytes;
   }
@@ -149,7 +150,7 @@ export class NodeVolumes {
       await this.exclusively(record.volumeId, record.target, async () => {
         const log = this.log.child({ volumeId: record.volumeId, pod: podLabel(record.pod), target: record.target });
         try {
-          const published = await this.publisher.restore({
+          const published = await this.node.publisher.restore({
             repository: record.repository, refName: record.refName, commit: record.commit, depth: record.depth, target: record.target, readiness: 'gate',
           });
           this.live.set(record.target, published);
@@ -162,7 +163,7 @@ export class NodeVolumes {
         }
       }).catch(() => undefined);
     }
-    await this.publisher.releaseUnclaimedMounts().catch((err) => this.log.warn({ err: asGitfsError(err) }, 'tree mounts left by an earlier process could not be released'));
+    await this.node.commits.releaseUnclaimedMounts().catch((err) => this.log.warn({ err: asGitfsError(err) }, 'tree mounts left by an earlier process could not be released'));
   }
 }
 

@@ -179,11 +179,11 @@ describe('bad input and faults', () => {
     const oid = (await git(['--git-dir', harness.repoDir('repo.git'), 'rev-parse', `${commit}:${path}`])).trim();
     await harness.publisher.unpublish(target);
     await harness.restart();
-    const blobFile = harness.publisher.cache.pathOf(oid);
+    const blobFile = harness.node.cache.pathOf(oid);
     await writeFile(blobFile, 'X'.repeat(good.length));
     published = await harness.publisher.publish({ repository: harness.url('repo.git'), target });
     assert.equal(await readFile(join(target, path), 'utf8'), good);
-    assert.equal(harness.publisher.cache.stats().corruptDiscarded, 1);
+    assert.equal(harness.node.cache.stats().corruptDiscarded, 1);
     assert.match(harness.logs, /failed verification/);
     assert.equal(await readFile(blobFile, 'utf8'), good);
     void published;

@@ -126,8 +126,8 @@ describe('a mounted commit', () => {
     const walk = await run('sh', ['-c', `find '${target}' -exec stat -c '%s %a' {} + | wc -l`]);
     assert.ok(Number(walk.stdout.trim()) > 3000);
     await published.preparation.sizes.wait(30_000);
-    assert.equal(harness.publisher.hydrator.stats().blobsFetched, 0);
-    assert.equal(harness.publisher.cache.stats().blobs, 0);
+    assert.equal(harness.node.hydrator.stats().blobsFetched, 0);
+    assert.equal(harness.node.cache.stats().blobs, 0);
     // One fetch for the commit's trees; sizes came from object-info, not from blobs.
     assert.equal(harness.server.counters.fetches, 1);
     assert.ok(harness.server.counters.objectInfo >= 1);

@@ -19,7 +19,7 @@ describe('a commit fetched with our own protocol-v2 client', () => {
   });
   after(() => harness.stop());
 
-  const storeOf = (name: string) => harness.publisher.stores.forRemote(RemoteUrl.parse(harness.url(name))).gitDir;
+  const storeOf = (name: string) => harness.node.stores.forRemote(RemoteUrl.parse(harness.url(name))).gitDir;
 
   test('is indexed from the transfer, and leaves the store as git fetch would', async () => {
     harness.server.resetCounters();
@@ -45,7 +45,7 @@ describe('a commit fetched with our own protocol-v2 client', () => {
     assert.equal(await readFile(join(target, 'README.md'), 'utf8'), '# generated fixture\n');
     assert.ok(harness.server.counters.fetches >= 1 && harness.server.counters.infoRefs === 0, 'fetched by id, with no second advertisement');
     assert.deepEqual((await readdir(join(store, 'objects/pack'))).filter((f) => f.endsWith('.pack')).length, 1);
-    assert.equal(harness.publisher.cache.stats().blobs > 0, true);
+    assert.equal(harness.node.cache.stats().blobs > 0, true);
     await harness.publisher.unpublish(target);
   });
 

@@ -4,19 +4,24 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { nodeConfig, NodeConfig } from '../../src/config/nodeConfig';
 import { createLogger } from '../../src/log/logger';
+import { NodeMachinery } from '../../src/prepare/nodeMachinery';
 import { Publisher } from '../../src/prepare/publisher';
 import { GitHttpServer, ServerOptions } from './gitHttpServer';
 import { removeDir, tempDir } from './repoFixtures';
 
-/** Everything a node-level test needs: a git server on loopback, a publisher, captured logs. */
+/** Everything a node-level test needs: a git server on loopback, a node's machinery, captured logs. */
 export class NodeHarness {
   logs = '';
   private constructor(
     readonly root: string,
     readonly server: GitHttpServer,
-    public publisher: Publisher,
+    public node: NodeMachinery,
     readonly config: NodeConfig,
   ) {}
+
+  get publisher(): Publisher {
+    return this.node.publisher;
+  }
 
   static async start(options: { server?: ServerOptions; config?: Partial<NodeConfig> } = {}): Promise<NodeHarness> {
     const root = await tempDir('node');
@@ -28,8 +33,8 @@ export class NodeHarness {
       treeMountGraceMs: 0,
       ...options.config,
     });
-    const harness = new NodeHarness(root, server, undefined as unknown as Publisher, config);
-    harness.publisher = await Publisher.create(config, harness.logger());
+    const harness = new NodeHarness(root, server, undefined as unknown as NodeMachinery, config);
+    harness.node = await NodeMachinery.open(config, harness.logger());
     return harness;
   }
 
@@ -46,15 +51,15 @@ export class NodeHarness {
     return join(this.root, 'targets', name);
   }
 
-  /** A publisher over the same directories, as after a restart of the node plugin; `cold` also empties the stores and cache. */
+  /** A node over the same directories, as after a restart of the node plugin; `cold` also empties the stores and cache. */
   async restart(options: { cold?: boolean } = {}): Promise<void> {
-    await this.publisher.close();
+    await this.node.close();
     if (options.cold) await removeDir(this.config.cacheDir);
-    this.publisher = await Publisher.create(this.config, this.logger());
+    this.node = await NodeMachinery.open(this.config, this.logger());
   }
 
   async stop(): Promise<void> {
-    await this.publisher.close().catch(() => undefined);
+    await this.node.close().catch(() => undefined);
     await this.server.stop();
     await removeDir(this.root);
   }
