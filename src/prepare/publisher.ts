@@ -1,5 +1,5 @@
 import { mkdir, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { BlobCache } from '../cache/blobCache';
 import { blobsDirOf, NodeConfig, storesDirOf, treesDirOf } from '../config/nodeConfig';
 import { RemoteAccess } from '../git/gitEnvironment';
@@ -137,11 +137,13 @@ export class Publisher {
     const treeMount = await this.treeMounts.acquire(treeKey, () => {
       const filesystem = new TreeFilesystem(preparation.gate, this.hydrator, this.config.filesystem, this.log.child({ component: 'fuse', commit: resolved.commit }));
       this.filesystems.set(treeKey, filesystem);
-      return new TreeMount(join(treesDirOf(this.config), access.remote.storeName, resolved.commit), filesystem, `${access.remote.display}@${resolved.commit.slice(0, 12)}`, { threads: this.threads, kernelProfile: this.config.kernelProfile, holder: this.config.fuseHolder, log: this.log.child({ component: 'fuse' }) });
+      const atTarget = this.config.mountAtTarget === true;
+      const dir = atTarget ? resolve(request.target) : join(treesDirOf(this.config), access.remote.storeName, resolved.commit);
+      return new TreeMount(dir, filesystem, `${access.remote.display}@${resolved.commit.slice(0, 12)}`, { threads: this.threads, kernelProfile: this.config.kernelProfile, holder: this.config.fuseHolder, log: this.log.child({ component: 'fuse' }) }, { atTarget });
     });
     this.filesystems.get(treeKey)?.useGate(preparation.gate);
     try {
-      await publish(treeMount.dir, request.target);
+      if (!this.config.mountAtTarget) await publish(treeMount.dir, request.target);
     } catch (err) {
       await this.treeMounts.release(treeKey);
       throw err;
@@ -173,7 +175,7 @@ export class Publisher {
   }
 
   async unpublish(target: string, options: { removeDir: boolean } = { removeDir: false }): Promise<void> {
-    await unpublish(target, options);
+    if (!this.config.mountAtTarget) await unpublish(target, options);
     const published = this.published.get(target);
     if (!published) return;
     this.published.delete(target);
