@@ -55,7 +55,8 @@ function fusermount(what: string, args: string[], commFd?: number, spawned?: () 
   return new Promise((resolve, reject) => {
     const stdio: Array<'ignore' | 'pipe' | number> = commFd === undefined ? ['ignore', 'ignore', 'pipe'] : ['ignore', 'ignore', 'pipe', commFd];
     const env = commFd === undefined ? process.env : { ...process.env, _FUSE_COMMFD: '3' };
-    const child = spawn('fusermount3', args, { stdio, env, timeout: FUSERMOUNT_MS });
+    // Its own process group: a terminal's Ctrl-C reaches us, never a fusermount3 half-way through a mount.
+    const child = spawn('fusermount3', args, { stdio, env, timeout: FUSERMOUNT_MS, detached: true });
     spawned?.();
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

@@ -76,7 +76,7 @@ async function findCli(pid: number): Promise<number | undefined> {
 /**
  * What a finished CLI left behind: mounts at `mountpoint` or under `dir` (in `mountTable`, by default this process's), its default state
  * directory (`/run/gitfs-csi/mount-<pid>`, or `stateDir`), and processes that still use `dir`
- * (in their command line, working directory or environment: git children carry GIT_DIR).
+ * (in their command line, working directory or environment: git children carry GIT_DIR), within 2 s.
  */
 export async function leftBehind(options: { pid: number; dir: string; mountpoint?: string; stateDir?: string; mountTable?: () => Promise<MountEntry[]> }): Promise<string[]> {
   const left: string[] = [];
@@ -85,10 +85,21 @@ export async function leftBehind(options: { pid: number; dir: string; mountpoint
   }
   const stateDir = options.stateDir ?? `/run/gitfs-csi/mount-${options.pid}`;
   if (await stat(stateDir).then(() => true, () => false)) left.push(`state directory ${stateDir}`);
+  // A child killed as the CLI ended (SIGKILL to a git process group) may take a moment to go.
+  let processes = await processesUsing(options.dir);
+  for (let i = 0; i < 40 && processes.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    processes = await processesUsing(options.dir);
+  }
+  return [...left, ...processes];
+}
+
+async function processesUsing(dir: string): Promise<string[]> {
+  const found: string[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     const facts = await Promise.all([readFile(`/proc/${entry}/cmdline`, 'utf8'), readlink(`/proc/${entry}/cwd`), readFile(`/proc/${entry}/environ`, 'utf8')].map((p) => p.catch(() => '')));
-    if (facts.some((f) => f.includes(options.dir))) left.push(`process ${entry}: ${facts[0].replace(/\0/g, ' ').trim()}`);
+    if (facts.some((f) => f.includes(dir))) found.push(`process ${entry}: ${facts[0].replace(/\0/g, ' ').trim()}`);
   }
-  return left;
+  return found;
 }
