@@ -40,6 +40,7 @@ echo "$url"
 
 step "gitfs-csi mount $url $work/mnt"
 started=$(date +%s%N)
+mkdir -p "$work/mnt"
 node dist/src/cli/main.js mount "$url" "$work/mnt" --cache-dir "$work/cache" --log-level warn > "$work/mount.out" 2> "$work/mount.err" &
 mount_pid=$!
 for _ in $(seq 300); do grep -q '^ready ' "$work/mount.out" 2>/dev/null && break; sleep 0.05; done

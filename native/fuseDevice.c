@@ -280,6 +280,16 @@ static napi_value js_receive_fds(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* setNonBlocking(fd): a /dev/fuse descriptor fusermount3 opened arrives blocking; serving threads need it not to. */
+static napi_value js_set_non_blocking(napi_env env, napi_callback_info info) {
+  struct args a;
+  int32_t fd;
+  if (!get_args(env, info, &a, 1) || !get_int(env, a.v[0], &fd)) return NULL;
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return throw_errno(env, "fcntl", errno);
+  return undefined(env);
+}
+
 /* epollCreate() -> fd */
 static napi_value js_epoll_create(napi_env env, napi_callback_info info) {
   (void)info;
@@ -370,6 +380,7 @@ napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } functions[] = {
       {"mount", js_mount},           {"umount", js_umount},           {"socketPair", js_socket_pair}, {"listenUnix", js_listen_unix},
       {"acceptUnix", js_accept_unix}, {"connectUnix", js_connect_unix}, {"sendFds", js_send_fds},     {"receiveFds", js_receive_fds},
+      {"setNonBlocking", js_set_non_blocking},
       {"epollCreate", js_epoll_create}, {"epollAdd", js_epoll_add},   {"epollRemove", js_epoll_remove}, {"eventFd", js_event_fd},
       {"waitRequest", js_wait_request}, {"backingOpen", js_backing_open}, {"backingClose", js_backing_close},
   };

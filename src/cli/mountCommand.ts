@@ -1,27 +1,35 @@
-import { rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodeConfig, DEFAULT_CACHE_MAX_BYTES } from '../config/nodeConfig';
 import { DEFAULT_FILESYSTEM_OPTIONS } from '../fuse/treeFilesystem';
 import { GitfsError, InvalidArgument } from '../errors/errors';
+import { validateRef } from '../git/remoteRefs';
+import { RemoteUrl } from '../git/remoteUrl';
 import { createLogger } from '../log/logger';
+import { checkMountpoint } from '../mount/mountpoint';
 import { NodeMachinery } from '../prepare/nodeMachinery';
+import { Published } from '../prepare/publisher';
 import { formatBytes, parseByteSize } from './byteSize';
 import { integerOption } from './integerOption';
 import { ProgressLine } from './progressLine';
-import { untilSignal } from './untilSignal';
+import { defaultCacheDir, detachNow, makeDir, openStateDir, StateDir } from './mountDirs';
+import { StopSignals } from './stopSignals';
 
 export const MOUNT_USAGE = `usage: gitfs-csi mount <repository> <mountpoint> [options]
 
-Mounts a commit of a git repository read-only at <mountpoint>, in the foreground.
-File contents are fetched on first read. Ctrl-C (SIGINT) or SIGTERM unmounts.
+Mounts a commit of a git repository read-only at <mountpoint> (an existing, empty directory), in
+the foreground. File contents are fetched on first read. Ctrl-C (SIGINT) or SIGTERM unmounts; a
+second one while unmounting is only reported, a third detaches the mount at once.
+As root it mounts with mount(2); as any other user, through fusermount3 (fuse3), visible to that
+user only.
 
 options:
   --ref <branch|tag|commit>   what to mount (default: the remote's HEAD)
   --depth <N>                 history depth to fetch (default 1; 0 = full history)
-  --cache-dir <dir>           repository stores and blob cache (default /var/cache/gitfs-csi)
+  --cache-dir <dir>           repository stores and blob cache, kept for later mounts (default
+                              /var/cache/gitfs-csi as root, else $XDG_CACHE_HOME/gitfs-csi or ~/.cache/gitfs-csi)
   --cache-max-bytes <size>    blob cache budget, e.g. 10G (default ${formatBytes(DEFAULT_CACHE_MAX_BYTES)})
-  --state-dir <dir>           where tree mounts live (default /run/gitfs-csi/mount-<pid>)
+  --state-dir <dir>           this mount's state, removed when it ends (default /run/gitfs-csi/mount-<pid> as root,
+                              else $XDG_RUNTIME_DIR/gitfs-csi/mount-<pid> or a private directory under $TMPDIR)
   --ready-wait-ms <ms>        longest a file operation waits for the tree to be ready (default ${DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs})
   --read-wait-ms <ms>         longest an open waits for a file's content to arrive (default ${DEFAULT_FILESYSTEM_OPTIONS.readWaitMs})
   --allow-file                allow file:// repositories (tests and demos)
@@ -50,59 +58,94 @@ export async function mountCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 2) throw new InvalidArgument('arguments', `expected <repository> <mountpoint>, got ${positionals.length} argument(s)\n\n${MOUNT_USAGE}`);
-  const [repository, mountpoint] = positionals;
+  const [repository] = positionals;
   const depth = integerOption(values.depth, '--depth', 1, true);
   const gateWaitMs = integerOption(values['ready-wait-ms'], '--ready-wait-ms', DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs);
   const readWaitMs = integerOption(values['read-wait-ms'], '--read-wait-ms', DEFAULT_FILESYSTEM_OPTIONS.readWaitMs);
+  const cacheMaxBytes = values['cache-max-bytes'] ? parseByteSize(values['cache-max-bytes'], '--cache-max-bytes') : DEFAULT_CACHE_MAX_BYTES;
+  // Bad arguments come out first (exit 2); the publish checks them again, as it does for every caller.
+  RemoteUrl.parse(repository, { allowFile: values['allow-file'] ?? false });
+  validateRef(values.ref ?? 'HEAD');
+  // Before anything is created or fetched: another mount there is never taken over.
+  const mountpoint = await checkMountpoint(positionals[1]);
   const progress = new ProgressLine();
   const log = createLogger({ level: values['log-level'] ?? (progress.enabled ? 'warn' : 'info') });
-  const config = nodeConfig({
-    stateDir: values['state-dir'] ?? join('/run/gitfs-csi', `mount-${process.pid}`),
-    cacheDir: values['cache-dir'] ?? '/var/cache/gitfs-csi',
-    cacheMaxBytes: values['cache-max-bytes'] ? parseByteSize(values['cache-max-bytes'], '--cache-max-bytes') : DEFAULT_CACHE_MAX_BYTES,
-    allowFile: values['allow-file'] ?? false,
-    treeMountGraceMs: 0,
-    filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, gateWaitMs, readWaitMs },
+  const asUser = process.geteuid?.() !== 0;
+  let stateDir: StateDir | undefined;
+  const signals = new StopSignals((count) => {
+    if (count === 2) process.stderr.write(`gitfs-csi: still unmounting ${mountpoint}; a third signal detaches it at once\n`);
+    // Lazily, so a busy mount goes too; the cleanup still runs to its end.
+    else void detachNow(mountpoint, stateDir?.dir).then(() => process.stderr.write(`gitfs-csi: detached ${mountpoint}\n`));
   });
-
-  const node = await NodeMachinery.open(config, log);
-  const { publisher } = node;
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      progress.finish();
-      await publisher.unpublish(mountpoint);
-      await node.close();
-      if (!values['state-dir']) await rmdir(config.stateDir).catch(() => undefined);
-      const stats = node.hydrator.stats();
-      process.stderr.write(`unmounted ${mountpoint}: ${stats.blobsHydrated} blobs (${formatBytes(stats.bytesHydrated)}) hydrated in ${stats.fetchBatches} fetches\n`);
-    })());
-
-  // Signals are caught from the start: one arriving while publish is still binding the mount waits for it, then unmounts.
-  const finished = untilSignal().then(() => publishing.catch(() => undefined)).then(stop).then(() => 0);
-  progress.say(`resolving ${repository} ${values.ref ?? 'HEAD'} …`);
-  const publishing = publisher.publish({ repository, ref: values.ref, depth: depth === 0 ? undefined : depth, target: mountpoint });
-  const published = await publishing;
-  const { preparation, resolved } = published;
-  progress.say(`mounted at ${mountpoint} (${resolved.refName} = ${resolved.commit.slice(0, 12)}); preparing …`);
-  preparation.on('phase', (phase: string, detail: Record<string, unknown>) => {
-    if (phase === 'failed') progress.say(`preparation failed: ${String(detail.reason)}`);
-    else progress.say(`  ${phase}${detail.entries !== undefined ? ` (${detail.entries} entries)` : ''}`);
-  });
+  stateDir = await openStateDir(values['state-dir'], asUser);
   try {
-    // A signal during preparation ends the wait too: the mount is already gone.
-    const ready = await Promise.race([preparation.gate.wait(config.fetchTimeoutMs).then(() => true), finished.then(() => false)]);
-    if (!ready) return finished;
-  } catch (err) {
-    await stop();
-    throw err;
+    const config = nodeConfig({
+      stateDir: stateDir.dir,
+      cacheDir: values['cache-dir'] ?? defaultCacheDir(asUser),
+      cacheMaxBytes,
+      allowFile: values['allow-file'] ?? false,
+      treeMountGraceMs: 0,
+      filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, gateWaitMs, readWaitMs },
+      mountAtTarget: asUser,
+    });
+    await makeDir(config.cacheDir, 'the cache directory (--cache-dir)');
+    return await serveUntilStopped(await NodeMachinery.open(config, log), { repository, ref: values.ref, depth, mountpoint }, signals, progress);
+  } finally {
+    await stateDir.remove();
   }
-  // One machine-readable line on stdout: scripts wait for it.
-  process.stdout.write(`ready ${mountpoint} ${resolved.commit}\n`);
-  const ticker = progress.enabled ? setInterval(() => progress.update(node.hydrator.stats(), node.cache.stats().bytes), 250) : undefined;
-  const code = await finished;
+}
+
+interface MountRequest {
+  repository: string;
+  ref?: string;
+  depth: number;
+  mountpoint: string;
+}
+
+/** Publishes, waits for ready, serves until a signal; then unmounts and closes, whatever happened before. */
+async function serveUntilStopped(node: NodeMachinery, request: MountRequest, signals: StopSignals, progress: ProgressLine): Promise<number> {
+  const { mountpoint } = request;
+  const { publisher } = node;
+  let published: Published | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  let outcome: { code: number } | { error: unknown };
+  try {
+    progress.say(`resolving ${request.repository} ${request.ref ?? 'HEAD'} …`);
+    // A signal while publishing waits for it (it may be binding the mount); the cleanup then takes it down.
+    published = await publisher.publish({ repository: request.repository, ref: request.ref, depth: request.depth === 0 ? undefined : request.depth, target: mountpoint });
+    const { preparation, resolved } = published;
+    progress.say(`mounted at ${mountpoint} (${resolved.refName} = ${resolved.commit.slice(0, 12)}); preparing …`);
+    preparation.on('phase', (phase: string, detail: Record<string, unknown>) => {
+      if (phase === 'failed') progress.say(`preparation failed: ${String(detail.reason)}`);
+      else progress.say(`  ${phase}${detail.entries !== undefined ? ` (${detail.entries} entries)` : ''}`);
+    });
+    const ready = !signals.received && (await Promise.race([preparation.gate.wait(node.config.fetchTimeoutMs).then(() => true), signals.first.then(() => false)]));
+    // A signal that came while preparing means no ready line, even if the gate opened in the same turn.
+    if (ready && !signals.received) {
+      // One machine-readable line on stdout: scripts wait for it.
+      process.stdout.write(`ready ${mountpoint} ${resolved.commit}\n`);
+      ticker = progress.enabled ? setInterval(() => progress.update(node.hydrator.stats(), node.cache.stats().bytes), 250) : undefined;
+      await signals.first;
+    }
+    outcome = { code: 0 };
+  } catch (error) {
+    outcome = { error };
+  }
   clearInterval(ticker);
-  return code;
+  progress.finish();
+  try {
+    await publisher.unpublish(mountpoint);
+    await node.close();
+  } catch (error) {
+    // The first failure is the one to report; a cleanup failure after success is one too.
+    if ('code' in outcome) outcome = { error };
+  }
+  if (published) {
+    const stats = node.hydrator.stats();
+    process.stderr.write(`unmounted ${mountpoint}: ${stats.blobsHydrated} blobs (${formatBytes(stats.bytesHydrated)}) hydrated in ${stats.fetchBatches} fetches\n`);
+  }
+  if ('error' in outcome) throw outcome.error;
+  return outcome.code;
 }
 
 export function describeFailure(err: unknown): string {

@@ -16,6 +16,8 @@ const CODES: Record<ErrorKind, status> = {
   'not-ready': status.ABORTED,
   busy: status.ABORTED,
   'already-exists': status.ALREADY_EXISTS,
+  'mountpoint-unusable': status.FAILED_PRECONDITION,
+  'fuse-unavailable': status.FAILED_PRECONDITION,
   'object-missing': status.INTERNAL,
   'corrupt-object': status.INTERNAL,
   'preparation-failed': status.INTERNAL,

@@ -21,6 +21,8 @@ export type ErrorKind =
   | 'already-exists'
   | 'busy'
   | 'volume-not-found'
+  | 'mountpoint-unusable'
+  | 'fuse-unavailable'
   | 'internal';
 
 export class GitfsError extends Error {
@@ -137,6 +139,20 @@ export class Busy extends GitfsError {
 export class VolumeNotFound extends GitfsError {
   constructor(message: string) {
     super('volume-not-found', message);
+  }
+}
+
+/** A mount's target cannot take it: missing, not a directory, not empty, or already a mount point. */
+export class MountpointUnusable extends GitfsError {
+  constructor(readonly path: string, why: string) {
+    super('mountpoint-unusable', `mountpoint ${path} ${why}`);
+  }
+}
+
+/** This process cannot mount FUSE here: /dev/fuse, mount(2) or fusermount3 is missing or not permitted. */
+export class FuseUnavailable extends GitfsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('fuse-unavailable', message, options);
   }
 }
 

@@ -11,7 +11,9 @@ export interface FuseDevice {
   acceptUnix(fd: number, timeoutMs: number): number;
   connectUnix(path: string, timeoutMs: number): number;
   sendFds(socket: number, data: Buffer, fds: number[]): void;
+  /** One message; empty `data` at end of stream. Received descriptors are close-on-exec. */
   receiveFds(socket: number, maxBytes: number): { data: Buffer; fds: number[]; truncated: number };
+  setNonBlocking(fd: number): void;
   epollCreate(): number;
   epollAdd(epoll: number, fd: number, exclusive: boolean): void;
   epollRemove(epoll: number, fd: number): void;

@@ -103,7 +103,11 @@ export class ServingThreads {
   async close(): Promise<void> {
     const threads = this.threads;
     this.threads = [];
-    for (const thread of threads) this.post(thread, { stop: true });
+    for (const thread of threads) {
+      // Referenced while they stop: otherwise a process with nothing else to do exits before they have.
+      thread.worker.ref();
+      this.post(thread, { stop: true });
+    }
     await Promise.all(threads.map((t) => t.exited));
     for (const thread of threads) {
       closeSync(thread.epoll);

@@ -17,9 +17,9 @@ function unescape(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
-/** The mounts this process sees, from /proc/self/mountinfo. */
-export async function readMountTable(): Promise<MountEntry[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
+/** The mounts this process sees, from /proc/self/mountinfo (or another process's, in its own mount namespace). */
+export async function readMountTable(mountinfo = '/proc/self/mountinfo'): Promise<MountEntry[]> {
+  const text = await readFile(mountinfo, 'utf8');
   const entries: MountEntry[] = [];
   for (const line of text.split('\n')) {
     if (!line) continue;

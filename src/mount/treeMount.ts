@@ -1,6 +1,6 @@
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { mkdir, rmdir } from 'node:fs/promises';
-import { GitfsError } from '../errors/errors';
+import { FuseUnavailable, GitfsError } from '../errors/errors';
 import { fuseDevice, MNT_DETACH, MS_NODEV, MS_NOSUID, MS_RDONLY } from '../fuse/fuseDevice';
 import { answerInit } from '../fuse/initHandshake';
 import { has, KernelProfile, Negotiated } from '../fuse/initNegotiation';
@@ -9,10 +9,16 @@ import { ServingThreads } from '../fuse/servingThreads';
 import { TreeFilesystem } from '../fuse/treeFilesystem';
 import { Logger, silentLogger } from '../log/logger';
 import { FuseHolder } from './fuseHolder';
+import { fusermountMount, fusermountUnmount } from './fusermount';
+import { checkMountpoint } from './mountpoint';
 import { detachAll, mountsAt } from './mountTable';
 
 /** How tree mounts (and bind mounts of them) show in the mount table. */
 export const TREE_FS_TYPE = 'fuse.gitfs';
+
+/** A process without root mounts through fusermount3, as libfuse does, and serves files as its own. */
+const AS_USER = process.geteuid?.() !== 0;
+const OWNER = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
 /** Longest a new FUSE mount may take to come up (it takes milliseconds). */
 const MOUNT_START_MS = 30_000;
@@ -37,7 +43,18 @@ export class TreeMount {
   private negotiated_: Negotiated | undefined;
   private adopted_ = false;
 
-  constructor(readonly dir: string, readonly filesystem: TreeFilesystem, private readonly label: string, private readonly fuse: FuseContext) {}
+  constructor(
+    readonly dir: string,
+    readonly filesystem: TreeFilesystem,
+    private readonly label: string,
+    private readonly fuse: FuseContext,
+    /**
+     * `atTarget`: `dir` is the consumer's own mountpoint (a user cannot bind mount, so the tree is
+     * mounted there directly): it must be an empty directory with nothing mounted on it, and is
+     * never created, cleared or removed.
+     */
+    private readonly place: { atTarget?: boolean } = {},
+  ) {}
 
   get mounted(): boolean {
     return this.fd !== undefined;
@@ -59,44 +76,56 @@ export class TreeMount {
   async mount(): Promise<void> {
     if (this.fd !== undefined) return;
     if (await this.adopt()) return;
-    // A server killed without unmounting leaves a dead mount that would refuse a new one.
-    if ((await mountsAt(this.dir)).length > 0) await detachAll(this.dir);
-    await mkdir(this.dir, { recursive: true });
-    const fd = openFuseDevice();
+    if (this.place.atTarget) await checkMountpoint(this.dir);
+    else {
+      // A server killed without unmounting leaves a dead mount that would refuse a new one.
+      if ((await mountsAt(this.dir)).length > 0) await detachAll(this.dir);
+      await mkdir(this.dir, { recursive: true });
+    }
     const source = `gitfs:${this.label}`.replace(/[,\s\\]/g, '_').slice(0, 200);
+    let fd: number;
     try {
-      fuseDevice().mount(source, this.dir, TREE_FS_TYPE, MS_NOSUID | MS_NODEV | MS_RDONLY, `fd=${fd},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions`);
+      fd = AS_USER ? await fusermountMount(this.dir, `ro,nosuid,nodev,default_permissions,subtype=${TREE_FS_TYPE.slice('fuse.'.length)},fsname=${source}`) : mountAsRoot(this.dir, source);
     } catch (err) {
-      closeSync(fd);
-      throw new GitfsError('internal', `cannot mount FUSE at ${this.dir}: ${(err as Error).message}`, { cause: err });
+      if (!this.place.atTarget) await rmdir(this.dir).catch(() => undefined);
+      throw err;
     }
     try {
       this.negotiated_ = await answerInit(fd, MOUNT_START_MS, this.fuse.kernelProfile);
-      this.filesystem.serve(fd, this.negotiated_, this.fuse.threads, { uid: 0, gid: 0 });
+      this.filesystem.serve(fd, this.negotiated_, this.fuse.threads, OWNER);
     } catch (err) {
-      await detachAll(this.dir).catch(() => undefined);
+      await this.detach();
       closeSync(fd);
+      if (!this.place.atTarget) await rmdir(this.dir).catch(() => undefined);
       throw err;
     }
     this.fd = fd;
     this.leaveWithHolder(fd, source);
   }
 
-  /** Unmounts: the holder lets go, the connection ends, the directory goes. */
+  /** Unmounts: the holder lets go, the connection ends, the directory goes (unless it is the consumer's own). */
   async unmount(): Promise<void> {
     const fd = this.fd;
     if (fd === undefined) return;
     this.fd = undefined;
-    try {
-      fuseDevice().umount(this.dir, MNT_DETACH);
-    } catch {
-      // Already gone (someone unmounted it): what is left below is cleared the same way.
-    }
+    await this.detach();
     this.dropFromHolder();
     await this.filesystem.stop({ drain: false });
     closeSync(fd);
+    if (this.place.atTarget) return;
     if ((await mountsAt(this.dir)).length > 0) await detachAll(this.dir);
     await rmdir(this.dir).catch(() => undefined);
+  }
+
+  /** Takes the mount out of the namespace at once (lazily): a dead or busy one goes too. */
+  private async detach(): Promise<void> {
+    try {
+      if (AS_USER) await fusermountUnmount(this.dir);
+      else fuseDevice().umount(this.dir, MNT_DETACH);
+    } catch (err) {
+      // Already gone (someone unmounted it); for a directory of ours, what is left is cleared after.
+      this.log.debug({ err, dir: this.dir }, 'the FUSE mount was already detached');
+    }
   }
 
   /**
@@ -132,7 +161,7 @@ export class TreeMount {
     }
     const negotiated = held.state.negotiated as Negotiated;
     this.negotiated_ = negotiated;
-    this.filesystem.serve(held.fd, negotiated, this.fuse.threads, { uid: 0, gid: 0 });
+    this.filesystem.serve(held.fd, negotiated, this.fuse.threads, OWNER);
     this.fd = held.fd;
     this.adopted_ = true;
     // Requests the previous server had read but not answered come again (their ids with bit 63 set).
@@ -167,12 +196,26 @@ function notification(code: number): Buffer {
   return message;
 }
 
+/** Root mounts with mount(2) itself; the connection's descriptor is ours from the start. */
+function mountAsRoot(dir: string, source: string): number {
+  const fd = openFuseDevice();
+  try {
+    fuseDevice().mount(source, dir, TREE_FS_TYPE, MS_NOSUID | MS_NODEV | MS_RDONLY, `fd=${fd},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions`);
+  } catch (err) {
+    closeSync(fd);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EPERM') throw new FuseUnavailable(`cannot mount FUSE at ${dir}: not permitted (EPERM); as root this needs CAP_SYS_ADMIN`, { cause: err });
+    throw new GitfsError('internal', `cannot mount FUSE at ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  return fd;
+}
+
 function openFuseDevice(): number {
   try {
     return openSync('/dev/fuse', constants.O_RDWR | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'is missing (load the fuse module, or give the container the device)' : `cannot be opened (${code})`;
-    throw new GitfsError('internal', `/dev/fuse ${why}`, { cause: err });
+    const why = code === 'ENOENT' ? 'is missing (load the fuse module, or give the container the device)' : `cannot be opened: not permitted (${code})`;
+    throw new FuseUnavailable(`/dev/fuse ${why}`, { cause: err });
   }
 }

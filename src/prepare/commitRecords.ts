@@ -1,5 +1,5 @@
 import { rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { BlobCache } from '../cache/blobCache';
 import { NodeConfig, treesDirOf } from '../config/nodeConfig';
 import { MountedTree } from '../fuse/mountedTree';
@@ -38,6 +38,8 @@ export interface CommitRequest {
   depth: number | undefined;
   /** A restore after a restart, without the volume's credentials. */
   restoring: boolean;
+  /** Mount the tree at this consumer's own mountpoint instead of under the trees directory (a user's mount, which cannot bind). */
+  mountAt?: string;
   /** The consumer's logger: a preparation it starts logs with it. */
   log?: Logger;
 }
@@ -96,14 +98,14 @@ export class CommitRecords {
     await Promise.all([...this.records.values()].map((record) => record.drop(options)));
   }
 
-  private newRecord(key: string, { access, resolved }: CommitRequest): CommitRecord {
+  private newRecord(key: string, { access, resolved, mountAt }: CommitRequest): CommitRecord {
     const { config, hydrator, threads, log } = this.machinery;
     const fuseLog = log.child({ component: 'fuse' });
     const label = `${access.remote.display}@${resolved.commit.slice(0, 12)}`;
-    const dir = join(treesDirOf(config), access.remote.storeName, resolved.commit);
+    const dir = mountAt ? resolve(mountAt) : join(treesDirOf(config), access.remote.storeName, resolved.commit);
     const newMount = (gate: ReadinessGate<MountedTree>) => {
       const filesystem = new TreeFilesystem(gate, hydrator, config.filesystem, fuseLog.child({ commit: resolved.commit }));
-      return new TreeMount(dir, filesystem, label, { threads, kernelProfile: config.kernelProfile, holder: config.fuseHolder, log: fuseLog });
+      return new TreeMount(dir, filesystem, label, { threads, kernelProfile: config.kernelProfile, holder: config.fuseHolder, log: fuseLog }, { atTarget: mountAt !== undefined });
     };
     const forget = (record: CommitRecord) => {
       if (this.records.get(key) === record) this.records.delete(key);

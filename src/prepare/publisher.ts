@@ -96,7 +96,9 @@ export class Publisher {
 
   private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest, restoring = false, client?: UploadPackClient): Promise<Published> {
     const store = this.stores.forRemote(access.remote);
-    const record = await this.commits.acquire({ store, access, resolved, client, depth: request.depth, restoring, log: request.log });
+    // A user's mount has no bind mounts: the tree is mounted at the target itself.
+    const mountAt = this.config.mountAtTarget ? request.target : undefined;
+    const record = await this.commits.acquire({ store, access, resolved, client, depth: request.depth, restoring, mountAt, log: request.log });
     let treeMount: TreeMount;
     try {
       if (request.readiness === 'wait') {
@@ -104,7 +106,7 @@ export class Publisher {
         await this.waitUntilReady(record.preparation, Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - waited));
       }
       treeMount = await record.mount();
-      await publish(treeMount.dir, request.target);
+      if (!mountAt) await publish(treeMount.dir, request.target);
     } catch (err) {
       await record.release();
       throw err;
@@ -119,7 +121,7 @@ export class Publisher {
   }
 
   async unpublish(target: string, options: { removeDir: boolean } = { removeDir: false }): Promise<void> {
-    await unpublish(target, options);
+    if (!this.config.mountAtTarget) await unpublish(target, options);
     const published = this.published.get(target);
     if (!published) return;
     this.published.delete(target);

@@ -1,41 +1,24 @@
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GitHttpServer } from '../support/gitHttpServer';
+import { leftBehind, runCli, startCli, untilOutput } from '../support/mountCli';
 import { run } from '../support/nodeHarness';
 import { commitTree, generatedTree, removeDir, tempDir } from '../support/repoFixtures';
 import { mountsAt } from '../../src/mount/mountTable';
 
-const MAIN = resolve(__dirname, '../../src/cli/main.js');
-
-interface Running {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<number | null>;
-}
-
-function start(args: string[]): Running {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const running: Running = { child, stdout: '', stderr: '', exited: new Promise((r) => child.on('close', r)) };
-  child.stdout!.on('data', (c) => (running.stdout += c));
-  child.stderr!.on('data', (c) => (running.stderr += c));
-  return running;
-}
-
-async function until(running: Running, pattern: RegExp, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(running.stdout)) {
-    if (running.child.exitCode !== null || Date.now() > deadline) throw new Error(`no ${pattern} (exit ${running.child.exitCode}): ${running.stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('gitfs-csi mount', () => {
   let dir: string;
   let server: GitHttpServer;
+  let n = 0;
+  /** A fresh, empty mountpoint and cache directory for one run. */
+  const fresh = async () => {
+    const mountpoint = join(dir, `mnt-${++n}`);
+    await mkdir(mountpoint);
+    return { mountpoint, cache: join(dir, `cache-${n}`) };
+  };
   before(async () => {
     dir = await tempDir('cli');
     server = new GitHttpServer(join(dir, 'served'));
@@ -48,14 +31,16 @@ describe('gitfs-csi mount', () => {
   });
 
   test('mounts in the foreground, serves files, logs JSON, and unmounts cleanly on SIGTERM', async () => {
-    const mountpoint = join(dir, 'mnt');
-    const cli = start(['mount', server.url('demo.git'), mountpoint, '--cache-dir', join(dir, 'cache'), '--ref', 'main']);
-    await until(cli, /^ready /m);
+    const { mountpoint, cache } = await fresh();
+    const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--ref', 'main']);
+    await untilOutput(cli, /^ready /m);
+    const pid = await cli.pid();
     assert.deepEqual((await readdir(mountpoint)).slice(0, 3), ['README.md', 'assets', 'bin']);
     assert.equal(await readFile(join(mountpoint, 'package.json'), 'utf8'), '{"name":"fixture"}\n');
     cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0);
-    assert.deepEqual(await mountsAt(mountpoint), []);
+    assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
+    assert.deepEqual(await readdir(mountpoint), [], 'the mountpoint stays, empty');
     assert.match(cli.stderr, /unmounted .*: \d+ blobs/);
     const logLines = cli.stderr.split('\n').filter((l) => l.startsWith('{'));
     assert.ok(logLines.length > 0);
@@ -63,17 +48,73 @@ describe('gitfs-csi mount', () => {
     assert.ok(logLines.some((l) => /"phase":"indexing"/.test(l)));
   });
 
-  test('SIGINT unmounts too, even while preparation is still running', async () => {
-    const mountpoint = join(dir, 'mnt-int');
+  test('SIGINT while preparing unmounts, prints no ready line and leaves nothing', async () => {
+    const { mountpoint, cache } = await fresh();
     await server.withFetchDelay(2000, async () => {
-      const cli = start(['mount', server.url('demo.git'), mountpoint, '--cache-dir', join(dir, 'cache-int')]);
+      const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache]);
+      const pid = await cli.pid();
       const deadline = Date.now() + 10_000;
-      while ((await mountsAt(mountpoint)).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while ((await mountsAt(mountpoint)).length === 0 && Date.now() < deadline) await sleep(20);
       assert.equal((await mountsAt(mountpoint)).length, 1);
       cli.child.kill('SIGINT');
-      assert.equal(await cli.exited, 0);
-      assert.deepEqual(await mountsAt(mountpoint), []);
+      assert.equal(await cli.exited, 0, cli.stderr);
+      assert.doesNotMatch(cli.stdout, /ready/);
+      assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
     });
+  });
+
+  test('a second mount onto a mountpoint another one serves is refused, naming it, and the first keeps serving', async () => {
+    const { mountpoint, cache } = await fresh();
+    const first = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache]);
+    await untilOutput(first, /^ready /m);
+    const second = await runCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache]);
+    assert.equal(second.code, 1, second.stderr);
+    assert.match(second.stderr, new RegExp(`^gitfs-csi: mountpoint ${mountpoint} is already a mount point \\(fuse\\.gitfs gitfs:`));
+    assert.equal(second.stdout, '');
+    assert.deepEqual(await leftBehind({ pid: second.pid, dir: join(dir, 'nothing'), mountpoint: join(dir, 'nothing') }), []);
+    assert.equal(await readFile(join(mountpoint, 'package.json'), 'utf8'), '{"name":"fixture"}\n');
+    const pid = await first.pid();
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exited, 0);
+    assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
+  });
+
+  test('signals while unmounting never abandon the cleanup: a second is reported, a third detaches at once', async () => {
+    for (const signals of [['SIGINT', 'SIGTERM'], ['SIGINT', 'SIGTERM', 'SIGINT']] as const) {
+      const { mountpoint, cache } = await fresh();
+      const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache]);
+      await untilOutput(cli, /^ready /m);
+      const pid = await cli.pid();
+      // Different signals in a row: a pending signal absorbs another of its kind, never one of another.
+      for (const signal of signals) {
+        cli.child.kill(signal);
+        await sleep(5);
+      }
+      assert.equal(await cli.exited, 0, `${signals.join(' ')}: ${cli.stderr}`);
+      assert.match(cli.stderr, new RegExp(`still unmounting ${mountpoint}`));
+      assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), [], signals.join(' '));
+    }
+  });
+
+  test('a mount that fails at any step leaves no mount, state directory or process behind', async () => {
+    const failing: Array<[string, string[], RegExp, () => void]> = [
+      ['repository not found', [server.url('missing.git')], /was not found/, () => undefined],
+      ['unknown ref', [server.url('demo.git'), '--ref', 'no-such-branch'], /ref "no-such-branch" was not found/, () => undefined],
+      ['fetch refused after the mount', [server.url('demo.git')], /preparation failed/, () => (server.options.rejectFetchesWith = 403)],
+    ];
+    for (const [what, args, pattern, arrange] of failing) {
+      const { mountpoint, cache } = await fresh();
+      arrange();
+      try {
+        const result = await runCli(['mount', args[0], mountpoint, '--cache-dir', cache, ...args.slice(1)]);
+        assert.equal(result.code, 1, `${what}: ${result.stderr}`);
+        assert.match(result.stderr, pattern, what);
+        assert.doesNotMatch(result.stdout, /ready/, what);
+        assert.deepEqual(await leftBehind({ pid: result.pid, dir, mountpoint }), [], what);
+      } finally {
+        server.options.rejectFetchesWith = undefined;
+      }
+    }
   });
 
   test('bad arguments name the field and exit 2', async () => {
@@ -86,20 +127,22 @@ describe('gitfs-csi mount', () => {
       [['frobnicate'], /unknown command "frobnicate"/],
     ];
     for (const [args, pattern] of cases) {
-      const result = await run(process.execPath, [MAIN, ...args]);
+      const result = await runCli(args);
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, pattern);
     }
   });
 
   test('an unknown host fails clearly (in a network namespace of its own, so no query leaves this machine)', async () => {
-    const result = await run('unshare', ['--net', process.execPath, MAIN, 'mount', 'https://no-such-host.invalid/r.git', join(dir, 'y'), '--cache-dir', join(dir, 'cache-y')]);
+    const { mountpoint, cache } = await fresh();
+    const result = await run('unshare', ['--net', process.execPath, join(__dirname, '../../src/cli/main.js'), 'mount', 'https://no-such-host.invalid/r.git', mountpoint, '--cache-dir', cache]);
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /cannot resolve the host of https:\/\/no-such-host\.invalid\/r\.git/);
   });
 
   test('credentials in the repository URL never appear in output', async () => {
-    const result = await run(process.execPath, [MAIN, 'mount', server.url('missing.git', 'someone:TopSecret123'), join(dir, 'z'), '--cache-dir', join(dir, 'cache-z')]);
+    const { mountpoint, cache } = await fresh();
+    const result = await runCli(['mount', server.url('missing.git', 'someone:TopSecret123'), mountpoint, '--cache-dir', cache]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /was not found/);
     assert.doesNotMatch(result.stderr + result.stdout, /TopSecret123/);
