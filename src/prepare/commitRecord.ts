@@ -17,7 +17,9 @@ export class CommitRecord {
   private restored = false;
   private treeMount: TreeMount | undefined;
   private mounting: Promise<void> | undefined;
-  /** Consumers (publishes, bound or under way) and the preparations still running. */
+  /** Consumers: publishes, bound or under way. */
+  private consumers = 0;
+  /** Consumers and the preparations still running. */
   private holds = 0;
   private graceTimer: NodeJS.Timeout | undefined;
   private dropping: Promise<void> | undefined;
@@ -49,11 +51,15 @@ export class CommitRecord {
     return this.treeMount !== undefined;
   }
 
+  /** Whether a consumer uses the record (rather than only its grace period or a preparation still running). */
+  get inUse(): boolean {
+    return this.consumers > 0;
+  }
+
   /** Adds a consumer; one arriving in the grace period finds the record as it was (no remount, no fetch). */
   retain(): void {
-    clearTimeout(this.graceTimer);
-    this.graceTimer = undefined;
-    this.holds++;
+    this.consumers++;
+    this.hold();
   }
 
   /**
@@ -70,8 +76,8 @@ export class CommitRecord {
     // Requests from now on wait at the new gate.
     this.treeMount?.filesystem.useGate(preparation.gate);
     // A running preparation holds the record: dropped midway, its commit would be fetched again by the next consumer.
-    this.retain();
-    void preparation.start().finally(() => this.release());
+    this.hold();
+    void preparation.start().finally(() => this.letGoOfHold());
     return preparation;
   }
 
@@ -91,8 +97,19 @@ export class CommitRecord {
     return treeMount;
   }
 
-  /** Lets go of one hold; after the last, the record is dropped once its grace period passes (without one, now, and awaited). */
-  async release(): Promise<void> {
+  /** A consumer leaves; after the last hold, the record is dropped once its grace period passes (without one, now, and awaited). */
+  release(): Promise<void> {
+    if (this.consumers > 0) this.consumers--;
+    return this.letGoOfHold();
+  }
+
+  private hold(): void {
+    clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    this.holds++;
+  }
+
+  private async letGoOfHold(): Promise<void> {
     // A record dropped already (at shutdown) has nothing left to time.
     if (this.holds === 0 || --this.holds > 0 || this.dropping) return;
     if (this.graceMs <= 0) return this.drop();

@@ -93,9 +93,13 @@ export class CommitRecords {
     }
   }
 
-  /** Drops every record now (shutdown); with `handOver`, their mounts are left to the holder for the next process. */
+  /**
+   * Drops every record now (shutdown); with `handOver`, the mounts of records in use are left to the
+   * holder for the next process. Idle ones (in their grace period) are unmounted: no successor claims
+   * them, and a holder outliving the plugin (an uninstall) would keep a mount that nobody serves.
+   */
   async close(options: { handOver?: boolean; drainMs?: number } = {}): Promise<void> {
-    await Promise.all([...this.records.values()].map((record) => record.drop(options)));
+    await Promise.all([...this.records.values()].map((record) => record.drop(record.inUse ? options : { drainMs: options.drainMs })));
   }
 
   private newRecord(key: string, { access, resolved, mountAt }: CommitRequest): CommitRecord {

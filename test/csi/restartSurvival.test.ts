@@ -21,6 +21,7 @@ describe('mounts outlive the node plugin', () => {
     server = new GitHttpServer(join(dir, 'served'));
     await server.start();
     const commit = await commitTree(join(dir, 'served', 'app.git'), generatedTree(1500));
+    await commitTree(join(dir, 'served', 'other.git'), generatedTree(20, 7));
     archive = join(dir, 'archive');
     await run('mkdir', ['-p', archive]);
     await run('sh', ['-c', `git --git-dir '${join(dir, 'served', 'app.git')}' archive ${commit} | tar -x -C '${archive}'`]);
@@ -62,8 +63,8 @@ describe('mounts outlive the node plugin', () => {
    * Whatever failed: no holder keeps a mount that nobody serves (a walk of the test directory would
    * wait on it for ever), no reader, no plugin, nothing mounted.
    */
-  async function leaveNothing(plugin: CsiPlugin, pluginDir: string, target: string, reader: LoopingReader): Promise<void> {
-    reader.kill();
+  async function leaveNothing(plugin: CsiPlugin, pluginDir: string, target: string, reader?: LoopingReader): Promise<void> {
+    reader?.kill();
     await plugin.stop('SIGKILL').catch(() => undefined);
     await run('pkill', ['-f', `fuse-holder --socket ${join(plugin.stateDir, 'fuse-holder.sock')}`]);
     for (const mount of (await readMountTable()).filter((m) => m.mountPoint.startsWith(pluginDir) || m.mountPoint === target)) {
@@ -89,6 +90,29 @@ describe('mounts outlive the node plugin', () => {
     const { result } = await readAcross([], (plugin) => relaunch(plugin, 'SIGTERM'));
     assert.equal(result.errors, 0, result.samples.join('\n'));
     console.log(`# graceful: ${result.reads} reads, 0 errors, longest read ${result.longest} ms`);
+  });
+
+  test('a stopping plugin leaves the holder only the mounts in use: an idle one (in its grace period) is unmounted', async () => {
+    const pluginDir = join(dir, `plugin-${++n}`);
+    const plugin = await CsiPlugin.start(pluginDir, { args: ['--fuse-holder', 'spawn', '--tree-grace-ms', '600000'] });
+    const [used, idle] = [join(dir, 'targets', `used-${n}`), join(dir, 'targets', `idle-${n}`)];
+    try {
+      await plugin.call('Node', 'NodePublishVolume', publishRequest({ volumeId: `used-${n}`, target: used, context: { repository: server.url('app.git') } }));
+      await plugin.call('Node', 'NodePublishVolume', publishRequest({ volumeId: `idle-${n}`, target: idle, context: { repository: server.url('other.git') } }));
+      await plugin.call('Node', 'NodeUnpublishVolume', { volume_id: `idle-${n}`, target_path: idle });
+      const trees = async () => (await readMountTable()).filter((m) => m.mountPoint.startsWith(join(plugin.stateDir, 'trees')) && m.fsType === 'fuse.gitfs').map((m) => m.mountPoint);
+      assert.equal((await trees()).length, 2, 'the idle tree stays mounted for its grace period');
+      await plugin.stop('SIGTERM');
+      const left = await trees();
+      assert.equal(left.length, 1, left.join('\n'));
+      assert.match(left[0], /app/);
+      await plugin.launch();
+      await plugin.waitForLog(/volume taken over after restart/, 10_000);
+      await plugin.call('Node', 'NodeUnpublishVolume', { volume_id: `used-${n}`, target_path: used });
+      await plugin.stop();
+    } finally {
+      await leaveNothing(plugin, pluginDir, used);
+    }
   });
 
   test('on a kernel without FUSE resend (negotiated as Linux 5.10), a graceful restart loses nothing', async () => {
