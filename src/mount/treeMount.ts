@@ -215,7 +215,10 @@ function openFuseDevice(): number {
     return openSync('/dev/fuse', constants.O_RDWR | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'is missing (load the fuse module, or give the container the device)' : `cannot be opened: not permitted (${code})`;
+    const why =
+      code === 'ENOENT' ? 'is missing (load the fuse module, or give the container the device)'
+        : code === 'EACCES' || code === 'EPERM' ? `cannot be opened: not permitted (${code})`
+          : `cannot be opened (${code})`;
     throw new FuseUnavailable(`/dev/fuse ${why}`, { cause: err });
   }
 }
