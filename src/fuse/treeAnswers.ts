@@ -81,8 +81,11 @@ export function answer(req: Buffer, length: number, conn: ConnectionFacts, tree:
       return Need.MainThread;
     case Op.RELEASE:
     case Op.RELEASEDIR:
-    case Op.FLUSH:
       return header(out, req, OUT_HEADER, 0);
+    case Op.FLUSH:
+      // ENOSYS: the kernel stops sending FLUSH on this connection (every close() would otherwise
+      // wait for a round trip to us, even with zero-message opens). Nothing is ever written here.
+      return error(out, req, Errno.ENOSYS);
     case Op.NOTIFY_REPLY:
       return NO_REPLY;
     case Op.OPEN:

@@ -77,6 +77,8 @@ test('lookups answer entries and cache misses; writes are EROFS; replies carry t
   assert.equal(errnoOf(answer(write, write.length, facts, tree, servable, out)), Errno.EROFS);
   const open = request(Op.OPEN, 3, Buffer.alloc(8));
   assert.equal(errnoOf(answer(open, open.length, facts, tree, servable, out)), Errno.ENOSYS, 'zero-message opens where the kernel offers them');
+  const flush = request(Op.FLUSH, 3, Buffer.alloc(24));
+  assert.equal(errnoOf(answer(flush, flush.length, facts, tree, servable, out)), Errno.ENOSYS, 'the kernel sends no FLUSH after this');
   const forget = request(Op.FORGET, tree.index.lookup('dir') + 1, Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]));
   assert.equal(answer(forget, forget.length, facts, tree, servable, out), NO_REPLY);
   assert.equal(tree.lookups[tree.index.lookup('dir')], 0, 'never below zero');

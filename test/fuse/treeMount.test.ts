@@ -93,6 +93,25 @@ describe('a mounted commit', () => {
     }
   });
 
+  test('a warm read of every file reaches the server not at all: no FLUSH per close, lookup, attribute or read', async () => {
+    await commitTree(harness.repoDir('warm.git'), generatedTree(300, 11));
+    const target = harness.target('warm');
+    try {
+      const published = await harness.publisher.publish({ repository: harness.url('warm.git'), target });
+      await published.preparation.sizes.wait(30_000);
+      const readAll = () => run('sh', ['-c', `cd '${target}' && find . -type f -print0 | xargs -0 -n64 cat > /dev/null`]);
+      await readAll();
+      const requests = published.treeMount.filesystem.requests;
+      const before = Array.from(requests);
+      await readAll();
+      // STATFS is left out: whoever watches the mount table may ask it, and not per file.
+      const reached = Array.from(requests).flatMap((count, op) => (count > before[op] && op !== Op.STATFS ? [`opcode ${op}: ${count - before[op]}`] : []));
+      assert.deepEqual(reached, [], 'requests that reached the server during the warm read');
+    } finally {
+      await harness.publisher.unpublish(target);
+    }
+  });
+
   test('two consumers of one commit share one FUSE mount, and the second fetches nothing', async () => {
     const first = harness.target('shared-1');
     const second = harness.target('shared-2');
