@@ -1,9 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CsiPlugin, publishRequest } from '../test/support/csiPlugin';
 import { GitHttpServer } from '../test/support/gitHttpServer';
-import { LoopingReader } from '../test/support/loopingReader';
-import { run } from '../test/support/nodeHarness';
+import { LoopingReader, readerExpectations } from '../test/support/loopingReader';
 import { commitTree, generatedTree, removeDir, tempDir } from '../test/support/repoFixtures';
 import { Row } from './measure';
 
@@ -22,12 +20,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     const bare = join(dir, 'served', 'app.git');
-    const commit = await commitTree(bare, generatedTree(1500));
-    const expected = join(dir, 'archive');
-    await mkdir(expected);
-    await run('sh', ['-c', `git --git-dir '${bare}' archive ${commit} | tar -x -C '${expected}'`]);
-    const listFile = join(dir, 'files.txt');
-    await writeFile(listFile, (await run('sh', ['-c', `cd '${expected}' && find . -type f | sort`])).stdout);
+    const { expected, listFile } = await readerExpectations(dir, bare, await commitTree(bare, generatedTree(1500)));
 
     for (const [signal, measure] of [['SIGKILL', 'reader stall across kill -9 + restart of the node plugin'], ['SIGTERM', 'reader stall across SIGTERM + a successor']] as const) {
       const pluginDir = join(dir, `plugin-${signal}`);
@@ -48,7 +41,7 @@ async function main(): Promise<void> {
       rows.push({ corpus: 'generated, 1,500 files', measure, ours: across.longest, baseline: baseline.longest, baselineName: 'longest read, no restart', unit: 'ms' });
       await plugin.call('Node', 'NodeUnpublishVolume', { volume_id: `vol-${signal}`, target_path: target });
       await plugin.stop();
-      await run('pkill', ['-f', `fuse-holder --socket ${join(plugin.stateDir, 'fuse-holder.sock')}`]);
+      await plugin.killHolder();
     }
   } finally {
     await server.stop();

@@ -76,7 +76,7 @@ describe('running pods keep reading while the node plugin is replaced', () => {
 
   const nodePlugin = async () => {
     const pods = await kube.core.listNamespacedPod({ namespace: RELEASE_NAMESPACE, labelSelector: NODE_SELECTOR });
-    assert.equal(pods.items.length >= 1, true, 'a node plugin pod');
+    assert.ok(pods.items.length >= 1, 'a node plugin pod');
     return pods.items.filter((p) => !p.metadata?.deletionTimestamp)[0];
   };
   const holderUid = async () => {
@@ -84,7 +84,7 @@ describe('running pods keep reading while the node plugin is replaced', () => {
     return pods.items.map((p) => p.metadata?.uid).join(',');
   };
   const readerProgress = async () => progressOf(await kube.podLog(NS, POD));
-  /** Waits until the reader has finished `more` rounds beyond what it has now (or beyond `after`). */
+  /** Waits until the reader has finished `more` rounds beyond those it has now. */
   const roundsGoOn = async (more: number, timeoutMs = 180_000) => {
     const start = (await readerProgress()).rounds.length;
     await until(`the reader to finish ${more} more rounds`, timeoutMs, async () => ((await readerProgress()).rounds.length >= start + more ? true : undefined));

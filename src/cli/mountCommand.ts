@@ -6,6 +6,7 @@ import { validateRef } from '../git/remoteRefs';
 import { RemoteUrl } from '../git/remoteUrl';
 import { createLogger } from '../log/logger';
 import { checkMountpoint } from '../mount/mountpoint';
+import { MOUNTS_AS_USER } from '../mount/treeMount';
 import { NodeMachinery } from '../prepare/nodeMachinery';
 import { Published } from '../prepare/publisher';
 import { formatBytes, parseByteSize } from './byteSize';
@@ -70,23 +71,21 @@ export async function mountCommand(argv: string[]): Promise<number> {
   const mountpoint = await checkMountpoint(positionals[1]);
   const progress = new ProgressLine();
   const log = createLogger({ level: values['log-level'] ?? (progress.enabled ? 'warn' : 'info') });
-  const asUser = process.geteuid?.() !== 0;
   let stateDir: StateDir | undefined;
   const signals = new StopSignals((count) => {
     if (count === 2) process.stderr.write(`gitfs-csi: still unmounting ${mountpoint}; a third signal detaches it at once\n`);
     // Lazily, so a busy mount goes too; the cleanup still runs to its end.
     else void detachNow(mountpoint, stateDir?.dir).then(() => process.stderr.write(`gitfs-csi: detached ${mountpoint}\n`));
   });
-  stateDir = await openStateDir(values['state-dir'], asUser);
+  stateDir = await openStateDir(values['state-dir'], MOUNTS_AS_USER);
   try {
     const config = nodeConfig({
       stateDir: stateDir.dir,
-      cacheDir: values['cache-dir'] ?? defaultCacheDir(asUser),
+      cacheDir: values['cache-dir'] ?? defaultCacheDir(MOUNTS_AS_USER),
       cacheMaxBytes,
       allowFile: values['allow-file'] ?? false,
       treeMountGraceMs: 0,
       filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, gateWaitMs, readWaitMs },
-      mountAtTarget: asUser,
     });
     await makeDir(config.cacheDir, 'the cache directory (--cache-dir)');
     return await serveUntilStopped(await NodeMachinery.open(config, log), { repository, ref: values.ref, depth, mountpoint }, signals, progress);

@@ -23,11 +23,6 @@ export interface NodeConfig {
   filesystem: FilesystemOptions;
   /** Negotiate FUSE as if the kernel were this old (tests). */
   kernelProfile?: KernelProfile;
-  /**
-   * Mount each tree at its target itself instead of binding a shared tree mount there: a user's
-   * `gitfs-csi mount` (users cannot bind mount; it publishes one target).
-   */
-  mountAtTarget?: boolean;
   /** Keeps the FUSE connections open while no process of ours serves them (the node plugin). */
   fuseHolder?: FuseHolder;
 }

@@ -16,8 +16,11 @@ import { detachAll, mountsAt } from './mountTable';
 /** How tree mounts (and bind mounts of them) show in the mount table. */
 export const TREE_FS_TYPE = 'fuse.gitfs';
 
-/** A process without root mounts through fusermount3, as libfuse does, and serves files as its own. */
-const AS_USER = process.geteuid?.() !== 0;
+/**
+ * A process without root mounts through fusermount3, as libfuse does, and serves files as its own;
+ * it cannot bind mount either, so its trees are mounted at their consumers' targets themselves.
+ */
+export const MOUNTS_AS_USER = process.geteuid?.() !== 0;
 const OWNER = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
 /** Longest a new FUSE mount may take to come up (it takes milliseconds). */
@@ -85,7 +88,7 @@ export class TreeMount {
     const source = `gitfs:${this.label}`.replace(/[,\s\\]/g, '_').slice(0, 200);
     let fd: number;
     try {
-      fd = AS_USER ? await fusermountMount(this.dir, `ro,nosuid,nodev,default_permissions,subtype=${TREE_FS_TYPE.slice('fuse.'.length)},fsname=${source}`) : mountAsRoot(this.dir, source);
+      fd = MOUNTS_AS_USER ? await fusermountMount(this.dir, `ro,nosuid,nodev,default_permissions,subtype=${TREE_FS_TYPE.slice('fuse.'.length)},fsname=${source}`) : mountAsRoot(this.dir, source);
     } catch (err) {
       if (!this.place.atTarget) await rmdir(this.dir).catch(() => undefined);
       throw err;
@@ -120,7 +123,7 @@ export class TreeMount {
   /** Takes the mount out of the namespace at once (lazily): a dead or busy one goes too. */
   private async detach(): Promise<void> {
     try {
-      if (AS_USER) await fusermountUnmount(this.dir);
+      if (MOUNTS_AS_USER) await fusermountUnmount(this.dir);
       else fuseDevice().umount(this.dir, MNT_DETACH);
     } catch (err) {
       // Already gone (someone unmounted it); for a directory of ours, what is left is cleared after.

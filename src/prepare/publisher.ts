@@ -8,7 +8,7 @@ import { UploadPackClient, uploadPackClientFor } from '../git/uploadPackClient';
 import { SshIdentity, SshKeyring } from '../git/sshKeyring';
 import { Logger } from '../log/logger';
 import { publish, unpublish } from '../mount/publication';
-import { TreeMount } from '../mount/treeMount';
+import { MOUNTS_AS_USER, TreeMount } from '../mount/treeMount';
 import { CommitRecord } from './commitRecord';
 import { CommitRecords } from './commitRecords';
 import { Preparation } from './preparation';
@@ -97,7 +97,7 @@ export class Publisher {
   private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest, restoring = false, client?: UploadPackClient): Promise<Published> {
     const store = this.stores.forRemote(access.remote);
     // A user's mount has no bind mounts: the tree is mounted at the target itself.
-    const mountAt = this.config.mountAtTarget ? request.target : undefined;
+    const mountAt = MOUNTS_AS_USER ? request.target : undefined;
     const record = await this.commits.acquire({ store, access, resolved, client, depth: request.depth, restoring, mountAt, log: request.log });
     let treeMount: TreeMount;
     try {
@@ -121,7 +121,7 @@ export class Publisher {
   }
 
   async unpublish(target: string, options: { removeDir: boolean } = { removeDir: false }): Promise<void> {
-    if (!this.config.mountAtTarget) await unpublish(target, options);
+    if (!MOUNTS_AS_USER) await unpublish(target, options);
     const published = this.published.get(target);
     if (!published) return;
     this.published.delete(target);

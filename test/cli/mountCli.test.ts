@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GitHttpServer } from '../support/gitHttpServer';
-import { leftBehind, runCli, startCli, untilOutput } from '../support/mountCli';
+import { leftBehind, MAIN, runCli, startCli, untilOutput } from '../support/mountCli';
 import { run } from '../support/nodeHarness';
 import { commitTree, generatedTree, removeDir, tempDir } from '../support/repoFixtures';
 import { mountsAt } from '../../src/mount/mountTable';
@@ -135,7 +135,7 @@ describe('gitfs-csi mount', () => {
 
   test('an unknown host fails clearly (in a network namespace of its own, so no query leaves this machine)', async () => {
     const { mountpoint, cache } = await fresh();
-    const result = await run('unshare', ['--net', process.execPath, join(__dirname, '../../src/cli/main.js'), 'mount', 'https://no-such-host.invalid/r.git', mountpoint, '--cache-dir', cache]);
+    const result = await run('unshare', ['--net', process.execPath, MAIN, 'mount', 'https://no-such-host.invalid/r.git', mountpoint, '--cache-dir', cache]);
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /cannot resolve the host of https:\/\/no-such-host\.invalid\/r\.git/);
   });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GitHttpServer } from '../support/gitHttpServer';
-import { AS_NOBODY, leftBehind, MAIN, runCli } from '../support/mountCli';
+import { AS_NOBODY, dirsOfNobody, leftBehind, MAIN, runCli } from '../support/mountCli';
 import { run } from '../support/nodeHarness';
 import { commitTree, generatedTree, removeDir, tempDir } from '../support/repoFixtures';
 import { MountEntry, mountsAt } from '../../src/mount/mountTable';
@@ -16,10 +16,7 @@ describe('gitfs-csi mount: bad mountpoints and FUSE faults', () => {
   /** A fresh mountpoint, cache directory and TMPDIR, owned by the unprivileged user. */
   const fresh = async () => {
     const [mountpoint, cache, tmp] = ['mnt', 'cache', 'tmp'].map((name) => join(dir, `${name}-${++n}`));
-    for (const path of [mountpoint, cache, tmp]) {
-      await mkdir(path);
-      await chown(path, 65534, 65534);
-    }
+    await dirsOfNobody([mountpoint, cache, tmp]);
     return { mountpoint, cache, tmp, env: { PATH: process.env.PATH, HOME: tmp, TMPDIR: tmp } };
   };
   /** Nothing mounted, no state directory (root's, or the user's private one in `tmp`), no process. */

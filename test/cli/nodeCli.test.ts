@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { CsiPlugin, Message } from '../support/csiPlugin';
 import { loadProto } from '../../src/csi/csiProto';
+import { MAIN } from '../support/mountCli';
 import { run } from '../support/nodeHarness';
 import { removeDir, tempDir } from '../support/repoFixtures';
 
-const MAIN = resolve(__dirname, '../../src/cli/main.js');
 let dir: string;
 
 before(async () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
+import { chmod, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GitHttpServer } from '../support/gitHttpServer';
-import { AS_NOBODY, leftBehind, startCli, untilOutput } from '../support/mountCli';
+import { AS_NOBODY, dirsOfNobody, leftBehind, startCli, untilOutput } from '../support/mountCli';
 import { run } from '../support/nodeHarness';
 import { commitTree, generatedTree, removeDir, tempDir } from '../support/repoFixtures';
 import { MountNamespace } from '../support/mountNamespace';
@@ -46,10 +46,7 @@ describe('gitfs-csi mount as a user, through fusermount3', () => {
   const userDirs = async (name: string) => {
     const paths = Object.fromEntries(['home', 'runtime', 'tmp', 'mnt'].map((d) => [d, join(dir, name, d)])) as Record<'home' | 'runtime' | 'tmp' | 'mnt', string>;
     await mkdir(join(dir, name));
-    for (const path of Object.values(paths)) {
-      await mkdir(path, { mode: 0o700 });
-      await chown(path, 65534, 65534);
-    }
+    await dirsOfNobody(Object.values(paths), 0o700);
     return paths;
   };
 

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readMountTable } from '../../src/mount/mountTable';
 import { CsiPlugin, publishRequest } from '../support/csiPlugin';
 import { GitHttpServer } from '../support/gitHttpServer';
-import { LoopingReader, ReaderResult } from '../support/loopingReader';
+import { LoopingReader, ReaderResult, readerExpectations } from '../support/loopingReader';
 import { run } from '../support/nodeHarness';
 import { commitTree, generatedTree, removeDir, tempDir } from '../support/repoFixtures';
 
@@ -22,11 +21,7 @@ describe('mounts outlive the node plugin', () => {
     await server.start();
     const commit = await commitTree(join(dir, 'served', 'app.git'), generatedTree(1500));
     await commitTree(join(dir, 'served', 'other.git'), generatedTree(20, 7));
-    archive = join(dir, 'archive');
-    await run('mkdir', ['-p', archive]);
-    await run('sh', ['-c', `git --git-dir '${join(dir, 'served', 'app.git')}' archive ${commit} | tar -x -C '${archive}'`]);
-    listFile = join(dir, 'files.txt');
-    await writeFile(listFile, (await run('sh', ['-c', `cd '${archive}' && find . -type f | sort`])).stdout);
+    ({ expected: archive, listFile } = await readerExpectations(dir, join(dir, 'served', 'app.git'), commit));
   });
   after(async () => {
     await server.stop();
@@ -66,7 +61,7 @@ describe('mounts outlive the node plugin', () => {
   async function leaveNothing(plugin: CsiPlugin, pluginDir: string, target: string, reader?: LoopingReader): Promise<void> {
     reader?.kill();
     await plugin.stop('SIGKILL').catch(() => undefined);
-    await run('pkill', ['-f', `fuse-holder --socket ${join(plugin.stateDir, 'fuse-holder.sock')}`]);
+    await plugin.killHolder();
     for (const mount of (await readMountTable()).filter((m) => m.mountPoint.startsWith(pluginDir) || m.mountPoint === target)) {
       await run('umount', ['-l', mount.mountPoint]);
     }

@@ -1,11 +1,12 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadProto } from '../../src/csi/csiProto';
+import { MAIN } from './mountCli';
+import { run } from './nodeHarness';
 import { processReport } from './processReport';
 
-const MAIN = resolve(__dirname, '../../src/cli/main.js');
 
 type Service = 'Identity' | 'Node' | 'Controller';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -126,6 +127,11 @@ export class CsiPlugin {
       (err as Error).message += `\n${await this.report()}`;
       throw err;
     }
+  }
+
+  /** Ends the FUSE holder a `--fuse-holder spawn` plugin started: it outlives the plugin by design. */
+  async killHolder(): Promise<void> {
+    await run('pkill', ['-f', `fuse-holder --socket ${join(this.stateDir, 'fuse-holder.sock')}`]);
   }
 
   async restart(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

@@ -1,5 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from './nodeHarness';
 
 /**
  * A reader in a process of its own: reads file after file of the volume (each one new to the
@@ -33,6 +35,16 @@ export interface ReaderResult {
   /** The longest single read, in ms. */
   longest: number;
   samples: string[];
+}
+
+/** What a reader compares against: `git archive` of the commit under `dir`/archive, and its files' list. */
+export async function readerExpectations(dir: string, bareDir: string, commit: string): Promise<{ expected: string; listFile: string }> {
+  const expected = join(dir, 'archive');
+  await mkdir(expected, { recursive: true });
+  await run('sh', ['-c', `git --git-dir '${bareDir}' archive ${commit} | tar -x -C '${expected}'`]);
+  const listFile = join(dir, 'files.txt');
+  await writeFile(listFile, (await run('sh', ['-c', `cd '${expected}' && find . -type f | sort`])).stdout);
+  return { expected, listFile };
 }
 
 /** A running reader of `volume` (files listed in `listFile`, relative, equal to those under `expected`). */

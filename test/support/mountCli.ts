@@ -1,13 +1,24 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { MountEntry, readMountTable } from '../../src/mount/mountTable';
 
 /** The built CLI (this file runs as dist/test/support/). */
 export const MAIN = resolve(__dirname, '../../src/cli/main.js');
 
-/** Runs a command as the unprivileged user nobody (uid and gid 65534, no supplementary groups). */
-export const AS_NOBODY = ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+/** The unprivileged user nobody's uid, also its gid. */
+export const NOBODY = 65534;
+
+/** Runs a command as the unprivileged user nobody (no supplementary groups). */
+export const AS_NOBODY = ['/usr/bin/setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
+
+/** Creates each directory (with `mode`, if given) owned by nobody, for a CLI run as that user. */
+export async function dirsOfNobody(paths: string[], mode?: number): Promise<void> {
+  for (const path of paths) {
+    await mkdir(path, { mode });
+    await chown(path, NOBODY, NOBODY);
+  }
+}
 
 /** How to start the CLI: its arguments go after `node main.js`; `wrap` runs it through setpriv, …; `command` replaces the whole line. */
 export interface CliOptions {
