@@ -67,20 +67,26 @@ test('the budget evicts least recently used blobs, never an open one', async () 
 
 test('a restart indexes the cache without hashing, and hashes a blob on its first open', async () => {
   const path = join(dir, 'd');
-  const first = await BlobCache.open(path, 1 << 20);
+  const first = await BlobCache.open(path, 4 << 20);
   const good = await put(first, Buffer.from('good'));
   const bad = await put(first, Buffer.from('soon corrupted'));
   const old = await put(first, Buffer.from('old'));
+  // Past the size that is hashed in one read: streamed instead.
+  const large = Buffer.alloc(1536 * 1024, 'large ');
+  const badLarge = await put(first, large);
   await utimes(first.pathOf(old), new Date(0), new Date(0));
   await writeFile(first.pathOf(bad), 'SOON CORRUPTED'); // same size, different bytes
+  await writeFile(first.pathOf(badLarge), Buffer.from(large).fill('L', 1024 * 1024, 1024 * 1024 + 1));
 
-  const second = await BlobCache.open(path, 1 << 20);
-  assert.equal(second.stats().blobs, 3);
+  const second = await BlobCache.open(path, 4 << 20);
+  assert.equal(second.stats().blobs, 4);
   assert.equal(second.stats().corruptDiscarded, 0, 'nothing is hashed at start-up');
   assert.equal(await readAll(second, good), 'good');
   assert.equal(await readAll(second, bad), undefined);
   assert.equal(second.has(bad), false);
-  assert.equal(second.stats().corruptDiscarded, 1);
+  assert.equal(await readAll(second, badLarge), undefined);
+  assert.equal(second.has(badLarge), false);
+  assert.equal(second.stats().corruptDiscarded, 2);
 
   // The oldest file (by mtime) is the first to go when the budget shrinks.
   const third = await BlobCache.open(path, 5);
