@@ -5,13 +5,13 @@ import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
 const SOURCE = join(__dirname, '..', '..', 'bench', 'floor', 'cFloor.c');
-const BINARY = join(__dirname, 'cFloor');
+const BINARY = join(__dirname, 'c-floor-server');
 
 /** Compiles the C floor server (bench/floor/cFloor.c) once, installing libfuse 3's headers if missing. */
 export async function buildCFloor(): Promise<void> {
   const hasHeaders = await access('/usr/include/fuse3/fuse_lowlevel.h').then(() => true, () => false);
   if (!hasHeaders) await exec('apt-get', ['install', '-y', '-qq', 'libfuse3-dev'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  await exec('sh', ['-c', `\${CC:-cc} -O2 -Wall -Wextra -Werror -o '${BINARY}' '${SOURCE}' $(pkg-config --cflags --libs fuse3)`]);
+  await exec(process.env.CC ?? 'cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-I/usr/include/fuse3', '-o', BINARY, SOURCE, '-lfuse3', '-lpthread']);
 }
 
 /** Serves `source` at `mountpoint` with the C floor for as long as `work` runs, then unmounts it. */
