@@ -9,7 +9,7 @@ import { checkMountpoint } from '../mount/mountpoint';
 import { MOUNTS_AS_USER } from '../mount/treeMount';
 import { NodeMachinery } from '../prepare/nodeMachinery';
 import { Published } from '../prepare/publisher';
-import { formatBytes, parseByteSize } from './byteSize';
+import { formatBytes, parseByteSize } from '../config/byteSize';
 import { integerOption } from './integerOption';
 import { ProgressLine } from './progressLine';
 import { defaultCacheDir, detachNow, makeDir, openStateDir, StateDir } from './mountDirs';

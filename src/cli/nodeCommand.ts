@@ -18,7 +18,7 @@ import { KernelProfile, LINUX_5_10 } from '../fuse/initNegotiation';
 import { NodeMachinery } from '../prepare/nodeMachinery';
 import { NodeVolumes } from '../volume/nodeVolumes';
 import { VolumeRecords } from '../volume/volumeRecords';
-import { formatBytes, parseByteSize } from './byteSize';
+import { formatBytes, parseByteSize } from '../config/byteSize';
 import { DEFAULT_DRIVER_NAME, DEFAULT_ENDPOINT, PACKAGE_VERSION } from './driverDefaults';
 import { integerOption } from './integerOption';
 import { untilSignal } from './untilSignal';
@@ -35,6 +35,9 @@ options:
   --cache-max-bytes <size>    blob cache budget, e.g. 10G (default ${formatBytes(DEFAULT_CACHE_MAX_BYTES)})
   --publish-wait-ms <ms>      longest a "readiness: wait" publish takes, access probe included, before answering ABORTED (default 90000)
   --tree-grace-ms <ms>        how long an unused tree mount stays mounted (default 60000)
+  --write-limit <size>        a writable volume's most bytes of writes when it names no writeLimit (default 1Gi);
+                              allocated on this node's disk under --state-dir while the volume is published
+  --max-write-limit <size>    the largest writeLimit a volume may name (default 10Gi)
   --controller                also serve the Controller service (csi-sanity, single-socket setups)
   --registration-dir <dir>    register with kubelet through its plugins_registry directory (instead of
                               the node-driver-registrar sidecar); needs --kubelet-registration-path
@@ -63,6 +66,8 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       'cache-max-bytes': { type: 'string' },
       'publish-wait-ms': { type: 'string' },
       'tree-grace-ms': { type: 'string' },
+      'write-limit': { type: 'string' },
+      'max-write-limit': { type: 'string' },
       controller: { type: 'boolean' },
       'registration-dir': { type: 'string' },
       'kubelet-registration-path': { type: 'string' },
@@ -92,6 +97,11 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     kernelProfile: kernelProfileOption(values['fuse-kernel-profile']),
   });
   const publishWaitMs = integerOption(values['publish-wait-ms'], '--publish-wait-ms', 90_000);
+  const writeLimit = {
+    defaultBytes: parseByteSize(values['write-limit'] ?? '1Gi', '--write-limit'),
+    maxBytes: parseByteSize(values['max-write-limit'] ?? '10Gi', '--max-write-limit'),
+  };
+  if (writeLimit.defaultBytes > writeLimit.maxBytes) throw new InvalidArgument('--write-limit', `${formatBytes(writeLimit.defaultBytes)} is over --max-write-limit (${formatBytes(writeLimit.maxBytes)})`);
   const endpoint = values.endpoint ?? DEFAULT_ENDPOINT;
   socketPathOf(endpoint);
   const healthPort = values['health-port'] === undefined ? undefined : integerOption(values['health-port'], '--health-port', 0);
@@ -110,7 +120,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   config.fuseHolder = await fuseHolderFor(holderMode, values['fuse-holder-socket'] ?? join(stateDir, 'fuse-holder.sock'));
   const node = await NodeMachinery.open(config, log);
   const records = await VolumeRecords.open(join(config.stateDir, 'volumes'));
-  const { volumes, recovered } = await NodeVolumes.open(node, records, { publishWaitMs }, log.child({ component: 'volumes' }));
+  const { volumes, recovered } = await NodeVolumes.open(node, records, { publishWaitMs, writeLimit }, log.child({ component: 'volumes' }));
   const ready = async () => {
     const usable = (dir: string) => access(dir, constants.W_OK | constants.R_OK).then(() => true, () => false);
     return (await usable(config.stateDir)) && (await usable(config.cacheDir));

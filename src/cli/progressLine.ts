@@ -1,5 +1,5 @@
 import { HydrationStats } from '../hydrate/hydrator';
-import { formatBytes } from './byteSize';
+import { formatBytes } from '../config/byteSize';
 
 /**
  * One status line on stderr that rewrites itself, for a person at a terminal. When stderr

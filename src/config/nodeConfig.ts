@@ -46,3 +46,5 @@ export function nodeConfig(overrides: Partial<NodeConfig> & Pick<NodeConfig, 'st
 export const storesDirOf = (config: NodeConfig) => join(config.cacheDir, 'repositories');
 export const blobsDirOf = (config: NodeConfig) => join(config.cacheDir, 'blobs');
 export const treesDirOf = (config: NodeConfig) => join(config.stateDir, 'trees');
+/** Writable volumes' layers (their writes), one directory per target. */
+export const layersDirOf = (config: NodeConfig) => join(config.stateDir, 'layers');

@@ -74,7 +74,8 @@ export function controllerService(options: { allowFile: boolean }, log: Logger):
       const capabilities = checkCapabilities(request.volume_capabilities);
       if (!VOLUME_ID.test(request.volume_id)) throw new VolumeNotFound(`volume ${request.volume_id.slice(0, 128)} was not created by gitfs-csi`);
       if (Object.keys(request.volume_context ?? {}).length > 0) parseVolumeSpec(request.volume_context, { allowFile: options.allowFile, where: 'volume_context' });
-      if (!capabilities.every(isReaderMode)) return { message: 'gitfs-csi volumes are read-only: writer access modes are served only when published readonly' };
+      const multiNodeWriter = capabilities.find((c) => !isReaderMode(c) && c.access_mode?.mode.startsWith('MULTI_NODE_'));
+      if (multiNodeWriter) return { message: `${multiNodeWriter.access_mode!.mode} is served only when published readonly: a volume's writes stay on the node that made them` };
       return { confirmed: { volume_context: request.volume_context ?? {}, volume_capabilities: capabilities, parameters: request.parameters ?? {} } };
     }),
   };

@@ -3,7 +3,7 @@ import { Logger } from '../log/logger';
 import { NodeVolumes } from '../volume/nodeVolumes';
 import { absolutePath, required } from './requestFields';
 import { unary } from './unaryHandler';
-import { checkCapability, checkReadOnly, VolumeCapability } from './volumeCapability';
+import { checkCapability, isWritablePublish, VolumeCapability } from './volumeCapability';
 
 interface NodePublishVolumeRequest {
   volume_id: string;
@@ -32,9 +32,9 @@ export function nodeService(nodeId: string, volumes: NodeVolumes, log: Logger): 
       const target = absolutePath(request.target_path, 'target_path');
       const capability = request.volume_capability;
       checkCapability(capability, 'volume_capability');
-      checkReadOnly(capability, request.readonly, 'volume_capability');
+      const writable = isWritablePublish(capability, request.readonly, 'volume_capability');
       await volumes.publish({
-        volumeId, target, accessMode: capability.access_mode!.mode, readonly: request.readonly,
+        volumeId, target, accessMode: capability.access_mode!.mode, readonly: request.readonly, writable,
         attributes: request.volume_context ?? {}, secrets: request.secrets ?? {},
       });
       return {};

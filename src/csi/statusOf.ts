@@ -18,6 +18,8 @@ const CODES: Record<ErrorKind, status> = {
   'already-exists': status.ALREADY_EXISTS,
   'mountpoint-unusable': status.FAILED_PRECONDITION,
   'fuse-unavailable': status.FAILED_PRECONDITION,
+  'overlay-unavailable': status.FAILED_PRECONDITION,
+  'no-space': status.RESOURCE_EXHAUSTED,
   'object-missing': status.INTERNAL,
   'corrupt-object': status.INTERNAL,
   'preparation-failed': status.INTERNAL,

@@ -23,8 +23,15 @@ export function isReaderMode(capability: VolumeCapability): boolean {
   return READER_MODES.has(capability.access_mode?.mode ?? '');
 }
 
-/** Volumes are read-only: a writer mode is served only when the publish itself is read-only. */
-export function checkReadOnly(capability: VolumeCapability, readonly: boolean, field: string): void {
-  if (readonly || isReaderMode(capability)) return;
-  throw new InvalidArgument(`${field}.access_mode`, `${capability.access_mode?.mode} without readonly: gitfs-csi volumes are read-only; use ReadOnlyMany, or set readOnly: true on the volume`);
+/**
+ * Whether a publish gets a writable layer: a writer mode without readonly. Multi-node writers are
+ * refused: each node's writes stay on that node, and no other node would see them.
+ */
+export function isWritablePublish(capability: VolumeCapability, readonly: boolean, field: string): boolean {
+  if (readonly || isReaderMode(capability)) return false;
+  const mode = capability.access_mode?.mode ?? '';
+  if (mode.startsWith('MULTI_NODE_')) {
+    throw new InvalidArgument(`${field}.access_mode`, `${mode} without readonly is not supported: a volume's writes stay on the node that made them, so no other node would see them; use a SINGLE_NODE_* writer mode (ReadWriteOnce, ReadWriteOncePod) or readOnly: true`);
+  }
+  return true;
 }

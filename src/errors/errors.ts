@@ -23,6 +23,8 @@ export type ErrorKind =
   | 'volume-not-found'
   | 'mountpoint-unusable'
   | 'fuse-unavailable'
+  | 'overlay-unavailable'
+  | 'no-space'
   | 'internal';
 
 export class GitfsError extends Error {
@@ -153,6 +155,20 @@ export class MountpointUnusable extends GitfsError {
 export class FuseUnavailable extends GitfsError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('fuse-unavailable', message, options);
+  }
+}
+
+/** This node cannot give a volume a writable layer: its kernel lacks overlayfs. */
+export class OverlayUnavailable extends GitfsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('overlay-unavailable', message, options);
+  }
+}
+
+/** The node's disk cannot hold what a volume asks for (its writable layer). */
+export class NoSpace extends GitfsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('no-space', message, options);
   }
 }
 

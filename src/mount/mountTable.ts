@@ -10,6 +10,8 @@ export interface MountEntry {
   fsType: string;
   source: string;
   options: string;
+  /** The file system's own options (overlayfs: its lower, upper and work directories). */
+  superOptions: string;
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
@@ -25,8 +27,8 @@ export async function readMountTable(mountinfo = '/proc/self/mountinfo'): Promis
     if (!line) continue;
     const [left, right] = line.split(' - ');
     const fields = left.split(' ');
-    const [fsType, source] = (right ?? '').split(' ');
-    entries.push({ device: fields[2], root: unescape(fields[3]), mountPoint: unescape(fields[4]), options: fields[5], fsType, source: unescape(source ?? '') });
+    const [fsType, source, superOptions] = (right ?? '').split(' ');
+    entries.push({ device: fields[2], root: unescape(fields[3]), mountPoint: unescape(fields[4]), options: fields[5], fsType, source: unescape(source ?? ''), superOptions: unescape(superOptions ?? '') });
   }
   return entries;
 }

@@ -1,14 +1,15 @@
-import { NodeConfig } from '../config/nodeConfig';
+import { layersDirOf, NodeConfig } from '../config/nodeConfig';
 import { RemoteAccess } from '../git/gitEnvironment';
 import { resolveRemoteRef, ResolvedRef, validateRef } from '../git/remoteRefs';
 import { HttpCredentials, RemoteUrl } from '../git/remoteUrl';
-import { CommitMismatch, NotReady } from '../errors/errors';
+import { CommitMismatch, InvalidArgument, NotReady } from '../errors/errors';
 import { RepositoryStores } from '../git/repositoryStores';
 import { UploadPackClient, uploadPackClientFor } from '../git/uploadPackClient';
 import { SshIdentity, SshKeyring } from '../git/sshKeyring';
 import { Logger } from '../log/logger';
 import { publish, unpublish } from '../mount/publication';
 import { MOUNTS_AS_USER, TreeMount } from '../mount/treeMount';
+import { layerDirFor, publishWritable, removeWritable } from '../mount/writableLayer';
 import { CommitRecord } from './commitRecord';
 import { CommitRecords } from './commitRecords';
 import { Preparation } from './preparation';
@@ -34,6 +35,8 @@ export interface PublishRequest {
   startedAt?: number;
   /** The caller's logger (volume id, pod, repository): a preparation this publish starts logs its steps with it. */
   log?: Logger;
+  /** A writable volume: its own layer over the shared tree, holding at most this many bytes of writes. */
+  writable?: { limitBytes: number };
 }
 
 export interface Published {
@@ -96,17 +99,24 @@ export class Publisher {
 
   private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest, restoring = false, client?: UploadPackClient): Promise<Published> {
     const store = this.stores.forRemote(access.remote);
+    if (request.writable && MOUNTS_AS_USER) throw new InvalidArgument('writable', 'needs root: a writable layer is a kernel overlayfs mount');
     // A user's mount has no bind mounts: the tree is mounted at the target itself.
     const mountAt = MOUNTS_AS_USER ? request.target : undefined;
     const record = await this.commits.acquire({ store, access, resolved, client, depth: request.depth, restoring, mountAt, log: request.log });
     let treeMount: TreeMount;
     try {
-      if (request.readiness === 'wait') {
+      // overlayfs looks into its lower directory as it mounts: a writable volume waits for the tree.
+      if (request.readiness === 'wait' || request.writable) {
         const waited = Date.now() - (request.startedAt ?? Date.now());
         await this.waitUntilReady(record.preparation, Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - waited));
       }
       treeMount = await record.mount();
-      if (!mountAt) await publish(treeMount.dir, request.target);
+      if (request.writable) {
+        // An overlay left at the target is over a live tree if this process made it or the tree was taken over.
+        const keepExisting = this.published.has(request.target) || treeMount.adopted;
+        await publishWritable(treeMount.dir, request.target, this.layerDirOf(request.target), request.writable.limitBytes, { keepExisting });
+      }
+      else if (!mountAt) await publish(treeMount.dir, request.target);
     } catch (err) {
       await record.release();
       throw err;
@@ -120,8 +130,12 @@ export class Publisher {
     return published;
   }
 
+  /** Takes the volume off `target`; a writable volume's writes go with it. */
   async unpublish(target: string, options: { removeDir: boolean } = { removeDir: false }): Promise<void> {
-    if (!MOUNTS_AS_USER) await unpublish(target, options);
+    if (!MOUNTS_AS_USER) {
+      await removeWritable(target, this.layerDirOf(target));
+      await unpublish(target, options);
+    }
     const published = this.published.get(target);
     if (!published) return;
     this.published.delete(target);
@@ -135,6 +149,10 @@ export class Publisher {
   async close(options: { keepPublications?: boolean } = {}): Promise<void> {
     if (!options.keepPublications) for (const target of [...this.published.keys()]) await this.unpublish(target).catch(() => undefined);
     this.published.clear();
+  }
+
+  private layerDirOf(target: string): string {
+    return layerDirFor(layersDirOf(this.config), target);
   }
 
   private async accessFor(request: Pick<PublishRequest, 'repository' | 'credentials' | 'ssh'>): Promise<RemoteAccess> {

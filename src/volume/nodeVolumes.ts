@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { AlreadyExists, asGitfsError, Busy, VolumeNotFound } from '../errors/errors';
+import { AlreadyExists, asGitfsError, Busy, InvalidArgument, VolumeNotFound } from '../errors/errors';
+import { formatBytes } from '../config/byteSize';
+import { MIN_WRITE_LIMIT_BYTES } from '../mount/writableLayer';
 import { Logger } from '../log/logger';
 import { NodeMachinery } from '../prepare/nodeMachinery';
 import { Published } from '../prepare/publisher';
@@ -15,6 +17,8 @@ export interface PublishVolumeRequest {
   target: string;
   accessMode: string;
   readonly: boolean;
+  /** A writer access mode published without readonly: the volume gets a writable layer of its own. */
+  writable: boolean;
   attributes: Record<string, string>;
   secrets: Record<string, string>;
 }
@@ -32,6 +36,8 @@ export interface VolumeStats {
 export interface NodeVolumesOptions {
   /** Longest a `readiness: wait` publish takes, probe included, before answering "not yet" (kubelet retries). */
   publishWaitMs: number;
+  /** A writable volume's write limit when it names none, and the most one may name. */
+  writeLimit: { defaultBytes: number; maxBytes: number };
 }
 
 /**
@@ -68,6 +74,7 @@ export class NodeVolumes {
       const spec = parseVolumeSpec(request.attributes, { allowFile: this.node.config.allowFile, where: 'volume_context' });
       const credentials = volumeCredentials(request.secrets, spec.remote);
       const pod = podInfoOf(request.attributes);
+      const writeLimitBytes = request.writable ? this.writeLimitOf(spec.writeLimitBytes) : undefined;
       const fingerprint = fingerprintOf(request);
       const existing = this.records.get(target);
       if (existing && (existing.volumeId !== request.volumeId || existing.fingerprint !== fingerprint)) {
@@ -82,10 +89,11 @@ export class NodeVolumes {
         const published = await this.node.publisher.publish({
           repository: spec.remote.url, ref: spec.ref, commit: spec.commit, depth: spec.depth, credentials: credentials.http, ssh: credentials.ssh, target,
           readiness: spec.readiness, readyWaitMs: this.options.publishWaitMs, startedAt: started, log,
+          writable: writeLimitBytes === undefined ? undefined : { limitBytes: writeLimitBytes },
         });
         await this.records.put({
           volumeId: request.volumeId, target, fingerprint, repository: spec.remote.url,
-          refName: published.resolved.refName, commit: published.resolved.commit, depth: spec.depth, pod,
+          refName: published.resolved.refName, commit: published.resolved.commit, depth: spec.depth, pod, writeLimitBytes,
         });
         this.live.set(target, published);
         this.restarted.delete(target);
@@ -126,6 +134,15 @@ export class NodeVolumes {
     };
   }
 
+  private writeLimitOf(asked: number | undefined): number {
+    const { defaultBytes, maxBytes } = this.options.writeLimit;
+    const bytes = asked ?? defaultBytes;
+    const field = 'volume_context["writeLimit"]';
+    if (bytes > maxBytes) throw new InvalidArgument(field, `${formatBytes(bytes)} is over this node's maximum of ${formatBytes(maxBytes)} (--max-write-limit)`);
+    if (bytes < MIN_WRITE_LIMIT_BYTES) throw new InvalidArgument(field, `${formatBytes(bytes)} is under the smallest writable layer, ${formatBytes(MIN_WRITE_LIMIT_BYTES)}`);
+    return bytes;
+  }
+
   private hydratedBytes(index: TreeIndex): number {
     let bytes = 0;
     for (let entry = 0; entry < index.count; entry++) {
@@ -152,6 +169,7 @@ export class NodeVolumes {
         try {
           const published = await this.node.publisher.restore({
             repository: record.repository, refName: record.refName, commit: record.commit, depth: record.depth, target: record.target, readiness: 'gate',
+            writable: record.writeLimitBytes === undefined ? undefined : { limitBytes: record.writeLimitBytes },
           });
           this.live.set(record.target, published);
           // A mount taken over from the holder never stopped working; one mounted anew is not what running containers see.

@@ -15,6 +15,8 @@ export interface VolumeRecord {
   commit: string;
   depth?: number;
   pod: PodInfo;
+  /** Present for a writable volume: its layer's size. */
+  writeLimitBytes?: number;
 }
 
 /**

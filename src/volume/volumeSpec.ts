@@ -1,6 +1,7 @@
 import { InvalidArgument } from '../errors/errors';
 import { isCommitId, validateRef } from '../git/remoteRefs';
 import { RemoteUrl } from '../git/remoteUrl';
+import { parseByteSize } from '../config/byteSize';
 import { redact } from '../log/redact';
 
 export type Readiness = 'wait' | 'gate';
@@ -15,6 +16,8 @@ export interface VolumeSpec {
   /** History depth to fetch; undefined means the whole history. */
   depth?: number;
   readiness: Readiness;
+  /** A writable publish's most bytes of writes; undefined means the node's default. */
+  writeLimitBytes?: number;
 }
 
 /** The pod a volume is published for, from the keys kubelet adds (podInfoOnMount). */
@@ -32,7 +35,7 @@ const KUBELET_PREFIX = 'csi.storage.k8s.io/';
 /** Added by csi-provisioner to the context of volumes it created. */
 const PROVISIONER_KEYS = new Set(['storage.kubernetes.io/csiProvisionerIdentity']);
 /** The attributes a volume is made of. */
-export const VOLUME_ATTRIBUTE_KEYS = new Set(['repository', 'ref', 'commit', 'depth', 'readiness']);
+export const VOLUME_ATTRIBUTE_KEYS = new Set(['repository', 'ref', 'commit', 'depth', 'readiness', 'writeLimit']);
 
 /**
  * Parses volume attributes. `where` names the map in errors ("volume_context",
@@ -70,7 +73,16 @@ export function parseVolumeSpec(attributes: Record<string, string>, options: { a
   if (readiness !== 'wait' && readiness !== 'gate') {
     throw new InvalidArgument(field('readiness'), `"${redact(readiness).slice(0, 100)}" is not "wait" or "gate"`);
   }
-  return { remote, ref: ref ?? commit, commit, depth, readiness };
+  const writeLimitText = optional(attributes.writeLimit);
+  let writeLimitBytes: number | undefined;
+  if (writeLimitText !== undefined) {
+    try {
+      writeLimitBytes = parseByteSize(writeLimitText, field('writeLimit'));
+    } catch {
+      throw new InvalidArgument(field('writeLimit'), `"${redact(writeLimitText).slice(0, 100)}" is not a size; expected bytes such as 1073741824, 512Mi or 10Gi`);
+    }
+  }
+  return { remote, ref: ref ?? commit, commit, depth, readiness, writeLimitBytes };
 }
 
 export function podInfoOf(attributes: Record<string, string>): PodInfo {

@@ -56,15 +56,16 @@ test('CreateVolume: parameters validated, a deterministic id, the parameters as 
   }
 });
 
-test('DeleteVolume is OK for any id; ValidateVolumeCapabilities knows its own ids and confirms reader modes only', async () => {
+test('DeleteVolume is OK for any id; ValidateVolumeCapabilities knows its own ids and confirms all but multi-node writers', async () => {
   await plugin.call('Controller', 'DeleteVolume', { volume_id: 'never-created' });
   assert.equal((await outcome(plugin.call('Controller', 'DeleteVolume', { volume_id: '' }))).code, 'INVALID_ARGUMENT');
   const { volume } = await create({ name: 'pvc-validate', parameters: { repository: 'https://example.com/r.git' } });
   const validate = (volumeId: string, mode: string) =>
     plugin.call('Controller', 'ValidateVolumeCapabilities', { volume_id: volumeId, volume_context: volume.volume_context, volume_capabilities: [mount(mode)] });
   assert.equal((await validate(volume.volume_id, 'MULTI_NODE_READER_ONLY')).confirmed.volume_capabilities.length, 1);
-  const writer = await validate(volume.volume_id, 'SINGLE_NODE_WRITER');
+  assert.equal((await validate(volume.volume_id, 'SINGLE_NODE_WRITER')).confirmed.volume_capabilities.length, 1);
+  const writer = await validate(volume.volume_id, 'MULTI_NODE_MULTI_WRITER');
   assert.equal(writer.confirmed, null);
-  assert.match(writer.message, /read-only/);
+  assert.match(writer.message, /MULTI_NODE_MULTI_WRITER is served only when published readonly: a volume's writes stay on the node/);
   assert.equal((await outcome(validate('someone-elses-volume', 'MULTI_NODE_READER_ONLY'))).code, 'NOT_FOUND');
 });

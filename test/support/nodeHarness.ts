@@ -51,9 +51,12 @@ export class NodeHarness {
     return join(this.root, 'targets', name);
   }
 
-  /** A node over the same directories, as after a restart of the node plugin; `cold` also empties the stores and cache. */
-  async restart(options: { cold?: boolean } = {}): Promise<void> {
-    await this.node.close();
+  /**
+   * A node over the same directories, as after a restart of the node plugin; `cold` also empties the
+   * stores and cache; `keepPublications` leaves the targets mounted, as the plugin does when it stops.
+   */
+  async restart(options: { cold?: boolean; keepPublications?: boolean } = {}): Promise<void> {
+    await this.node.close({ keepPublications: options.keepPublications });
     if (options.cold) await removeDir(this.config.cacheDir);
     this.node = await NodeMachinery.open(this.config, this.logger());
   }

@@ -2,10 +2,10 @@ import { InvalidArgument } from '../errors/errors';
 
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
-/** "1073741824", "512M", "10G", "10GiB" → bytes. */
+/** "1073741824", "512M", "10G", "10GiB", "1Gi" (binary units throughout) → bytes. */
 export function parseByteSize(text: string, field: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
-  if (!match) throw new InvalidArgument(field, `"${text}" is not a size; expected a number of bytes such as 1073741824, 512M or 10G`);
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:ib?|b)?$/i.exec(text.trim());
+  if (!match) throw new InvalidArgument(field, `"${text.slice(0, 100)}" is not a size; expected a number of bytes such as 1073741824, 512M, 10G or 1Gi`);
   const bytes = Math.floor(Number(match[1]) * UNITS[match[2].toLowerCase()]);
   if (bytes <= 0) throw new InvalidArgument(field, `"${text}" must be more than 0 bytes`);
   return bytes;

@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { access, mkdir, open, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { GitfsError, NoSpace, OverlayUnavailable } from '../errors/errors';
+import { detachAll, MountEntry, mountsAt } from './mountTable';
+import { systemCommand } from './systemCommand';
+
+/** The smallest write limit a layer's own file system can hold (ext4's metadata included). */
+export const MIN_WRITE_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/** Where a target's layer lives under the node's layers directory: the same place after a restart. */
+export function layerDirFor(layersDir: string, target: string): string {
+  return join(layersDir, createHash('sha256').update(resolve(target)).digest('hex').slice(0, 24));
+}
+
+/**
+ * A writable volume: kernel overlayfs at the consumer's path, over the commit's shared tree mount.
+ * The upper and work directories live in a file system of the volume's own: an ext4 image of
+ * `limitBytes`, allocated up front on the node's disk and loop-mounted. So past the limit the writer
+ * gets ENOSPC from that file system alone, and a full node disk fails the publish, never a write.
+ * Files nobody writes are read through the shared tree; copy-up, whiteouts and renames are
+ * overlayfs's own.
+ */
+export async function publishWritable(treeDir: string, target: string, layerDir: string, limitBytes: number, options: { keepExisting: boolean }): Promise<void> {
+  const path = resolve(target);
+  const existing = await mountsAt(path);
+  // Ours already, over a tree mount that is still served (a retried publish, or a restart that kept
+  // the tree): containers use it; keep it. Over a tree mounted anew, a new overlay takes the same writes.
+  if (options.keepExisting && existing.length === 1 && isLayerOf(existing[0], layerDir)) return;
+  if (existing.some((m) => !isLayerOf(m, layerDir) && m.fsType !== 'fuse.gitfs')) {
+    throw new GitfsError('internal', `${path} already has a ${existing[0].fsType} file system mounted that is not a gitfs-csi volume`);
+  }
+  if (existing.length > 0) await detachAll(path);
+  await mkdir(path, { recursive: true });
+  const fs = join(layerDir, 'fs');
+  try {
+    await mountLayerFileSystem(layerDir, fs, limitBytes);
+    await mkdir(join(fs, 'upper'), { recursive: true });
+    await mkdir(join(fs, 'work'), { recursive: true });
+    const options = [`lowerdir=${treeDir}`, `upperdir=${join(fs, 'upper')}`, `workdir=${join(fs, 'work')}`, 'redirect_dir=on', 'index=off', 'metacopy=off'];
+    await systemCommand('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), path]).catch((err: GitfsError) => {
+      throw /unknown filesystem type/.test(err.message) ? new OverlayUnavailable("this node's kernel has no overlayfs, which writable volumes need; read-only volumes still work", { cause: err }) : err;
+    });
+  } catch (err) {
+    await removeWritable(path, layerDir);
+    throw err;
+  }
+}
+
+/** Takes the overlay off `target` (only ours) and deletes the layer with every write in it. */
+export async function removeWritable(target: string, layerDir: string): Promise<void> {
+  const path = resolve(target);
+  if ((await mountsAt(path)).some((m) => isLayerOf(m, layerDir))) await detachAll(path);
+  // Lazily: a process still holding a file keeps the layer until it lets go; the loop device then goes too (autoclear).
+  await detachAll(join(layerDir, 'fs'));
+  await rm(layerDir, { recursive: true, force: true });
+}
+
+/** Whether a mount is the overlay of this layer (its upper directory is inside it). */
+function isLayerOf(mount: MountEntry, layerDir: string): boolean {
+  return mount.fsType === 'overlay' && mount.superOptions.split(',').includes(`upperdir=${join(layerDir, 'fs', 'upper')}`);
+}
+
+async function mountLayerFileSystem(layerDir: string, fs: string, limitBytes: number): Promise<void> {
+  if ((await mountsAt(fs)).length > 0) return;
+  await mkdir(fs, { recursive: true });
+  const image = join(layerDir, 'layer.img');
+  // An image left by a restart that lost only the overlay keeps its writes.
+  if (!(await access(image).then(() => true, () => false))) await createImage(image, limitBytes);
+  await systemCommand('mount', ['-o', 'loop,nodev,nosuid', image, fs]);
+}
+
+async function createImage(image: string, limitBytes: number): Promise<void> {
+  const file = await open(image, 'wx', 0o600);
+  try {
+    await systemCommand('fallocate', ['-l', String(limitBytes), image]).catch((err: GitfsError) => {
+      throw /No space left/.test(err.message) ? new NoSpace(`the node's disk cannot hold a writable layer of ${limitBytes} bytes (the volume's write limit)`, { cause: err }) : err;
+    });
+  } finally {
+    await file.close();
+  }
+  // No journal: a layer does not outlive a reboot of its node. One inode per 8 KiB: checkouts hold many small files.
+  await systemCommand('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-b', '4096', '-m', '0', '-i', '8192', '-E', 'nodiscard,lazy_itable_init=1', image]);
+}

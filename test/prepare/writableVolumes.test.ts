@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { layersDirOf } from '../../src/config/nodeConfig';
+import { readMountTable } from '../../src/mount/mountTable';
+import { layerDirFor } from '../../src/mount/writableLayer';
+import { NodeHarness, run } from '../support/nodeHarness';
+import { commitTree, generatedTree, git, removeDir, tempDir } from '../support/repoFixtures';
+
+const MiB = 1024 * 1024;
+
+/** The same edits a build or a person makes in a checkout; run in a child process (this one serves the mount). */
+const EDITS = `set -e
+cd "$1"
+echo new > new-file.txt
+mkdir -p made/here && echo deep > made/here/file
+echo appended >> README.md
+truncate -s 5 package.json
+mv src/mod1 src/renamed-mod1
+rm src/mod2/pkg2/file2.txt
+rm -r src/mod3
+chmod 700 bin/run.sh
+ln -s README.md link-to-readme
+`;
+
+/** Every path with its type, mode and size, and every file's content hash (sorted): two trees compare as text. */
+const LISTING = `cd "$1" && find . -path ./.git -prune -o -printf '%p %y %m %s %l\\n' | sort && find . -path ./.git -prune -o -type f -print0 | sort -z | xargs -0 sha1sum`;
+
+async function sh(script: string, dir: string): Promise<string> {
+  const result = await run('sh', ['-c', script, 'sh', dir]);
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout;
+}
+
+describe('a writable volume', () => {
+  let harness: NodeHarness;
+  let clone: string;
+  const url = () => harness.url('repo.git');
+
+  before(async () => {
+    harness = await NodeHarness.start();
+    await commitTree(harness.repoDir('repo.git'), generatedTree(300));
+    clone = join(await tempDir('clone'), 'checkout');
+    await git(['clone', '-q', harness.repoDir('repo.git'), clone]);
+  });
+  after(async () => {
+    await harness.stop();
+    await removeDir(join(clone, '..'));
+  });
+
+  test('takes writes, appends, truncates, renames, deletes, chmods and symlinks as a clone does; another volume of the commit sees none', async () => {
+    const target = harness.target('edited');
+    const other = harness.target('untouched');
+    await harness.publisher.publish({ repository: url(), target, writable: { limitBytes: 64 * MiB } });
+    await harness.publisher.publish({ repository: url(), target: other });
+    const before = await sh(LISTING, other);
+    await sh(EDITS, target);
+    await sh(EDITS, clone);
+    assert.equal(await sh(LISTING, target), await sh(LISTING, clone));
+    assert.equal(await sh(LISTING, other), before, 'the read-only volume of the same commit is unchanged');
+    await harness.publisher.unpublish(target);
+    await harness.publisher.unpublish(other);
+  });
+
+  test('a second writable volume of the commit starts from the commit, not from the first one\'s writes', async () => {
+    const first = harness.target('first');
+    const second = harness.target('second');
+    await harness.publisher.publish({ repository: url(), target: first, writable: { limitBytes: 32 * MiB } });
+    await harness.publisher.publish({ repository: url(), target: second, writable: { limitBytes: 32 * MiB } });
+    await sh('echo mine > "$1/README.md" && rm "$1/package.json"', first);
+    assert.equal(await sh('cat "$1/README.md" "$1/package.json"', second), '# generated fixture\n{"name":"fixture"}\n');
+    await harness.publisher.unpublish(first);
+    await harness.publisher.unpublish(second);
+  });
+
+  test('past its write limit the writer gets ENOSPC, and the volume and its neighbours keep working', async () => {
+    const target = harness.target('limited');
+    const neighbour = harness.target('neighbour');
+    await harness.publisher.publish({ repository: url(), target, writable: { limitBytes: 16 * MiB } });
+    await harness.publisher.publish({ repository: url(), target: neighbour, writable: { limitBytes: 16 * MiB } });
+    const fill = await run('sh', ['-c', 'dd if=/dev/zero of="$1/fill" bs=1M count=64 2>&1', 'sh', target]);
+    assert.notEqual(fill.code, 0);
+    assert.match(fill.stdout, /No space left on device/);
+    await sh('rm "$1/fill" && echo still > "$1/after.txt" && cat "$1/README.md" >/dev/null', target);
+    await sh('dd if=/dev/zero of="$1/eight" bs=1M count=8 2>/dev/null', neighbour);
+    await harness.publisher.unpublish(target);
+    await harness.publisher.unpublish(neighbour);
+  });
+
+  test('unpublish takes the writes away and leaves no layer, mount or directory behind', async () => {
+    const target = harness.target('gone');
+    await harness.publisher.publish({ repository: url(), target, writable: { limitBytes: 16 * MiB } });
+    await sh('echo x > "$1/written"', target);
+    const layer = layerDirFor(layersDirOf(harness.config), target);
+    await access(join(layer, 'layer.img'));
+    await harness.publisher.unpublish(target, { removeDir: true });
+    await assert.rejects(access(layer), { code: 'ENOENT' });
+    await assert.rejects(access(target), { code: 'ENOENT' });
+    const left = (await readMountTable()).filter((m) => m.mountPoint.startsWith(layer) || m.mountPoint === target);
+    assert.deepEqual(left, []);
+  });
+
+  test('a restart of the node keeps the writes of a volume still published', async () => {
+    const target = harness.target('kept');
+    await harness.publisher.publish({ repository: url(), target, writable: { limitBytes: 16 * MiB } });
+    await sh('echo kept > "$1/kept.txt"', target);
+    const commit = (await git(['--git-dir', harness.repoDir('repo.git'), 'rev-parse', 'HEAD'])).trim();
+    // No FUSE holder here: the tree mount dies with the node, and the restored volume is a new
+    // overlay over the new tree mount with the same layer.
+    await harness.restart({ keepPublications: true });
+    await harness.publisher.restore({ repository: url(), target, commit, refName: 'HEAD', writable: { limitBytes: 16 * MiB } });
+    assert.equal(await sh('cat "$1/kept.txt"', target), 'kept\n');
+    await harness.publisher.unpublish(target, { removeDir: true });
+  });
+});
