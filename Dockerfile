@@ -20,9 +20,10 @@ RUN npx tsc -p tsconfig.json \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
 
 FROM ${RUNTIME_IMAGE}
-# git, FUSE and tini from Debian when the base lacks them; then no package manager caches and no npm.
-RUN if ! command -v git >/dev/null || ! command -v tini >/dev/null || ! command -v fusermount3 >/dev/null; then \
-      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git fuse3 tini ca-certificates openssh-client \
+# git, FUSE, tini and what writable layers need (mkfs.ext4, fallocate, loop mounts) from Debian when
+# the base lacks them; then no package manager caches and no npm.
+RUN if ! command -v git >/dev/null || ! command -v tini >/dev/null || ! command -v fusermount3 >/dev/null || ! command -v mkfs.ext4 >/dev/null || ! command -v fallocate >/dev/null; then \
+      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git fuse3 tini ca-certificates openssh-client e2fsprogs util-linux mount \
       && rm -rf /var/lib/apt/lists/*; \
     fi \
  && rm -rf /usr/local/lib/node_modules/npm /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /root/.npm /tmp/*

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { nodeConfig, DEFAULT_CACHE_MAX_BYTES } from '../config/nodeConfig';
 import { DEFAULT_FILESYSTEM_OPTIONS } from '../fuse/treeFilesystem';
 import { GitfsError, InvalidArgument } from '../errors/errors';
@@ -7,6 +8,7 @@ import { RemoteUrl } from '../git/remoteUrl';
 import { createLogger } from '../log/logger';
 import { checkMountpoint } from '../mount/mountpoint';
 import { MOUNTS_AS_USER } from '../mount/treeMount';
+import { checkWriteLimit } from '../mount/writableLayer';
 import { NodeMachinery } from '../prepare/nodeMachinery';
 import { Published } from '../prepare/publisher';
 import { formatBytes, parseByteSize } from '../config/byteSize';
@@ -17,8 +19,8 @@ import { StopSignals } from './stopSignals';
 
 export const MOUNT_USAGE = `usage: gitfs-csi mount <repository> <mountpoint> [options]
 
-Mounts a commit of a git repository read-only at <mountpoint> (an existing, empty directory), in
-the foreground. File contents are fetched on first read. Ctrl-C (SIGINT) or SIGTERM unmounts; a
+Mounts a commit of a git repository read-only (or, with --writable, writable) at <mountpoint> (an
+existing, empty directory), in the foreground. File contents are fetched on first read. Ctrl-C (SIGINT) or SIGTERM unmounts; a
 second one while unmounting is only reported, a third detaches the mount at once.
 As root it mounts with mount(2); as any other user, through fusermount3 (fuse3), visible to that
 user only.
@@ -33,6 +35,9 @@ options:
                               else $XDG_RUNTIME_DIR/gitfs-csi/mount-<pid> or a private directory under $TMPDIR)
   --ready-wait-ms <ms>        longest a file operation waits for the tree to be ready (default ${DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs})
   --read-wait-ms <ms>         longest an open waits for a file's content to arrive (default ${DEFAULT_FILESYSTEM_OPTIONS.readWaitMs})
+  --writable                  writes go to a layer of this mount's own (root only: kernel overlayfs), deleted
+                              when it unmounts; files never written are still fetched on first read
+  --write-limit <size>        the most bytes a --writable mount takes on disk, under --cache-dir (default 1Gi)
   --allow-file                allow file:// repositories (tests and demos)
   --log-level <level>         pino level (default: info, or warn on a terminal)`;
 
@@ -49,6 +54,8 @@ export async function mountCommand(argv: string[]): Promise<number> {
       'state-dir': { type: 'string' },
       'ready-wait-ms': { type: 'string' },
       'read-wait-ms': { type: 'string' },
+      writable: { type: 'boolean' },
+      'write-limit': { type: 'string' },
       'allow-file': { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -64,6 +71,9 @@ export async function mountCommand(argv: string[]): Promise<number> {
   const gateWaitMs = integerOption(values['ready-wait-ms'], '--ready-wait-ms', DEFAULT_FILESYSTEM_OPTIONS.gateWaitMs);
   const readWaitMs = integerOption(values['read-wait-ms'], '--read-wait-ms', DEFAULT_FILESYSTEM_OPTIONS.readWaitMs);
   const cacheMaxBytes = values['cache-max-bytes'] ? parseByteSize(values['cache-max-bytes'], '--cache-max-bytes') : DEFAULT_CACHE_MAX_BYTES;
+  if (values['write-limit'] !== undefined && !values.writable) throw new InvalidArgument('--write-limit', 'applies to --writable mounts only');
+  const writable = values.writable ? { limitBytes: checkWriteLimit(parseByteSize(values['write-limit'] ?? '1Gi', '--write-limit'), '--write-limit') } : undefined;
+  if (writable && MOUNTS_AS_USER) throw new InvalidArgument('--writable', 'needs root: a writable layer is a kernel overlayfs mount');
   // Bad arguments come out first (exit 2); the publish checks them again, as it does for every caller.
   RemoteUrl.parse(repository, { allowFile: values['allow-file'] ?? false });
   validateRef(values.ref ?? 'HEAD');
@@ -79,16 +89,19 @@ export async function mountCommand(argv: string[]): Promise<number> {
   });
   stateDir = await openStateDir(values['state-dir'], MOUNTS_AS_USER);
   try {
+    const cacheDir = values['cache-dir'] ?? defaultCacheDir(MOUNTS_AS_USER);
     const config = nodeConfig({
       stateDir: stateDir.dir,
-      cacheDir: values['cache-dir'] ?? defaultCacheDir(MOUNTS_AS_USER),
+      // The state directory may be in memory (/run); a writable layer goes to disk, beside the cache.
+      layersDir: join(cacheDir, 'layers'),
+      cacheDir,
       cacheMaxBytes,
       allowFile: values['allow-file'] ?? false,
       treeMountGraceMs: 0,
       filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, gateWaitMs, readWaitMs },
     });
     await makeDir(config.cacheDir, 'the cache directory (--cache-dir)');
-    return await serveUntilStopped(await NodeMachinery.open(config, log), { repository, ref: values.ref, depth, mountpoint }, signals, progress);
+    return await serveUntilStopped(await NodeMachinery.open(config, log), { repository, ref: values.ref, depth, mountpoint, writable }, signals, progress);
   } finally {
     await stateDir.remove();
   }
@@ -99,6 +112,7 @@ interface MountRequest {
   ref?: string;
   depth: number;
   mountpoint: string;
+  writable?: { limitBytes: number };
 }
 
 /** Publishes, waits for ready, serves until a signal; then unmounts and closes, whatever happened before. */
@@ -111,7 +125,7 @@ async function serveUntilStopped(node: NodeMachinery, request: MountRequest, sig
   try {
     progress.say(`resolving ${request.repository} ${request.ref ?? 'HEAD'} …`);
     // A signal while publishing waits for it (it may be binding the mount); the cleanup then takes it down.
-    published = await publisher.publish({ repository: request.repository, ref: request.ref, depth: request.depth === 0 ? undefined : request.depth, target: mountpoint });
+    published = await publisher.publish({ repository: request.repository, ref: request.ref, depth: request.depth === 0 ? undefined : request.depth, target: mountpoint, writable: request.writable });
     const { preparation, resolved } = published;
     progress.say(`mounted at ${mountpoint} (${resolved.refName} = ${resolved.commit.slice(0, 12)}); preparing …`);
     preparation.on('phase', (phase: string, detail: Record<string, unknown>) => {

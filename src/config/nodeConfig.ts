@@ -8,6 +8,8 @@ import { DEFAULT_LIMITS, HydratorLimits } from '../hydrate/hydrator';
 export interface NodeConfig {
   /** Published state and tree mount points. */
   stateDir: string;
+  /** Writable volumes' layers: on disk (default <stateDir>/layers). */
+  layersDir?: string;
   /** Repository stores and the blob cache. */
   cacheDir: string;
   /** Volumes' SSH keys while in use: in memory (tmpfs), private to this process. */
@@ -47,4 +49,4 @@ export const storesDirOf = (config: NodeConfig) => join(config.cacheDir, 'reposi
 export const blobsDirOf = (config: NodeConfig) => join(config.cacheDir, 'blobs');
 export const treesDirOf = (config: NodeConfig) => join(config.stateDir, 'trees');
 /** Writable volumes' layers (their writes), one directory per target. */
-export const layersDirOf = (config: NodeConfig) => join(config.stateDir, 'layers');
+export const layersDirOf = (config: NodeConfig) => config.layersDir ?? join(config.stateDir, 'layers');

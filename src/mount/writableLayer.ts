@@ -1,12 +1,20 @@
 import { createHash } from 'node:crypto';
 import { access, mkdir, open, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { GitfsError, NoSpace, OverlayUnavailable } from '../errors/errors';
+import { formatBytes } from '../config/byteSize';
+import { GitfsError, InvalidArgument, NoSpace, OverlayUnavailable } from '../errors/errors';
 import { detachAll, MountEntry, mountsAt } from './mountTable';
 import { systemCommand } from './systemCommand';
 
 /** The smallest write limit a layer's own file system can hold (ext4's metadata included). */
 export const MIN_WRITE_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/** Refuses a write limit under what a layer can hold or over `max` (named by `maxName`). */
+export function checkWriteLimit(bytes: number, field: string, max?: { bytes: number; name: string }): number {
+  if (max && bytes > max.bytes) throw new InvalidArgument(field, `${formatBytes(bytes)} is over this node's maximum of ${formatBytes(max.bytes)} (${max.name})`);
+  if (bytes < MIN_WRITE_LIMIT_BYTES) throw new InvalidArgument(field, `${formatBytes(bytes)} is under the smallest writable layer, ${formatBytes(MIN_WRITE_LIMIT_BYTES)}`);
+  return bytes;
+}
 
 /** Where a target's layer lives under the node's layers directory: the same place after a restart. */
 export function layerDirFor(layersDir: string, target: string): string {

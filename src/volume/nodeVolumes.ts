@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { AlreadyExists, asGitfsError, Busy, InvalidArgument, VolumeNotFound } from '../errors/errors';
-import { formatBytes } from '../config/byteSize';
-import { MIN_WRITE_LIMIT_BYTES } from '../mount/writableLayer';
+import { AlreadyExists, asGitfsError, Busy, VolumeNotFound } from '../errors/errors';
+import { checkWriteLimit } from '../mount/writableLayer';
 import { Logger } from '../log/logger';
 import { NodeMachinery } from '../prepare/nodeMachinery';
 import { Published } from '../prepare/publisher';
@@ -136,11 +135,7 @@ export class NodeVolumes {
 
   private writeLimitOf(asked: number | undefined): number {
     const { defaultBytes, maxBytes } = this.options.writeLimit;
-    const bytes = asked ?? defaultBytes;
-    const field = 'volume_context["writeLimit"]';
-    if (bytes > maxBytes) throw new InvalidArgument(field, `${formatBytes(bytes)} is over this node's maximum of ${formatBytes(maxBytes)} (--max-write-limit)`);
-    if (bytes < MIN_WRITE_LIMIT_BYTES) throw new InvalidArgument(field, `${formatBytes(bytes)} is under the smallest writable layer, ${formatBytes(MIN_WRITE_LIMIT_BYTES)}`);
-    return bytes;
+    return checkWriteLimit(asked ?? defaultBytes, 'volume_context["writeLimit"]', { bytes: maxBytes, name: '--max-write-limit' });
   }
 
   private hydratedBytes(index: TreeIndex): number {

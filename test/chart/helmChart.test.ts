@@ -86,7 +86,8 @@ describe('Helm chart charts/gitfs-csi', () => {
     assert.deepEqual(plugin.args.slice(0, 4), ['node', '--endpoint=unix:///csi/csi.sock', '--node-id=$(NODE_NAME)', '--driver-name=gitfs.csi.dev']);
     assert.ok(plugin.args.includes('--cache-max-bytes=10G'));
     assert.ok(plugin.resources.requests && plugin.resources.limits);
-    assert.deepEqual(volume(node, 'fuse-device').hostPath, { path: '/dev/fuse', type: 'CharDevice' });
+    assert.deepEqual(volume(node, 'host-dev').hostPath, { path: '/dev', type: 'Directory' });
+    assert.ok(plugin.args.includes('--write-limit=1Gi') && plugin.args.includes('--max-write-limit=10Gi'));
     const kubeletMount = plugin.volumeMounts.find((m: K8sObject) => m.name === 'kubelet-dir');
     assert.deepEqual(kubeletMount, { name: 'kubelet-dir', mountPath: '/var/lib/kubelet', mountPropagation: 'Bidirectional' });
     assert.equal(volume(node, 'state-dir').hostPath.path, '/var/lib/gitfs-csi');

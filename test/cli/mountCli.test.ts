@@ -117,6 +117,22 @@ describe('gitfs-csi mount', () => {
     }
   });
 
+  test('--writable takes writes in a layer of its own on disk, and unmounting deletes them with nothing left behind', async () => {
+    const { mountpoint, cache } = await fresh();
+    const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--writable', '--write-limit', '32Mi']);
+    await untilOutput(cli, /^ready /m);
+    const pid = await cli.pid();
+    const edit = await run('sh', ['-c', 'echo local >> "$1/README.md" && mkdir "$1/out" && echo built > "$1/out/result" && rm "$1/package.json" && cat "$1/README.md" "$1/out/result"', 'sh', mountpoint]);
+    assert.equal(edit.stdout, '# generated fixture\nlocal\nbuilt\n', edit.stderr);
+    assert.deepEqual((await mountsAt(mountpoint)).map((m) => m.fsType), ['overlay']);
+    assert.deepEqual((await readdir(join(cache, 'layers'))).length, 1, 'the layer is on disk, beside the cache');
+    cli.child.kill('SIGTERM');
+    assert.equal(await cli.exited, 0);
+    assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
+    assert.deepEqual(await readdir(join(cache, 'layers')), []);
+    assert.deepEqual(await readdir(mountpoint), []);
+  });
+
   test('bad arguments name the field and exit 2', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['mount'], /arguments: expected <repository> <mountpoint>/],
@@ -124,6 +140,8 @@ describe('gitfs-csi mount', () => {
       [['mount', server.url('demo.git'), join(dir, 'x'), '--cache-max-bytes', '10X'], /--cache-max-bytes: "10X" is not a size/],
       [['mount', 'ftp://127.0.0.1/r', join(dir, 'x')], /repository: .*"ftp" transport/],
       [['mount', server.url('demo.git'), join(dir, 'x'), '--ref', 'a..b'], /ref: "a\.\.b" is not a valid/],
+      [['mount', server.url('demo.git'), join(dir, 'x'), '--write-limit', '1Gi'], /--write-limit: applies to --writable mounts only/],
+      [['mount', server.url('demo.git'), join(dir, 'x'), '--writable', '--write-limit', '1Mi'], /--write-limit: 1\.0 MiB is under the smallest writable layer/],
       [['frobnicate'], /unknown command "frobnicate"/],
     ];
     for (const [args, pattern] of cases) {

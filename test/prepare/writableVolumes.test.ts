@@ -3,6 +3,7 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { layersDirOf } from '../../src/config/nodeConfig';
+import { NoSpace } from '../../src/errors/errors';
 import { readMountTable } from '../../src/mount/mountTable';
 import { layerDirFor } from '../../src/mount/writableLayer';
 import { NodeHarness, run } from '../support/nodeHarness';
@@ -112,5 +113,39 @@ describe('a writable volume', () => {
     await harness.publisher.restore({ repository: url(), target, commit, refName: 'HEAD', writable: { limitBytes: 16 * MiB } });
     assert.equal(await sh('cat "$1/kept.txt"', target), 'kept\n');
     await harness.publisher.unpublish(target, { removeDir: true });
+  });
+});
+
+describe('a writable volume on a node whose disk cannot hold its layer', () => {
+  let harness: NodeHarness;
+  let small: string;
+
+  before(async () => {
+    // The state directory on a 48 MiB file system of its own: "the node's disk" for this node.
+    small = await tempDir('small-disk');
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'small-disk', small]);
+    harness = await NodeHarness.start({ config: { stateDir: join(small, 'state') } });
+    await commitTree(harness.repoDir('repo.git'), generatedTree(50));
+  });
+  after(async () => {
+    await harness.stop();
+    await run('umount', [small]);
+    await removeDir(small);
+  });
+
+  test('is refused as out of space, leaving nothing behind, and read-only volumes still publish', async () => {
+    const target = harness.target('too-big');
+    await assert.rejects(harness.publisher.publish({ repository: harness.url('repo.git'), target, writable: { limitBytes: 64 * MiB } }), (err: Error) => {
+      assert.ok(err instanceof NoSpace, String(err));
+      assert.match(err.message, /the node's disk cannot hold a writable layer of 67108864 bytes/);
+      return true;
+    });
+    assert.deepEqual((await readMountTable()).filter((m) => m.mountPoint === target || m.mountPoint.startsWith(layersDirOf(harness.config))), []);
+    await assert.rejects(access(layerDirFor(layersDirOf(harness.config), target)), { code: 'ENOENT' });
+    const reader = harness.target('reader');
+    await harness.publisher.publish({ repository: harness.url('repo.git'), target: reader });
+    assert.equal(await sh('cat "$1/package.json"', reader), '{"name":"fixture"}\n');
+    await harness.publisher.unpublish(target);
+    await harness.publisher.unpublish(reader);
   });
 });
