@@ -185,6 +185,30 @@ describe('gitfs-csi on a real cluster', () => {
     });
   });
 
+  test("a writable inline volume takes a build's writes, another pod of the commit sees none, and deleting the pod removes them", async () => {
+    const writer: Manifest = {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'writer', namespace: NS },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [{
+          name: 'build', image: IMAGE, imagePullPolicy: 'Never',
+          command: ['sh', '-c', 'cd /src && mkdir out && echo built > out/result && echo local >> package.json && rm README.md && cat out/result package.json && ls README.md 2>&1 || true'],
+          volumeMounts: [{ name: 'src', mountPath: '/src' }],
+        }],
+        volumes: [{ name: 'src', csi: { driver: DRIVER, volumeAttributes: { repository: server.publicUrl('app.git'), ref: 'main', writeLimit: '64Mi' } } }],
+      },
+    };
+    await apply([writer]);
+    assert.match(await kube.finishedPodLog(NS, 'writer'), /^built\n\{"name":"fixture"\}\nlocal\n.*No such file/s);
+    await apply([readerPod(NS, 'after-writer', inline({ repository: server.publicUrl('app.git'), ref: 'main' }))]);
+    assert.equal(sortedOutput(await kube.finishedPodLog(NS, 'after-writer')), expected);
+    await kube.remove([writer]);
+    await until('the writable layer to go', 120_000, async () =>
+      (await nodeMounts(kube)).some((m) => m.fsType === 'overlay' && m.mountPoint.startsWith(KUBELET_DIR)) ? undefined : true);
+    const layers = (await nodeMounts(kube)).filter((m) => m.mountPoint.includes('/layers/'));
+    assert.deepEqual(layers, []);
+  });
+
   test('helm uninstall leaves the node clean', async () => {
     await kube.remove(created.splice(0));
     await until('every pod volume to be unpublished', 120_000, async () =>

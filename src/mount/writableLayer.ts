@@ -9,7 +9,7 @@ import { systemCommand } from './systemCommand';
 /** The smallest write limit a layer's own file system can hold (ext4's metadata included). */
 export const MIN_WRITE_LIMIT_BYTES = 16 * 1024 * 1024;
 
-/** Refuses a write limit under what a layer can hold or over `max` (named by `maxName`). */
+/** Refuses a write limit under what a layer can hold, or over `max` (the flag that set it named in the error). */
 export function checkWriteLimit(bytes: number, field: string, max?: { bytes: number; name: string }): number {
   if (max && bytes > max.bytes) throw new InvalidArgument(field, `${formatBytes(bytes)} is over this node's maximum of ${formatBytes(max.bytes)} (${max.name})`);
   if (bytes < MIN_WRITE_LIMIT_BYTES) throw new InvalidArgument(field, `${formatBytes(bytes)} is under the smallest writable layer, ${formatBytes(MIN_WRITE_LIMIT_BYTES)}`);
