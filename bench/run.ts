@@ -10,6 +10,7 @@ import { removeDir, tempDir, git } from '../test/support/repoFixtures';
 import { buildCFloor, withCFloor } from './cFloor';
 import { Corpus } from './corpora';
 import { best, output, ratio, Row, time, timed } from './measure';
+import { benchWritable } from './writableVolume';
 
 /**
  * `npm run bench`: gitfs-csi against git itself and ext4, in one run, on the same loopback
@@ -28,6 +29,9 @@ async function main(): Promise<void> {
     const corpora = JSON.parse(await output(process.execPath, [join(__dirname, 'corpora.js'), served])) as Corpus[];
     if (corpora.length < 2) log('golang-1.19-src is not installable here: the real-world corpora are skipped');
     for (const corpus of corpora) rows.push(...(await benchCorpus(corpus, server.url, join(root, corpus.name.replace(/\W+/g, '-')))));
+    log('writable volumes …');
+    const real = corpora[corpora.length - 1];
+    rows.push(...(await benchWritable(real.name, `${server.url}/${real.bareDir.split('/').pop()}`, real.bareDir, join(root, 'writable'))));
     log('restart stalls …');
     rows.push(...(JSON.parse(await output(process.execPath, [join(__dirname, 'restartStall.js')])) as Row[]));
   } finally {

@@ -23,13 +23,14 @@ export function layerDirFor(layersDir: string, target: string): string {
 
 /**
  * A writable volume: kernel overlayfs at the consumer's path, over the commit's shared tree mount.
- * The upper and work directories live in a file system of the volume's own: an ext4 image of
- * `limitBytes`, allocated up front on the node's disk and loop-mounted. So past the limit the writer
- * gets ENOSPC from that file system alone, and a full node disk fails the publish, never a write.
- * Files nobody writes are read through the shared tree; copy-up, whiteouts and renames are
- * overlayfs's own.
+ * The upper and work directories live in a file system of the volume's own (prepareLayer): an ext4
+ * image of the volume's write limit, allocated up front on the node's disk and loop-mounted. So past
+ * the limit the writer gets ENOSPC from that file system alone, and a full node disk fails the
+ * publish, never a write. Files nobody writes are read through the shared tree; copy-up, whiteouts
+ * and renames are overlayfs's own. Mounts the overlay over a prepared layer; a failure leaves the
+ * layer as it was.
  */
-export async function publishWritable(treeDir: string, target: string, layerDir: string, limitBytes: number, options: { keepExisting: boolean }): Promise<void> {
+export async function mountWritable(treeDir: string, target: string, layerDir: string, options: { keepExisting: boolean }): Promise<void> {
   const path = resolve(target);
   const existing = await mountsAt(path);
   // Ours already, over a tree mount that is still served (a retried publish, or a restart that kept
@@ -41,18 +42,10 @@ export async function publishWritable(treeDir: string, target: string, layerDir:
   if (existing.length > 0) await detachAll(path);
   await mkdir(path, { recursive: true });
   const fs = join(layerDir, 'fs');
-  try {
-    await mountLayerFileSystem(layerDir, fs, limitBytes);
-    await mkdir(join(fs, 'upper'), { recursive: true });
-    await mkdir(join(fs, 'work'), { recursive: true });
-    const options = [`lowerdir=${treeDir}`, `upperdir=${join(fs, 'upper')}`, `workdir=${join(fs, 'work')}`, 'redirect_dir=on', 'index=off', 'metacopy=off'];
-    await systemCommand('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), path]).catch((err: GitfsError) => {
-      throw /unknown filesystem type/.test(err.message) ? new OverlayUnavailable("this node's kernel has no overlayfs, which writable volumes need; read-only volumes still work", { cause: err }) : err;
-    });
-  } catch (err) {
-    await removeWritable(path, layerDir);
-    throw err;
-  }
+  const overlay = [`lowerdir=${treeDir}`, `upperdir=${join(fs, 'upper')}`, `workdir=${join(fs, 'work')}`, 'redirect_dir=on', 'index=off', 'metacopy=off'];
+  await systemCommand('mount', ['-t', 'overlay', 'overlay', '-o', overlay.join(','), path]).catch((err: GitfsError) => {
+    throw /unknown filesystem type/.test(err.message) ? new OverlayUnavailable("this node's kernel has no overlayfs, which writable volumes need; read-only volumes still work", { cause: err }) : err;
+  });
 }
 
 /** Takes the overlay off `target` (only ours) and deletes the layer with every write in it. */
@@ -69,13 +62,21 @@ function isLayerOf(mount: MountEntry, layerDir: string): boolean {
   return mount.fsType === 'overlay' && mount.superOptions.split(',').includes(`upperdir=${join(layerDir, 'fs', 'upper')}`);
 }
 
-async function mountLayerFileSystem(layerDir: string, fs: string, limitBytes: number): Promise<void> {
-  if ((await mountsAt(fs)).length > 0) return;
-  await mkdir(fs, { recursive: true });
-  const image = join(layerDir, 'layer.img');
-  // An image left by a restart that lost only the overlay keeps its writes.
-  if (!(await access(image).then(() => true, () => false))) await createImage(image, limitBytes);
-  await systemCommand('mount', ['-o', 'loop,nodev,nosuid', image, fs]);
+/**
+ * The layer's own file system, mounted, with its upper and work directories: everything a writable
+ * volume needs but the tree, so a publish makes it while the tree is prepared. Idempotent; an image
+ * left by a restart that lost only the overlay is mounted again with its writes.
+ */
+export async function prepareLayer(layerDir: string, limitBytes: number): Promise<void> {
+  const fs = join(layerDir, 'fs');
+  if ((await mountsAt(fs)).length === 0) {
+    await mkdir(fs, { recursive: true });
+    const image = join(layerDir, 'layer.img');
+    if (!(await access(image).then(() => true, () => false))) await createImage(image, limitBytes);
+    await systemCommand('mount', ['-o', 'loop,nodev,nosuid', image, fs]);
+  }
+  await mkdir(join(fs, 'upper'), { recursive: true });
+  await mkdir(join(fs, 'work'), { recursive: true });
 }
 
 async function createImage(image: string, limitBytes: number): Promise<void> {

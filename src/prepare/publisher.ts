@@ -9,7 +9,7 @@ import { SshIdentity, SshKeyring } from '../git/sshKeyring';
 import { Logger } from '../log/logger';
 import { publish, unpublish } from '../mount/publication';
 import { MOUNTS_AS_USER, TreeMount } from '../mount/treeMount';
-import { layerDirFor, publishWritable, removeWritable } from '../mount/writableLayer';
+import { layerDirFor, mountWritable, prepareLayer, removeWritable } from '../mount/writableLayer';
 import { CommitRecord } from './commitRecord';
 import { CommitRecords } from './commitRecords';
 import { Preparation } from './preparation';
@@ -76,15 +76,26 @@ export class Publisher {
     request = { ...request, startedAt: request.startedAt ?? Date.now() };
     const access = await this.accessFor(request);
     validateRef(request.ref ?? 'HEAD');
-    const client = uploadPackClientFor(access, this.config.commandTimeoutMs);
-    // With git's client, a remote new to this node is fetched while the probe runs (ours needs
-    // no such head start); either way nothing is served before the probe passes.
-    if (!client) this.stores.forRemote(access.remote).fetchFirst(access, request.ref, request.depth);
-    const resolved = await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs, client);
-    if (request.commit && resolved.commit !== request.commit) {
-      throw new CommitMismatch(access.remote.display, request.ref ?? 'HEAD', resolved.commit, request.commit);
+    // A writable layer needs nothing of the remote or the tree: it is made while they are probed and prepared.
+    const layer = this.startLayer(request);
+    try {
+      const client = uploadPackClientFor(access, this.config.commandTimeoutMs);
+      // With git's client, a remote new to this node is fetched while the probe runs (ours needs
+      // no such head start); either way nothing is served before the probe passes.
+      if (!client) this.stores.forRemote(access.remote).fetchFirst(access, request.ref, request.depth);
+      const resolved = await resolveRemoteRef(access, request.ref, this.config.commandTimeoutMs, client);
+      if (request.commit && resolved.commit !== request.commit) {
+        throw new CommitMismatch(access.remote.display, request.ref ?? 'HEAD', resolved.commit, request.commit);
+      }
+      return await this.attach(access, resolved, request, layer, false, client);
+    } catch (err) {
+      // A layer made for this publish goes with it; one that a published volume writes in stays.
+      if (layer && !this.published.has(request.target)) {
+        await layer.catch(() => undefined);
+        await removeWritable(request.target, this.layerDirOf(request.target)).catch(() => undefined);
+      }
+      throw err;
     }
-    return this.attach(access, resolved, request, false, client);
   }
 
   /**
@@ -94,12 +105,20 @@ export class Publisher {
    */
   async restore(request: PublishRequest & { commit: string; refName: string }): Promise<Published> {
     const access = await this.accessFor({ repository: request.repository });
-    return this.attach(access, { commit: request.commit, refName: request.refName }, request, true, uploadPackClientFor(access, this.config.commandTimeoutMs));
+    // Its writable layer is mounted again as it was: the writes are kept, even if this fails.
+    return this.attach(access, { commit: request.commit, refName: request.refName }, request, this.startLayer(request), true, uploadPackClientFor(access, this.config.commandTimeoutMs));
   }
 
-  private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest, restoring = false, client?: UploadPackClient): Promise<Published> {
+  private startLayer(request: PublishRequest): Promise<void> | undefined {
+    if (!request.writable) return undefined;
+    if (MOUNTS_AS_USER) throw new InvalidArgument('writable', 'needs root: a writable layer is a kernel overlayfs mount');
+    const layer = prepareLayer(this.layerDirOf(request.target), request.writable.limitBytes);
+    layer.catch(() => undefined); // awaited in attach, or by the cleanup
+    return layer;
+  }
+
+  private async attach(access: RemoteAccess, resolved: ResolvedRef, request: PublishRequest, layer: Promise<void> | undefined, restoring: boolean, client?: UploadPackClient): Promise<Published> {
     const store = this.stores.forRemote(access.remote);
-    if (request.writable && MOUNTS_AS_USER) throw new InvalidArgument('writable', 'needs root: a writable layer is a kernel overlayfs mount');
     // A user's mount has no bind mounts: the tree is mounted at the target itself.
     const mountAt = MOUNTS_AS_USER ? request.target : undefined;
     const record = await this.commits.acquire({ store, access, resolved, client, depth: request.depth, restoring, mountAt, log: request.log });
@@ -112,11 +131,11 @@ export class Publisher {
       }
       treeMount = await record.mount();
       if (request.writable) {
+        await layer;
         // An overlay left at the target is over a live tree if this process made it or the tree was taken over.
         const keepExisting = this.published.has(request.target) || treeMount.adopted;
-        await publishWritable(treeMount.dir, request.target, this.layerDirOf(request.target), request.writable.limitBytes, { keepExisting });
-      }
-      else if (!mountAt) await publish(treeMount.dir, request.target);
+        await mountWritable(treeMount.dir, request.target, this.layerDirOf(request.target), { keepExisting });
+      } else if (!mountAt) await publish(treeMount.dir, request.target);
     } catch (err) {
       await record.release();
       throw err;
