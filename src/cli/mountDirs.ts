@@ -3,7 +3,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { GitfsError } from '../errors/errors';
 import { removeEmptyDirectories } from '../mount/emptyDirectories';
-import { readMountTable } from '../mount/mountTable';
+import { detachAll, readMountTable } from '../mount/mountTable';
 import { unpublish } from '../mount/publication';
 import { TREE_FS_TYPE } from '../mount/treeMount';
 
@@ -51,8 +51,13 @@ async function removeUpTo(dir: string, top: string): Promise<void> {
   for (let path = dirname(dir); path.length >= top.length && path !== dirname(path); path = dirname(path)) await rmdir(path).catch(() => undefined);
 }
 
-/** A third signal's way out: detaches our mounts (the target and any tree mount of this state directory) at once, lazily. */
+/**
+ * A third signal's way out: detaches our mounts (the target, a writable one's overlay included, and
+ * any tree mount of this state directory) at once, lazily. The cleanup still running removes the layer.
+ */
 export async function detachNow(mountpoint: string, stateDir: string | undefined): Promise<void> {
-  const ours = (await readMountTable()).filter((m) => m.fsType === TREE_FS_TYPE && (m.mountPoint === mountpoint || (stateDir && m.mountPoint.startsWith(`${stateDir}/`))));
+  const table = await readMountTable();
+  if (table.some((m) => m.mountPoint === mountpoint && m.fsType === 'overlay')) await detachAll(mountpoint).catch(() => undefined);
+  const ours = table.filter((m) => m.fsType === TREE_FS_TYPE && (m.mountPoint === mountpoint || (stateDir && m.mountPoint.startsWith(`${stateDir}/`))));
   for (const m of ours) await unpublish(m.mountPoint, { removeDir: false }).catch(() => undefined);
 }

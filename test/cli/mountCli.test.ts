@@ -80,9 +80,10 @@ describe('gitfs-csi mount', () => {
   });
 
   test('signals while unmounting never abandon the cleanup: a second is reported, a third detaches at once', async () => {
-    for (const signals of [['SIGINT', 'SIGTERM'], ['SIGINT', 'SIGTERM', 'SIGINT']] as const) {
+    const cases = [[['SIGINT', 'SIGTERM'], []], [['SIGINT', 'SIGTERM', 'SIGINT'], []], [['SIGINT', 'SIGTERM', 'SIGINT'], ['--writable']]] as const;
+    for (const [signals, extra] of cases) {
       const { mountpoint, cache } = await fresh();
-      const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache]);
+      const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, ...extra]);
       await untilOutput(cli, /^ready /m);
       const pid = await cli.pid();
       // Different signals in a row: a pending signal absorbs another of its kind, never one of another.
@@ -92,8 +93,9 @@ describe('gitfs-csi mount', () => {
       }
       assert.equal(await cli.exited, 0, `${signals.join(' ')}: ${cli.stderr}`);
       assert.match(cli.stderr, new RegExp(`still unmounting ${mountpoint}`));
-      assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), [], signals.join(' '));
+      assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), [], [...signals, ...extra].join(' '));
     }
+    assert.deepEqual(await readdir(join(dir, `cache-${n}`, 'layers')), [], 'the writable layer went too');
   });
 
   test('a mount that fails at any step leaves no mount, state directory or process behind', async () => {
