@@ -50,6 +50,7 @@ export async function mountWritable(treeDir: string, target: string, layerDir: s
 
 /** Takes the overlay off `target` (only ours) and deletes the layer with every write in it. */
 export async function removeWritable(target: string, layerDir: string): Promise<void> {
+  if (!(await access(layerDir).then(() => true, () => false))) return; // a read-only volume's target
   const path = resolve(target);
   if ((await mountsAt(path)).some((m) => isLayerOf(m, layerDir))) await detachAll(path);
   // Lazily: a process still holding a file keeps the layer until it lets go; the loop device then goes too (autoclear).
