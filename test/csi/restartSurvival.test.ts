@@ -110,6 +110,37 @@ describe('mounts outlive the node plugin', () => {
     }
   });
 
+  test('a writable volume keeps its overlay and its writes across kill -9: a shell inside it writes on', async () => {
+    const pluginDir = join(dir, `plugin-${++n}`);
+    const plugin = await CsiPlugin.start(pluginDir, { args: ['--fuse-holder', 'spawn'] });
+    const target = join(dir, 'targets', `writable-${n}`);
+    const stop = join(dir, `stop-${n}`);
+    try {
+      const request = publishRequest({ volumeId: `rw-${n}`, target, mode: 'SINGLE_NODE_WRITER', context: { repository: server.url('app.git'), writeLimit: '32Mi' } });
+      await plugin.call('Node', 'NodePublishVolume', request);
+      const overlay = async () => (await readMountTable()).filter((m) => m.mountPoint === target).map((m) => `${m.fsType} ${m.device}`);
+      const before = await overlay();
+      assert.match(before.join(), /^overlay /);
+      // A process whose working directory is in the volume, as a container's would be, across the restart.
+      const inside = run('sh', ['-c', `cd '${target}' && echo before > written.txt && while [ ! -e '${stop}' ]; do sleep 0.05; done; echo after >> written.txt && cat written.txt package.json`]);
+      await new Promise((r) => setTimeout(r, 300));
+      await relaunch(plugin, 'SIGKILL');
+      assert.deepEqual(await overlay(), before, 'the same overlay, not a new one');
+      await run('touch', [stop]);
+      const { code, stdout, stderr } = await inside;
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout, 'before\nafter\n{"name":"fixture"}\n');
+      await plugin.call('Node', 'NodePublishVolume', request); // kubelet's retry after a restart: the same volume, kept
+      assert.deepEqual(await overlay(), before);
+      await plugin.call('Node', 'NodeUnpublishVolume', { volume_id: `rw-${n}`, target_path: target });
+      await plugin.stop();
+      assert.deepEqual((await readMountTable()).filter((m) => m.mountPoint.startsWith(pluginDir) || m.mountPoint === target), [], 'nothing stays mounted');
+    } finally {
+      await run('touch', [stop]);
+      await leaveNothing(plugin, pluginDir, target);
+    }
+  });
+
   test('on a kernel without FUSE resend (negotiated as Linux 5.10), a graceful restart loses nothing', async () => {
     const { result, plugin } = await readAcross(['--fuse-kernel-profile', '5.10'], (p) => relaunch(p, 'SIGTERM'));
     assert.equal(result.errors, 0, result.samples.join('\n'));
