@@ -123,13 +123,17 @@ export class Publisher {
     const mountAt = MOUNTS_AS_USER ? request.target : undefined;
     const record = await this.commits.acquire({ store, access, resolved, client, depth: request.depth, restoring, mountAt, log: request.log });
     let treeMount: TreeMount;
+    // The tree is mounted while it is prepared (its operations wait at the readiness gate), so a
+    // publish that waits for ready has only its own mount left to make once the tree is.
+    const mounting = record.mount();
+    mounting.catch(() => undefined);
     try {
       // overlayfs looks into its lower directory as it mounts: a writable volume waits for the tree.
       if (request.readiness === 'wait' || request.writable) {
         const waited = Date.now() - (request.startedAt ?? Date.now());
         await this.waitUntilReady(record.preparation, Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - waited));
       }
-      treeMount = await record.mount();
+      treeMount = await mounting;
       if (request.writable) {
         await layer;
         // An overlay left at the target is over a live tree if this process made it or the tree was taken over.
