@@ -121,6 +121,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   const node = await NodeMachinery.open(config, log);
   const records = await VolumeRecords.open(join(config.stateDir, 'volumes'));
   const { volumes, recovered } = await NodeVolumes.open(node, records, { publishWaitMs, writeLimit }, log.child({ component: 'volumes' }));
+  node.publisher.keepSpareLayer(writeLimit.defaultBytes);
   const ready = async () => {
     const usable = (dir: string) => access(dir, constants.W_OK | constants.R_OK).then(() => true, () => false);
     return (await usable(config.stateDir)) && (await usable(config.cacheDir));

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { access, mkdir, open, rm } from 'node:fs/promises';
+import { access, mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { formatBytes } from '../config/byteSize';
 import { GitfsError, InvalidArgument, NoSpace, OverlayUnavailable } from '../errors/errors';
+import { formatImage, LayerSpares } from './layerSpares';
 import { detachAll, MountEntry, mountsAt } from './mountTable';
 import { systemCommand } from './systemCommand';
 
@@ -68,12 +69,12 @@ function isLayerOf(mount: MountEntry, layerDir: string): boolean {
  * volume needs but the tree, so a publish makes it while the tree is prepared. Idempotent; an image
  * left by a restart that lost only the overlay is mounted again with its writes.
  */
-export async function prepareLayer(layerDir: string, limitBytes: number): Promise<void> {
+export async function prepareLayer(layerDir: string, limitBytes: number, spares: LayerSpares): Promise<void> {
   const fs = join(layerDir, 'fs');
   if ((await mountsAt(fs)).length === 0) {
     await mkdir(fs, { recursive: true });
     const image = join(layerDir, 'layer.img');
-    if (!(await access(image).then(() => true, () => false))) await createImage(image, limitBytes);
+    if (!(await access(image).then(() => true, () => false))) await createImage(image, limitBytes, spares);
     await systemCommand('mount', ['-o', 'loop,nodev,nosuid', image, fs]);
     // Direct I/O from the loop device to its image: no second copy of the writes in the page cache,
     // and a write-heavy step runs about 1.5× faster. Where the node's file system refuses it, buffered.
@@ -84,15 +85,11 @@ export async function prepareLayer(layerDir: string, limitBytes: number): Promis
   await mkdir(join(fs, 'work'), { recursive: true });
 }
 
-async function createImage(image: string, limitBytes: number): Promise<void> {
-  const file = await open(image, 'wx', 0o600);
-  try {
-    await systemCommand('fallocate', ['-l', String(limitBytes), image]).catch((err: GitfsError) => {
-      throw /No space left/.test(err.message) ? new NoSpace(`the node's disk cannot hold a writable layer of ${limitBytes} bytes (the volume's write limit)`, { cause: err }) : err;
-    });
-  } finally {
-    await file.close();
-  }
-  // No journal: a layer does not outlive a reboot of its node. One inode per 8 KiB: checkouts hold many small files.
-  await systemCommand('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-b', '4096', '-m', '0', '-i', '8192', '-E', 'nodiscard,lazy_itable_init=1', image]);
+/** A formatted image, a spare if one is ready, with all of its space allocated on the node's disk. */
+async function createImage(image: string, limitBytes: number, spares: LayerSpares): Promise<void> {
+  if (!(await spares.take(limitBytes, image))) await formatImage(image, limitBytes);
+  spares.replenish(limitBytes);
+  await systemCommand('fallocate', ['-l', String(limitBytes), image]).catch((err: GitfsError) => {
+    throw /No space left/.test(err.message) ? new NoSpace(`the node's disk cannot hold a writable layer of ${limitBytes} bytes (the volume's write limit)`, { cause: err }) : err;
+  });
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { layersDirOf, NodeConfig } from '../config/nodeConfig';
 import { RemoteAccess } from '../git/gitEnvironment';
 import { resolveRemoteRef, ResolvedRef, validateRef } from '../git/remoteRefs';
@@ -9,6 +10,7 @@ import { SshIdentity, SshKeyring } from '../git/sshKeyring';
 import { Logger } from '../log/logger';
 import { publish, unpublish } from '../mount/publication';
 import { MOUNTS_AS_USER, TreeMount } from '../mount/treeMount';
+import { LayerSpares } from '../mount/layerSpares';
 import { layerDirFor, mountWritable, prepareLayer, removeWritable } from '../mount/writableLayer';
 import { CommitRecord } from './commitRecord';
 import { CommitRecords } from './commitRecords';
@@ -56,6 +58,7 @@ export interface Published {
  */
 export class Publisher {
   private readonly published = new Map<string, Published>();
+  private readonly spares: LayerSpares;
 
   constructor(
     readonly config: NodeConfig,
@@ -63,7 +66,9 @@ export class Publisher {
     private readonly keyring: SshKeyring,
     private readonly commits: CommitRecords,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.spares = new LayerSpares(join(layersDirOf(config), 'spares'));
+  }
 
   /** Checks access and resolves the ref: the cheap first step of every publish. */
   async probe(request: Pick<PublishRequest, 'repository' | 'ref' | 'credentials' | 'ssh'>): Promise<{ access: RemoteAccess; resolved: ResolvedRef }> {
@@ -109,10 +114,15 @@ export class Publisher {
     return this.attach(access, { commit: request.commit, refName: request.refName }, request, this.startLayer(request), true, uploadPackClientFor(access, this.config.commandTimeoutMs));
   }
 
+  /** Keeps a formatted layer of this size ready, so the first writable publish that asks for it need not format one. */
+  keepSpareLayer(limitBytes: number): void {
+    if (!MOUNTS_AS_USER) this.spares.replenish(limitBytes);
+  }
+
   private startLayer(request: PublishRequest): Promise<void> | undefined {
     if (!request.writable) return undefined;
     if (MOUNTS_AS_USER) throw new InvalidArgument('writable', 'needs root: a writable layer is a kernel overlayfs mount');
-    const layer = prepareLayer(this.layerDirOf(request.target), request.writable.limitBytes);
+    const layer = prepareLayer(this.layerDirOf(request.target), request.writable.limitBytes, this.spares);
     layer.catch(() => undefined); // awaited in attach, or by the cleanup
     return layer;
   }
@@ -172,6 +182,7 @@ export class Publisher {
   async close(options: { keepPublications?: boolean } = {}): Promise<void> {
     if (!options.keepPublications) for (const target of [...this.published.keys()]) await this.unpublish(target).catch(() => undefined);
     this.published.clear();
+    await this.spares.close();
   }
 
   private layerDirOf(target: string): string {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
+import { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { layersDirOf } from '../../src/config/nodeConfig';
@@ -27,6 +28,16 @@ ln -s README.md link-to-readme
 
 /** Every path with its type, mode and size, and every file's content hash (sorted): two trees compare as text. */
 const LISTING = `cd "$1" && find . -path ./.git -prune -o -printf '%p %y %m %s %l\\n' | sort && find . -path ./.git -prune -o -type f -print0 | sort -z | xargs -0 sha1sum`;
+
+/** A file's stat once it exists (spares are made in the background), within 10 s. */
+async function waitForFile(path: string): Promise<Stats> {
+  for (let i = 0; i < 200; i++) {
+    const found = await stat(path).catch(() => undefined);
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${path} did not appear`);
+}
 
 async function sh(script: string, dir: string): Promise<string> {
   const result = await run('sh', ['-c', script, 'sh', dir]);
@@ -87,6 +98,20 @@ describe('a writable volume', () => {
     await sh('dd if=/dev/zero of="$1/eight" bs=1M count=8 2>/dev/null', neighbour);
     await harness.publisher.unpublish(target);
     await harness.publisher.unpublish(neighbour);
+  });
+
+  test('a writable publish takes the formatted spare that the one before it left, and leaves another', async () => {
+    const spare = join(layersDirOf(harness.config), 'spares', String(24 * MiB));
+    const first = harness.target('spare-1');
+    await harness.publisher.publish({ repository: url(), target: first, writable: { limitBytes: 24 * MiB } });
+    const ready = await waitForFile(`${spare}.img`);
+    const second = harness.target('spare-2');
+    await harness.publisher.publish({ repository: url(), target: second, writable: { limitBytes: 24 * MiB } });
+    assert.equal((await stat(join(layerDirFor(layersDirOf(harness.config), second), 'layer.img'))).ino, ready.ino);
+    assert.notEqual((await waitForFile(`${spare}.img`)).ino, ready.ino, 'a new spare replaces it');
+    await sh('echo fine > "$1/new.txt" && cat "$1/new.txt"', second);
+    await harness.publisher.unpublish(first);
+    await harness.publisher.unpublish(second);
   });
 
   test('unpublish takes the writes away and leaves no layer, mount or directory behind', async () => {
