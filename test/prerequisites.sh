@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Installs what gitfs-csi needs on a fresh Debian machine (as root): git, FUSE, a C compiler for
-# the native addon, the npm packages.
+# Installs what gitfs-csi needs on a fresh Debian machine (as root): git, FUSE, mkfs.ext4 (writable
+# volumes), a C compiler for the native addon, the npm packages.
 # Sourced by demo/run.sh and test/run.sh; safe to run again (installs only what is missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 missing=()
-for pkg in git fuse3 util-linux mount gcc libc6-dev; do
+for pkg in git fuse3 util-linux mount e2fsprogs gcc libc6-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -4,7 +4,7 @@
 # test/run.sh; installs only what is missing.
 set -euo pipefail
 missing=()
-for pkg in openssh-server openssh-client; do
+for pkg in openssh-server openssh-client strace; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 command -v go >/dev/null || missing+=(golang-go)
