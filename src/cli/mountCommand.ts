@@ -8,7 +8,7 @@ import { RemoteUrl } from '../git/remoteUrl';
 import { createLogger } from '../log/logger';
 import { checkMountpoint } from '../mount/mountpoint';
 import { MOUNTS_AS_USER } from '../mount/treeMount';
-import { checkWriteLimit } from '../mount/writableLayer';
+import { checkWriteLimit, DEFAULT_WRITE_LIMIT_BYTES } from '../mount/writableLayer';
 import { NodeMachinery } from '../prepare/nodeMachinery';
 import { Published } from '../prepare/publisher';
 import { formatBytes, parseByteSize } from '../config/byteSize';
@@ -37,7 +37,7 @@ options:
   --read-wait-ms <ms>         longest an open waits for a file's content to arrive (default ${DEFAULT_FILESYSTEM_OPTIONS.readWaitMs})
   --writable                  writes go to a layer of this mount's own (root only: kernel overlayfs), deleted
                               when it unmounts; files never written are still fetched on first read
-  --write-limit <size>        the most bytes a --writable mount takes on disk, under --cache-dir (default 1Gi)
+  --write-limit <size>        the most bytes a --writable mount takes on disk, under --cache-dir (default ${formatBytes(DEFAULT_WRITE_LIMIT_BYTES)})
   --allow-file                allow file:// repositories (tests and demos)
   --log-level <level>         pino level (default: info, or warn on a terminal)`;
 
@@ -72,7 +72,8 @@ export async function mountCommand(argv: string[]): Promise<number> {
   const readWaitMs = integerOption(values['read-wait-ms'], '--read-wait-ms', DEFAULT_FILESYSTEM_OPTIONS.readWaitMs);
   const cacheMaxBytes = values['cache-max-bytes'] ? parseByteSize(values['cache-max-bytes'], '--cache-max-bytes') : DEFAULT_CACHE_MAX_BYTES;
   if (values['write-limit'] !== undefined && !values.writable) throw new InvalidArgument('--write-limit', 'applies to --writable mounts only');
-  const writable = values.writable ? { limitBytes: checkWriteLimit(parseByteSize(values['write-limit'] ?? '1Gi', '--write-limit'), '--write-limit') } : undefined;
+  const writeLimitBytes = values['write-limit'] ? parseByteSize(values['write-limit'], '--write-limit') : DEFAULT_WRITE_LIMIT_BYTES;
+  const writable = values.writable ? { limitBytes: checkWriteLimit(writeLimitBytes, '--write-limit') } : undefined;
   if (writable && MOUNTS_AS_USER) throw new InvalidArgument('--writable', 'needs root: a writable layer is a kernel overlayfs mount');
   // Bad arguments come out first (exit 2); the publish checks them again, as it does for every caller.
   RemoteUrl.parse(repository, { allowFile: values['allow-file'] ?? false });

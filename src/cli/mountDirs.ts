@@ -6,6 +6,7 @@ import { removeEmptyDirectories } from '../mount/emptyDirectories';
 import { detachAll, readMountTable } from '../mount/mountTable';
 import { unpublish } from '../mount/publication';
 import { TREE_FS_TYPE } from '../mount/treeMount';
+import { OVERLAY_FS_TYPE } from '../mount/writableLayer';
 
 /**
  * Where `gitfs-csi mount` keeps things by default. Root: the machine's places. A user: the XDG
@@ -57,7 +58,7 @@ async function removeUpTo(dir: string, top: string): Promise<void> {
  */
 export async function detachNow(mountpoint: string, stateDir: string | undefined): Promise<void> {
   const table = await readMountTable();
-  if (table.some((m) => m.mountPoint === mountpoint && m.fsType === 'overlay')) await detachAll(mountpoint).catch(() => undefined);
+  if (table.some((m) => m.mountPoint === mountpoint && m.fsType === OVERLAY_FS_TYPE)) await detachAll(mountpoint).catch(() => undefined);
   const ours = table.filter((m) => m.fsType === TREE_FS_TYPE && (m.mountPoint === mountpoint || (stateDir && m.mountPoint.startsWith(`${stateDir}/`))));
   for (const m of ours) await unpublish(m.mountPoint, { removeDir: false }).catch(() => undefined);
 }

@@ -14,6 +14,7 @@ import { startKubeletRegistration } from '../csi/kubeletRegistration';
 import { InvalidArgument } from '../errors/errors';
 import { createLogger, Logger } from '../log/logger';
 import { fuseHolderFor, HolderMode } from '../mount/fuseHolderProcess';
+import { DEFAULT_WRITE_LIMIT_BYTES } from '../mount/writableLayer';
 import { KernelProfile, LINUX_5_10 } from '../fuse/initNegotiation';
 import { NodeMachinery } from '../prepare/nodeMachinery';
 import { NodeVolumes } from '../volume/nodeVolumes';
@@ -35,7 +36,7 @@ options:
   --cache-max-bytes <size>    blob cache budget, e.g. 10G (default ${formatBytes(DEFAULT_CACHE_MAX_BYTES)})
   --publish-wait-ms <ms>      longest a "readiness: wait" publish takes, access probe included, before answering ABORTED (default 90000)
   --tree-grace-ms <ms>        how long an unused tree mount stays mounted (default 60000)
-  --write-limit <size>        a writable volume's most bytes of writes when it names no writeLimit (default 1Gi);
+  --write-limit <size>        a writable volume's most bytes of writes when it names no writeLimit (default ${formatBytes(DEFAULT_WRITE_LIMIT_BYTES)});
                               allocated on this node's disk under --state-dir while the volume is published
   --max-write-limit <size>    the largest writeLimit a volume may name (default 10Gi)
   --controller                also serve the Controller service (csi-sanity, single-socket setups)
@@ -98,7 +99,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   });
   const publishWaitMs = integerOption(values['publish-wait-ms'], '--publish-wait-ms', 90_000);
   const writeLimit = {
-    defaultBytes: parseByteSize(values['write-limit'] ?? '1Gi', '--write-limit'),
+    defaultBytes: values['write-limit'] ? parseByteSize(values['write-limit'], '--write-limit') : DEFAULT_WRITE_LIMIT_BYTES,
     maxBytes: parseByteSize(values['max-write-limit'] ?? '10Gi', '--max-write-limit'),
   };
   if (writeLimit.defaultBytes > writeLimit.maxBytes) throw new InvalidArgument('--write-limit', `${formatBytes(writeLimit.defaultBytes)} is over --max-write-limit (${formatBytes(writeLimit.maxBytes)})`);

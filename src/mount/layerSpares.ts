@@ -41,8 +41,8 @@ export class LayerSpares {
   private async make(limitBytes: number): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const spare = this.spareOf(limitBytes);
-    const partial = `${spare}.partial-${process.pid}-${++this.made}`;
     if (await access(spare).then(() => true, () => false)) return;
+    const partial = `${spare}.partial-${process.pid}-${++this.made}`;
     try {
       await formatImage(partial, limitBytes);
       await rename(partial, spare);

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { GitfsError } from '../errors/errors';
 import { systemCommand } from './systemCommand';
 
 export interface MountEntry {
@@ -36,6 +37,12 @@ export async function readMountTable(mountinfo = '/proc/self/mountinfo'): Promis
 export async function mountsAt(path: string): Promise<MountEntry[]> {
   const target = resolve(path);
   return (await readMountTable()).filter((m) => m.mountPoint === target);
+}
+
+/** Refuses a path where something not ours (`ours` says which) is mounted: a mount of ours never hides another. */
+export function refuseForeignMounts(path: string, mounts: MountEntry[], ours: (mount: MountEntry) => boolean): void {
+  const foreign = mounts.find((m) => !ours(m));
+  if (foreign) throw new GitfsError('internal', `${path} already has a ${foreign.fsType} file system mounted that is not a gitfs-csi volume`);
 }
 
 /** Detaches whatever is mounted at `path`, even a dead FUSE mount. */

@@ -1,7 +1,7 @@
 import { mkdir, rmdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { GitfsError } from '../errors/errors';
-import { detachAll, mountsAt } from './mountTable';
+import { detachAll, mountsAt, refuseForeignMounts } from './mountTable';
 import { TREE_FS_TYPE } from './treeMount';
 import { systemCommand } from './systemCommand';
 
@@ -13,7 +13,7 @@ export async function publish(treeDir: string, target: string): Promise<void> {
   const path = resolve(target);
   // First clear an earlier mount of ours (a dead one would fail even the mkdir); never someone else's.
   const existing = await mountsAt(path);
-  if (existing.some((m) => m.fsType !== TREE_FS_TYPE)) throw new GitfsError('internal', `${path} already has a ${existing[0].fsType} file system mounted that is not a gitfs-csi volume`);
+  refuseForeignMounts(path, existing, (m) => m.fsType === TREE_FS_TYPE);
   // Already a view of this very tree mount (it outlived a restart of its server): containers use it, leave it.
   const tree = (await mountsAt(treeDir)).find((m) => m.fsType === TREE_FS_TYPE);
   if (tree && existing.length === 1 && existing[0].device === tree.device) return;

@@ -4,11 +4,16 @@ import { join, resolve } from 'node:path';
 import { formatBytes } from '../config/byteSize';
 import { GitfsError, InvalidArgument, NoSpace, OverlayUnavailable } from '../errors/errors';
 import { formatImage, LayerSpares } from './layerSpares';
-import { detachAll, MountEntry, mountsAt } from './mountTable';
+import { detachAll, MountEntry, mountsAt, refuseForeignMounts } from './mountTable';
 import { systemCommand } from './systemCommand';
+import { TREE_FS_TYPE } from './treeMount';
+
+export const OVERLAY_FS_TYPE = 'overlay';
 
 /** The smallest write limit a layer's own file system can hold (ext4's metadata included). */
 export const MIN_WRITE_LIMIT_BYTES = 16 * 1024 * 1024;
+/** A writable volume's write limit when neither it nor the command names one. */
+export const DEFAULT_WRITE_LIMIT_BYTES = 1024 ** 3;
 
 /** Refuses a write limit under what a layer can hold, or over `max` (the flag that set it named in the error). */
 export function checkWriteLimit(bytes: number, field: string, max?: { bytes: number; name: string }): number {
@@ -37,14 +42,12 @@ export async function mountWritable(treeDir: string, target: string, layerDir: s
   // Ours already, over a tree mount that is still served (a retried publish, or a restart that kept
   // the tree): containers use it; keep it. Over a tree mounted anew, a new overlay takes the same writes.
   if (options.keepExisting && existing.length === 1 && isLayerOf(existing[0], layerDir)) return;
-  if (existing.some((m) => !isLayerOf(m, layerDir) && m.fsType !== 'fuse.gitfs')) {
-    throw new GitfsError('internal', `${path} already has a ${existing[0].fsType} file system mounted that is not a gitfs-csi volume`);
-  }
+  refuseForeignMounts(path, existing, (m) => isLayerOf(m, layerDir) || m.fsType === TREE_FS_TYPE);
   if (existing.length > 0) await detachAll(path);
   await mkdir(path, { recursive: true });
   const fs = join(layerDir, 'fs');
   const overlay = [`lowerdir=${treeDir}`, `upperdir=${join(fs, 'upper')}`, `workdir=${join(fs, 'work')}`, 'redirect_dir=on', 'index=off', 'metacopy=off'];
-  await systemCommand('mount', ['-t', 'overlay', 'overlay', '-o', overlay.join(','), path]).catch((err: GitfsError) => {
+  await systemCommand('mount', ['-t', OVERLAY_FS_TYPE, 'overlay', '-o', overlay.join(','), path]).catch((err: GitfsError) => {
     throw /unknown filesystem type/.test(err.message) ? new OverlayUnavailable("this node's kernel has no overlayfs, which writable volumes need; read-only volumes still work", { cause: err }) : err;
   });
 }
@@ -61,7 +64,7 @@ export async function removeWritable(target: string, layerDir: string): Promise<
 
 /** Whether a mount is the overlay of this layer (its upper directory is inside it). */
 function isLayerOf(mount: MountEntry, layerDir: string): boolean {
-  return mount.fsType === 'overlay' && mount.superOptions.split(',').includes(`upperdir=${join(layerDir, 'fs', 'upper')}`);
+  return mount.fsType === OVERLAY_FS_TYPE && mount.superOptions.split(',').includes(`upperdir=${join(layerDir, 'fs', 'upper')}`);
 }
 
 /**

@@ -74,14 +74,7 @@ export function parseVolumeSpec(attributes: Record<string, string>, options: { a
     throw new InvalidArgument(field('readiness'), `"${redact(readiness).slice(0, 100)}" is not "wait" or "gate"`);
   }
   const writeLimitText = optional(attributes.writeLimit);
-  let writeLimitBytes: number | undefined;
-  if (writeLimitText !== undefined) {
-    try {
-      writeLimitBytes = parseByteSize(writeLimitText, field('writeLimit'));
-    } catch {
-      throw new InvalidArgument(field('writeLimit'), `"${redact(writeLimitText).slice(0, 100)}" is not a size; expected bytes such as 1073741824, 512Mi or 10Gi`);
-    }
-  }
+  const writeLimitBytes = writeLimitText === undefined ? undefined : parseByteSize(writeLimitText, field('writeLimit'));
   return { remote, ref: ref ?? commit, commit, depth, readiness, writeLimitBytes };
 }
 
