@@ -21,6 +21,8 @@ export const enum Need {
   Malformed = -5,
   /** An opcode this server does not know: answer ENOSYS and log it once. */
   Unknown = -6,
+  /** A request about the volume's `.git`, which the main thread serves (GitDirectory). */
+  GitDir = -7,
 }
 
 /** Nothing is written back (FORGET, BATCH_FORGET). */
@@ -46,7 +48,16 @@ export interface ServedTree {
   lookups: Int32Array;
   /** The commit's committer date, in seconds: every entry's times. */
   commitSeconds: number;
+  /** Whether the root holds a `.git` (node GIT_DIR_ID past the tree's entries). */
+  gitDir: boolean;
 }
+
+/** The node id of a tree's `.git`: the first past its entries (the rest of `.git` follows it). */
+export function gitDirId(index: TreeIndex): number {
+  return index.count + 1;
+}
+
+const GIT_DIR_NAME = Buffer.from('.git');
 
 /** Kernel caching for immutable content: a commit's entries, attributes and pages never change. */
 export const CACHE_SECONDS = 3600;
@@ -105,7 +116,10 @@ export function answer(req: Buffer, length: number, conn: ConnectionFacts, tree:
   }
   if (op === Op.BATCH_FORGET) return batchForget(req, length, tree);
   const entry = entryOf(req, tree.index);
-  if (entry < 0) return op === Op.FORGET ? NO_REPLY : error(out, req, Errno.ENOENT);
+  if (entry < 0) {
+    if (op === Op.FORGET) return NO_REPLY; // `.git` keeps no lookup counts
+    return tree.gitDir && nodeIdOf(req) >= gitDirId(tree.index) ? Need.GitDir : error(out, req, Errno.ENOENT);
+  }
   switch (op) {
     case Op.FORGET:
       if (length < IN_HEADER + 8) return Need.Malformed;
@@ -173,6 +187,7 @@ function lookup(out: Buffer, req: Buffer, length: number, conn: ConnectionFacts,
   let end = IN_HEADER;
   while (end < length && req[end] !== 0) end++;
   if (end === length) return Need.Malformed;
+  if (parent === 0 && tree.gitDir && end - IN_HEADER === GIT_DIR_NAME.length && req.compare(GIT_DIR_NAME, 0, GIT_DIR_NAME.length, IN_HEADER, end) === 0) return Need.GitDir;
   const child = index.child(parent, req, IN_HEADER, end);
   if (child >= 0 && !sizeKnown(index, child)) return Need.Sizes;
   writeEntry(out, OUT_HEADER, conn, tree, child);
@@ -197,32 +212,51 @@ function writeAttr(out: Buffer, at: number, conn: ConnectionFacts, tree: ServedT
   const index = tree.index;
   const kind = index.kind(entry);
   const directory = kind === EntryKind.Directory || kind === EntryKind.Gitlink;
-  const size = directory ? 4096 : index.size(entry);
+  writeNodeAttr(out, at, conn, { node: entry + 1, mode: MODE_OF[kind], size: directory ? 4096 : index.size(entry), seconds: tree.commitSeconds });
+}
+
+/** What a reply shows of one node: the tree's entries, and the files and directories of `.git`. */
+export interface NodeAttr {
+  node: number;
+  mode: number;
+  size: number;
+  /** atime, mtime and ctime. */
+  seconds: number;
+}
+
+export function writeNodeAttr(out: Buffer, at: number, conn: ConnectionFacts, attr: NodeAttr): void {
   out.fill(0, at, at + ATTR_SIZE);
-  writeU64(out, at, entry + 1);
-  writeU64(out, at + 8, size);
-  writeU64(out, at + 16, Math.ceil(size / 512));
-  writeU64(out, at + 24, tree.commitSeconds); // atime
-  writeU64(out, at + 32, tree.commitSeconds); // mtime
-  writeU64(out, at + 40, tree.commitSeconds); // ctime
-  out.writeUInt32LE(MODE_OF[kind], at + 60);
-  out.writeUInt32LE(directory ? 2 : 1, at + 64);
+  writeU64(out, at, attr.node);
+  writeU64(out, at + 8, attr.size);
+  writeU64(out, at + 16, Math.ceil(attr.size / 512));
+  writeU64(out, at + 24, attr.seconds);
+  writeU64(out, at + 32, attr.seconds);
+  writeU64(out, at + 40, attr.seconds);
+  out.writeUInt32LE(attr.mode, at + 60);
+  out.writeUInt32LE(attr.mode & 0o40000 ? 2 : 1, at + 64);
   out.writeUInt32LE(conn.uid, at + 68);
   out.writeUInt32LE(conn.gid, at + 72);
   out.writeUInt32LE(4096, at + 80);
 }
 
+/** An entry reply for a node that keeps no lookup count (cached as long as the tree's entries). */
+export function writeNodeEntry(out: Buffer, at: number, conn: ConnectionFacts, attr: NodeAttr): void {
+  out.fill(0, at, at + 40);
+  writeU64(out, at, attr.node);
+  writeU64(out, at + 16, CACHE_SECONDS);
+  writeU64(out, at + 24, CACHE_SECONDS);
+  writeNodeAttr(out, at + 40, conn, attr);
+}
+
+/** The attributes of a tree's `.git` directory itself. */
+export function gitDirAttr(tree: ServedTree): NodeAttr {
+  return { node: gitDirId(tree.index), mode: 0o40755, size: 4096, seconds: tree.commitSeconds };
+}
+
 /** The root before the tree is ready: an empty directory, not cached, so the real one shows once ready. */
 function rootBeforeReady(out: Buffer, req: Buffer, conn: ConnectionFacts): number {
-  out.fill(0, OUT_HEADER, OUT_HEADER + ATTR_OUT);
-  const at = OUT_HEADER + 16;
-  writeU64(out, at, ROOT_ID);
-  writeU64(out, at + 8, 4096);
-  out.writeUInt32LE(0o40755, at + 60);
-  out.writeUInt32LE(2, at + 64);
-  out.writeUInt32LE(conn.uid, at + 68);
-  out.writeUInt32LE(conn.gid, at + 72);
-  out.writeUInt32LE(4096, at + 80);
+  out.fill(0, OUT_HEADER, OUT_HEADER + 16);
+  writeNodeAttr(out, OUT_HEADER + 16, conn, { node: ROOT_ID, mode: 0o40755, size: 4096, seconds: 0 });
   return header(out, req, OUT_HEADER + ATTR_OUT, 0);
 }
 
@@ -251,25 +285,29 @@ function readdir(out: Buffer, req: Buffer, conn: ConnectionFacts, tree: ServedTr
   const children = index.childCountOf(dir);
   const first = index.firstChildOf(dir);
   const names = index.names;
+  // The root's `.git` comes after its children.
+  const end = children + 2 + (dir === 0 && tree.gitDir ? 1 : 0);
   let at = OUT_HEADER;
-  for (let position = offset; position < children + 2; position++) {
-    const child = position >= 2 ? first + position - 2 : -1;
+  for (let position = offset; position < end; position++) {
+    const child = position >= 2 && position < children + 2 ? first + position - 2 : -1;
+    const dotGit = position === children + 2;
     const nameStart = child >= 0 ? index.nameStart(child) : 0;
-    const nameLength = child >= 0 ? index.nameEnd(child) - nameStart : position === 0 ? 1 : 2;
+    const nameLength = child >= 0 ? index.nameEnd(child) - nameStart : dotGit ? GIT_DIR_NAME.length : position === 0 ? 1 : 2;
     const direntAt = plus ? at + ENTRY_OUT : at;
     const next = direntAt + align8(DIRENT_HEADER + nameLength);
     if (next - OUT_HEADER > limit) break;
-    const target = child >= 0 ? child : position === 0 ? dir : index.parents[dir];
+    const target = child >= 0 ? child + 1 : dotGit ? gitDirId(index) : (position === 0 ? dir : index.parents[dir]) + 1;
     if (plus) {
       if (child >= 0 && sizeKnown(index, child)) writeEntry(out, at, conn, tree, child);
+      else if (dotGit) writeNodeEntry(out, at, conn, gitDirAttr(tree));
       else out.fill(0, at, at + ENTRY_OUT);
     }
-    writeU64(out, direntAt, target + 1);
+    writeU64(out, direntAt, target);
     writeU64(out, direntAt + 8, position + 1);
     out.writeUInt32LE(nameLength, direntAt + 16);
     out.writeUInt32LE(child >= 0 ? TYPE_OF[index.kind(child)] : DT_DIR, direntAt + 20);
-    if (child >= 0) names.copy(out, direntAt + DIRENT_HEADER, nameStart, nameStart + nameLength);
-    else DOT.copy(out, direntAt + DIRENT_HEADER, 0, nameLength);
+    const name = child >= 0 ? names : dotGit ? GIT_DIR_NAME : DOT;
+    name.copy(out, direntAt + DIRENT_HEADER, nameStart, nameStart + nameLength);
     out.fill(0, direntAt + DIRENT_HEADER + nameLength, next);
     at = next;
   }
@@ -316,7 +354,7 @@ function sizeKnown(index: TreeIndex, entry: number): boolean {
   return index.sizes[entry] !== UNKNOWN_SIZE;
 }
 
-function align8(n: number): number {
+export function align8(n: number): number {
   return (n + 7) & ~7;
 }
 

@@ -1,10 +1,14 @@
-import { writeSync } from 'node:fs';
-import { CorruptObject, NotReady } from '../errors/errors';
+import { readFile, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const readFromFd = promisify(readFile);
+import { CorruptObject, GitfsError, NotReady } from '../errors/errors';
 import { Priority } from '../hydrate/blobSource';
 import { Hydrator } from '../hydrate/hydrator';
 import { Logger, silentLogger } from '../log/logger';
 import { withinDeadline } from './deadline';
 import { Errno, errnoOf } from './errno';
+import { GitDirectory } from './gitDirectory';
 import { Negotiated } from './initNegotiation';
 import { MountedTree } from './mountedTree';
 import { IN_HEADER, Op, OUT_HEADER, STATFS_OUT } from './protocol';
@@ -41,6 +45,7 @@ export class TreeFilesystem implements ConnectionHandler {
   private connection: { fd: number; facts: ConnectionFacts; threads: ServingThreads } | undefined;
   private tree: ServedTree | undefined;
   private mounted: MountedTree | undefined;
+  private gitDir: GitDirectory | undefined;
   private readonly pending = new Map<bigint, Pending>();
   private readonly answering = new Set<Promise<void>>();
   private readonly out = Buffer.alloc(256 * 4096 + OUT_HEADER);
@@ -167,6 +172,11 @@ export class TreeFilesystem implements ConnectionHandler {
           return;
         }
         if (pending.interrupted) return;
+        if (result === Need.GitDir) {
+          const reply = await this.gitDirectory(tree).answer(request, facts);
+          if (!pending.interrupted) this.write(reply.length, reply);
+          return;
+        }
         if (result === Need.Sizes) await this.mounted!.sizes.wait(this.options.gateWaitMs);
         else if (result === Need.Blob) await this.hydrate(tree, entryOf(request, tree.index), attempt);
         else return this.forwarded(result, request);
@@ -183,7 +193,7 @@ export class TreeFilesystem implements ConnectionHandler {
   }
 
   /** Brings the entry's blob into the cache, verified, so that it is served from there. */
-  private async hydrate(tree: ServedTree, entry: number, attempt: number): Promise<void> {
+  private async hydrate(tree: ServedTree, entry: number, attempt: number, prefetch = true): Promise<void> {
     const index = tree.index;
     const oid = index.oid(entry);
     const cache = this.hydrator.cache;
@@ -192,9 +202,38 @@ export class TreeFilesystem implements ConnectionHandler {
       const fd = await cache.open(oid);
       if (fd !== undefined) return cache.close(oid, fd);
     }
-    if (attempt === 0) this.prefetcher.onColdRead(this.mounted!, entry);
+    if (attempt === 0 && prefetch) this.prefetcher.onColdRead(this.mounted!, entry);
     const hydrated = this.hydrator.hydrate(this.mounted!.source, oid, Priority.Read, Math.max(0, index.size(entry)));
     await withinDeadline(hydrated, this.options.readWaitMs, () => new NotReady(`blob ${oid} did not arrive within ${this.options.readWaitMs} ms`));
+  }
+
+  /** The tree's `.git`, made when first asked for. */
+  private gitDirectory(tree: ServedTree): GitDirectory {
+    const mounted = this.mounted!;
+    if (!mounted.history) throw new GitfsError('internal', `commit ${tree.index.commit} is served without a .git`);
+    this.gitDir ??= new GitDirectory(tree, { ...mounted, history: mounted.history }, (entry) => this.blobContent(tree, entry), this.options.gateWaitMs);
+    return this.gitDir;
+  }
+
+  /** A blob of the tree, whole and verified: hydrated first when it is not in the cache. */
+  private async blobContent(tree: ServedTree, entry: number): Promise<Buffer> {
+    const oid = tree.index.oid(entry);
+    if (tree.index.size(entry) === 0) return Buffer.alloc(0);
+    for (let attempt = 0; ; attempt++) {
+      // Git reading an object is not a walk of the directory: no neighbours are fetched with it.
+      await this.hydrate(tree, entry, attempt, false);
+      const fd = await this.hydrator.cache.open(oid);
+      if (fd === undefined) {
+        // Evicted or found corrupt since: fetched again, twice at most.
+        if (attempt < 2) continue;
+        throw new CorruptObject(oid, 'the cached copy could not be read after fetching it again');
+      }
+      try {
+        return await readFromFd(fd);
+      } finally {
+        this.hydrator.cache.close(oid, fd);
+      }
+    }
   }
 
   /** The kernel asks to abandon a request a signal interrupted: answered EINTR now, its own answer dropped. */
@@ -243,15 +282,17 @@ export class TreeFilesystem implements ConnectionHandler {
       index: mounted.index,
       lookups: new Int32Array(new SharedArrayBuffer(mounted.index.count * 4)),
       commitSeconds: Math.floor(mounted.commitTime.getTime() / 1000),
+      gitDir: mounted.history !== undefined,
     };
+    this.gitDir = undefined;
     if (this.connection) this.connection.threads.serveTree(this.connection.fd, this.tree);
     return this.tree;
   }
 
-  private write(length: number): void {
+  private write(length: number, reply: Buffer = this.out): void {
     if (!this.connection) return;
     try {
-      writeSync(this.connection.fd, this.out, 0, length);
+      writeSync(this.connection.fd, reply, 0, length);
     } catch (err) {
       // ENOENT: the kernel no longer waits for this request (interrupted, or the connection ended).
       const code = (err as NodeJS.ErrnoException).code;

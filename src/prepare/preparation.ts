@@ -5,6 +5,7 @@ import { MountedTree } from '../fuse/mountedTree';
 import { ReadinessGate } from '../fuse/readinessGate';
 import { RemoteAccess } from '../git/gitEnvironment';
 import { parseCommit } from '../git/commitObject';
+import { historyPack } from '../git/historyPack';
 import { killGit } from '../git/gitProcess';
 import { ResolvedRef } from '../git/remoteRefs';
 import { RepositoryStore } from '../git/repositoryStore';
@@ -91,7 +92,10 @@ export class Preparation extends EventEmitter {
         enter('indexing', { fetched, client: 'git' });
         [index, commitTime] = await Promise.all([this.indexTree(), this.store.commitTime(this.resolved.commit)]);
       }
-      this.gate.open({ index, source: new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth, this.client, this.unpacker), sizes: this.sizes, commitTime });
+      const trees = stored ?? Promise.resolve();
+      const history = () => trees.then(() => historyPack(this.store.gitDir, this.resolved.commit, this.fetchMs));
+      const source = new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth, this.client, this.unpacker);
+      this.gate.open({ index, source, sizes: this.sizes, commitTime, history });
       enter('ready', { entries: index.count, readyMs: Date.now() - this.startedAt });
     } catch (err) {
       const failure = new PreparationFailed(this.phase_, asGitfsError(err));

@@ -1,0 +1,343 @@
+import { open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gitConfigFile } from '../gitdir/gitConfigFile';
+import { gitIndexFileOf } from '../gitdir/gitIndexFile';
+import { looseObject, looseObjectSize } from '../gitdir/looseObject';
+import { EntryKind, UNKNOWN_SIZE } from '../tree/treeIndex';
+import { Errno } from './errno';
+import { GitHistory, MountedTree } from './mountedTree';
+import { DIRENT_HEADER, ENTRY_OUT, IN_HEADER, Op, OUT_HEADER, ROOT_ID, ATTR_OUT } from './protocol';
+import { align8, CACHE_SECONDS, ConnectionFacts, error, gitDirAttr, gitDirId, header, NodeAttr, readU64, ServedTree, writeNodeAttr, writeNodeEntry, writeU64 } from './treeAnswers';
+
+/** The fixed nodes of `.git`, numbered from its own node id on; the object fan-out directories and loose objects follow. */
+const enum Fixed {
+  GitDir,
+  Head,
+  Config,
+  Index,
+  Shallow,
+  Objects,
+  Pack,
+  PackFile,
+  PackIndex,
+  Refs,
+  Heads,
+  Tags,
+  Count,
+}
+
+const LAYOUT: ReadonlyArray<{ name: string; parent: Fixed; directory: boolean }> = [
+  { name: '.git', parent: Fixed.GitDir, directory: true },
+  { name: 'HEAD', parent: Fixed.GitDir, directory: false },
+  { name: 'config', parent: Fixed.GitDir, directory: false },
+  { name: 'index', parent: Fixed.GitDir, directory: false },
+  { name: 'shallow', parent: Fixed.GitDir, directory: false },
+  { name: 'objects', parent: Fixed.GitDir, directory: true },
+  { name: 'pack', parent: Fixed.Objects, directory: true },
+  { name: '.pack', parent: Fixed.Pack, directory: false },
+  { name: '.idx', parent: Fixed.Pack, directory: false },
+  { name: 'refs', parent: Fixed.GitDir, directory: true },
+  { name: 'heads', parent: Fixed.Refs, directory: true },
+  { name: 'tags', parent: Fixed.Refs, directory: true },
+];
+const FANOUT = 256;
+const MAX_REPLY = 256 * 4096;
+const DT_DIR = 4;
+const DT_REG = 8;
+/** Loose objects built from blobs, kept while git reads them in pieces. */
+const LOOSE_CACHE_BYTES = 64 << 20;
+
+interface Child {
+  name: Buffer;
+  node: number;
+}
+
+/** The blobs of the tree, one per object id, in id order: the loose objects `.git/objects` lists. */
+interface LooseBlobs {
+  oids: string[];
+  /** A tree entry holding each blob (for its size and for hydrating it). */
+  entries: Int32Array;
+  /** Where the ids starting with each byte begin in `oids` (257 bounds). */
+  fanout: Int32Array;
+}
+
+/**
+ * A commit's `.git`, answered on the main thread: HEAD (the commit, detached), a config that lets
+ * `git status` trust the served timestamps, an index of the whole tree, the history's commits and
+ * trees as one pack, and every blob of the tree as a loose object whose size is known before its
+ * content is, hydrated like the file itself when git reads it. Read-only; a writable volume's
+ * overlay takes git's writes. Node ids follow the tree's entries, and are the same in every
+ * process that serves the commit, so a successor answers for the nodes the kernel holds.
+ */
+export class GitDirectory {
+  private blobs: LooseBlobs | undefined;
+  private history: Promise<GitHistory> | undefined;
+  private indexFile: Promise<Buffer> | undefined;
+  private readonly loose = new Map<number, Buffer>();
+  private looseBytes = 0;
+  private readonly first: number;
+
+  constructor(
+    private readonly tree: ServedTree,
+    private readonly mounted: MountedTree & { history: () => Promise<GitHistory> },
+    /** A blob of the tree, hydrated (a loose object's content). */
+    private readonly readBlob: (entry: number) => Promise<Buffer>,
+    private readonly sizesWaitMs: number,
+  ) {
+    this.first = gitDirId(tree.index);
+  }
+
+  /** The reply to a request for a node of `.git` (or the root's lookup of `.git`), in a buffer of its own. */
+  async answer(req: Buffer, conn: ConnectionFacts): Promise<Buffer> {
+    const op = req.readUInt32LE(4);
+    const room = op === Op.READ || op === Op.READDIR || op === Op.READDIRPLUS ? Math.min(req.readUInt32LE(IN_HEADER + 16), MAX_REPLY) : 0;
+    const out = Buffer.alloc(OUT_HEADER + ATTR_OUT + ENTRY_OUT + room);
+    return out.subarray(0, await this.answerInto(req, req.length, conn, out));
+  }
+
+  private async answerInto(req: Buffer, length: number, conn: ConnectionFacts, out: Buffer): Promise<number> {
+    const op = req.readUInt32LE(4);
+    const node = req.readUInt32LE(16);
+    if (op === Op.LOOKUP && node === ROOT_ID) {
+      writeNodeEntry(out, OUT_HEADER, conn, gitDirAttr(this.tree));
+      return header(out, req, OUT_HEADER + ENTRY_OUT, 0);
+    }
+    if (!(await this.exists(node))) return error(out, req, Errno.ENOENT);
+    switch (op) {
+      case Op.LOOKUP: {
+        const name = req.subarray(IN_HEADER, req.indexOf(0, IN_HEADER));
+        const child = await this.child(node, name);
+        if (child === undefined) {
+          out.fill(0, OUT_HEADER, OUT_HEADER + ENTRY_OUT);
+          writeU64(out, OUT_HEADER + 16, CACHE_SECONDS);
+        } else writeNodeEntry(out, OUT_HEADER, conn, await this.attr(child));
+        return header(out, req, OUT_HEADER + ENTRY_OUT, 0);
+      }
+      case Op.GETATTR:
+        writeU64(out, OUT_HEADER, CACHE_SECONDS);
+        out.fill(0, OUT_HEADER + 8, OUT_HEADER + 16);
+        writeNodeAttr(out, OUT_HEADER + 16, conn, await this.attr(node));
+        return header(out, req, OUT_HEADER + ATTR_OUT, 0);
+      case Op.READDIR:
+      case Op.READDIRPLUS:
+        if (length < IN_HEADER + 24) return error(out, req, Errno.EIO);
+        return this.readdir(req, conn, out, node, op === Op.READDIRPLUS);
+      case Op.READ: {
+        if (length < IN_HEADER + 24) return error(out, req, Errno.EIO);
+        if (this.isDirectory(node)) return error(out, req, Errno.EISDIR);
+        const position = readU64(req, IN_HEADER + 8);
+        const size = Math.min(req.readUInt32LE(IN_HEADER + 16), out.length - OUT_HEADER);
+        const local = node - this.first;
+        if (local === Fixed.PackFile || local === Fixed.PackIndex) return header(out, req, OUT_HEADER + (await readRange(this.packPath(local, await this.historyPack()), out, size, position)), 0);
+        const content = await this.content(node);
+        const copied = position < content.length ? content.copy(out, OUT_HEADER, position, Math.min(content.length, position + size)) : 0;
+        return header(out, req, OUT_HEADER + copied, 0);
+      }
+      case Op.READLINK:
+        return error(out, req, Errno.EINVAL);
+      default:
+        return error(out, req, Errno.ENOSYS);
+    }
+  }
+
+  private isDirectory(node: number): boolean {
+    const local = node - this.first;
+    return local < Fixed.Count ? LAYOUT[local].directory : local < Fixed.Count + FANOUT;
+  }
+
+  private async exists(node: number): Promise<boolean> {
+    const local = node - this.first;
+    if (local < 0) return false;
+    if (local === Fixed.Shallow) return (await this.historyPack()).shallow.length > 0;
+    if (local < Fixed.Count) return true;
+    const blobs = this.looseBlobs();
+    if (local < Fixed.Count + FANOUT) return fanoutSize(blobs, local - Fixed.Count) > 0;
+    return local - Fixed.Count - FANOUT < blobs.oids.length;
+  }
+
+  private async children(dir: number): Promise<Child[]> {
+    const local = dir - this.first;
+    const children: Child[] = [];
+    if (local < Fixed.Count) {
+      const history = local === Fixed.GitDir || local === Fixed.Pack ? await this.historyPack() : undefined;
+      for (let fixed = Fixed.Head; fixed < Fixed.Count; fixed++) {
+        if (LAYOUT[fixed].parent !== local) continue;
+        if (fixed === Fixed.Shallow && history!.shallow.length === 0) continue;
+        const name = fixed === Fixed.PackFile || fixed === Fixed.PackIndex ? history!.name + LAYOUT[fixed].name : LAYOUT[fixed].name;
+        children.push({ name: Buffer.from(name), node: this.first + fixed });
+      }
+      if (local === Fixed.Objects) {
+        const blobs = this.looseBlobs();
+        for (let byte = 0; byte < FANOUT; byte++) {
+          if (fanoutSize(blobs, byte) > 0) children.push({ name: Buffer.from(hexByte(byte)), node: this.first + Fixed.Count + byte });
+        }
+      }
+      return children;
+    }
+    const blobs = this.looseBlobs();
+    const byte = local - Fixed.Count;
+    for (let i = blobs.fanout[byte]; i < blobs.fanout[byte + 1]; i++) children.push({ name: Buffer.from(blobs.oids[i].slice(2)), node: this.looseId(i) });
+    return children;
+  }
+
+  private async child(dir: number, name: Buffer): Promise<number | undefined> {
+    if (!this.isDirectory(dir)) return undefined;
+    const local = dir - this.first;
+    if (local >= Fixed.Count) {
+      // One blob of a fan-out directory, found by binary search rather than a listing.
+      const blobs = this.looseBlobs();
+      const oid = hexByte(local - Fixed.Count) + name.toString('latin1');
+      let low = blobs.fanout[local - Fixed.Count];
+      let high = blobs.fanout[local - Fixed.Count + 1];
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (blobs.oids[middle] < oid) low = middle + 1;
+        else high = middle;
+      }
+      return blobs.oids[low] === oid ? this.looseId(low) : undefined;
+    }
+    return (await this.children(dir)).find((child) => child.name.equals(name))?.node;
+  }
+
+  private parentOf(node: number): number {
+    const local = node - this.first;
+    if (local === Fixed.GitDir) return ROOT_ID;
+    if (local < Fixed.Count) return this.first + LAYOUT[local].parent;
+    return this.first + (local < Fixed.Count + FANOUT ? Fixed.Objects : Fixed.Count + parseInt(this.looseBlobs().oids[local - Fixed.Count - FANOUT].slice(0, 2), 16));
+  }
+
+  private async attr(node: number): Promise<NodeAttr> {
+    const seconds = this.tree.commitSeconds;
+    if (this.isDirectory(node)) return { node, mode: 0o40755, size: 4096, seconds };
+    const local = node - this.first;
+    switch (local) {
+      case Fixed.Index:
+        // Later than every file's mtime, or git would take each entry as racily clean and read it.
+        return { node, mode: 0o100644, size: (await this.content(node)).length, seconds: seconds + 1 };
+      case Fixed.PackFile:
+      case Fixed.PackIndex:
+        return { node, mode: 0o100444, size: (await stat(this.packPath(local, await this.historyPack()))).size, seconds };
+      case Fixed.Head:
+      case Fixed.Config:
+      case Fixed.Shallow:
+        return { node, mode: 0o100644, size: (await this.content(node)).length, seconds };
+    }
+    const entry = this.looseBlobs().entries[local - Fixed.Count - FANOUT];
+    const index = this.tree.index;
+    if (index.sizes[entry] === UNKNOWN_SIZE) await this.mounted.sizes.wait(this.sizesWaitMs);
+    return { node, mode: 0o100444, size: looseObjectSize('blob', index.size(entry)), seconds };
+  }
+
+  private async content(node: number): Promise<Buffer> {
+    const local = node - this.first;
+    switch (local) {
+      case Fixed.Head:
+        return Buffer.from(`${this.tree.index.commit}\n`);
+      case Fixed.Config:
+        return Buffer.from(gitConfigFile(this.tree.index.oidBytes === 32 ? 'sha256' : 'sha1'));
+      case Fixed.Shallow:
+        return Buffer.from((await this.historyPack()).shallow.map((oid) => `${oid}\n`).join(''));
+      case Fixed.Index:
+        this.indexFile ??= this.mounted.sizes.wait(this.sizesWaitMs).then(() => gitIndexFileOf(this.tree.index, this.tree.commitSeconds));
+        this.indexFile.catch(() => (this.indexFile = undefined));
+        return this.indexFile;
+    }
+    return this.looseObject(local - Fixed.Count - FANOUT);
+  }
+
+  private async looseObject(position: number): Promise<Buffer> {
+    const kept = this.loose.get(position);
+    if (kept) return kept;
+    const made = looseObject('blob', await this.readBlob(this.looseBlobs().entries[position]));
+    this.loose.set(position, made);
+    this.looseBytes += made.length;
+    for (const [oldest, buffer] of this.loose) {
+      if (this.looseBytes <= LOOSE_CACHE_BYTES || oldest === position) break;
+      this.loose.delete(oldest);
+      this.looseBytes -= buffer.length;
+    }
+    return made;
+  }
+
+  private async readdir(req: Buffer, conn: ConnectionFacts, out: Buffer, dir: number, plus: boolean): Promise<number> {
+    if (!this.isDirectory(dir)) return error(out, req, Errno.ENOTDIR);
+    const offset = readU64(req, IN_HEADER + 8);
+    const limit = Math.min(req.readUInt32LE(IN_HEADER + 16), out.length - OUT_HEADER);
+    const listing: Child[] = [{ name: Buffer.from('.'), node: dir }, { name: Buffer.from('..'), node: this.parentOf(dir) }, ...(await this.children(dir))];
+    let at = OUT_HEADER;
+    for (let position = offset; position < listing.length; position++) {
+      const { name, node } = listing[position];
+      const direntAt = plus ? at + ENTRY_OUT : at;
+      const next = direntAt + align8(DIRENT_HEADER + name.length);
+      if (next - OUT_HEADER > limit) break;
+      const directory = node === ROOT_ID || this.isDirectory(node);
+      if (plus) {
+        // Only children get attributes (not "." and ".."); a loose blob's size may still be unknown.
+        if (position >= 2 && (directory || (await this.sizeKnown(node)))) writeNodeEntry(out, at, conn, await this.attr(node));
+        else out.fill(0, at, at + ENTRY_OUT);
+      }
+      writeU64(out, direntAt, node);
+      writeU64(out, direntAt + 8, position + 1);
+      out.writeUInt32LE(name.length, direntAt + 16);
+      out.writeUInt32LE(directory ? DT_DIR : DT_REG, direntAt + 20);
+      name.copy(out, direntAt + DIRENT_HEADER);
+      out.fill(0, direntAt + DIRENT_HEADER + name.length, next);
+      at = next;
+    }
+    return header(out, req, at, 0);
+  }
+
+  private async sizeKnown(node: number): Promise<boolean> {
+    const local = node - this.first;
+    if (local < Fixed.Count) return local !== Fixed.Index || this.tree.index.allSizesKnown;
+    return this.tree.index.sizes[this.looseBlobs().entries[local - Fixed.Count - FANOUT]] !== UNKNOWN_SIZE;
+  }
+
+  private looseId(position: number): number {
+    return this.first + Fixed.Count + FANOUT + position;
+  }
+
+  private historyPack(): Promise<GitHistory> {
+    this.history ??= this.mounted.history();
+    this.history.catch(() => (this.history = undefined));
+    return this.history;
+  }
+
+  private packPath(local: Fixed, history: GitHistory): string {
+    return join(history.dir, history.name + LAYOUT[local].name);
+  }
+
+  private looseBlobs(): LooseBlobs {
+    if (this.blobs) return this.blobs;
+    const index = this.tree.index;
+    const byOid = new Map<string, number>();
+    for (let entry = 0; entry < index.count; entry++) {
+      const kind = index.kind(entry);
+      if (kind === EntryKind.File || kind === EntryKind.Executable || kind === EntryKind.Symlink) byOid.set(index.oid(entry), entry);
+    }
+    const oids = [...byOid.keys()].sort();
+    const fanout = new Int32Array(FANOUT + 1);
+    for (const oid of oids) fanout[parseInt(oid.slice(0, 2), 16) + 1]++;
+    for (let byte = 0; byte < FANOUT; byte++) fanout[byte + 1] += fanout[byte];
+    this.blobs = { oids, entries: Int32Array.from(oids, (oid) => byOid.get(oid)!), fanout };
+    return this.blobs;
+  }
+}
+
+function fanoutSize(blobs: LooseBlobs, byte: number): number {
+  return blobs.fanout[byte + 1] - blobs.fanout[byte];
+}
+
+function hexByte(byte: number): string {
+  return byte.toString(16).padStart(2, '0');
+}
+
+/** Up to `size` bytes of the file at `path` from `position`, into the reply. */
+async function readRange(path: string, out: Buffer, size: number, position: number): Promise<number> {
+  const handle = await open(path, 'r');
+  try {
+    return (await handle.read(out, OUT_HEADER, size, position)).bytesRead;
+  } finally {
+    await handle.close();
+  }
+}
