@@ -155,37 +155,40 @@ export class GitDirectory {
     return local - Fixed.Count - FANOUT < blobs.oids.length;
   }
 
+  /**
+   * What a directory lists. `objects` lists only `pack`: its fan-out directories are found by name,
+   * as git opens them (fsck and abbreviated ids list them), so `find`, `du` or `grep -r` over a
+   * checkout see a `.git` the size of a clone's and do not read every blob a second time through it.
+   */
   private async children(dir: number): Promise<Child[]> {
     const local = dir - this.first;
     const children: Child[] = [];
-    if (local < Fixed.Count) {
-      const history = local === Fixed.GitDir || local === Fixed.Pack ? await this.historyPack() : undefined;
-      for (let fixed = Fixed.Head; fixed < Fixed.Count; fixed++) {
-        if (LAYOUT[fixed].parent !== local) continue;
-        if (fixed === Fixed.Shallow && history!.shallow.length === 0) continue;
-        const name = fixed === Fixed.PackFile || fixed === Fixed.PackIndex ? history!.name + LAYOUT[fixed].name : LAYOUT[fixed].name;
-        children.push({ name: Buffer.from(name), node: this.first + fixed });
-      }
-      if (local === Fixed.Objects) {
-        const blobs = this.looseBlobs();
-        for (let byte = 0; byte < FANOUT; byte++) {
-          if (fanoutSize(blobs, byte) > 0) children.push({ name: Buffer.from(hexByte(byte)), node: this.first + Fixed.Count + byte });
-        }
-      }
+    if (local >= Fixed.Count) {
+      const blobs = this.looseBlobs();
+      const byte = local - Fixed.Count;
+      for (let i = blobs.fanout[byte]; i < blobs.fanout[byte + 1]; i++) children.push({ name: Buffer.from(blobs.oids[i].slice(2)), node: this.looseId(i) });
       return children;
     }
-    const blobs = this.looseBlobs();
-    const byte = local - Fixed.Count;
-    for (let i = blobs.fanout[byte]; i < blobs.fanout[byte + 1]; i++) children.push({ name: Buffer.from(blobs.oids[i].slice(2)), node: this.looseId(i) });
+    const history = local === Fixed.GitDir || local === Fixed.Pack ? await this.historyPack() : undefined;
+    for (let fixed = Fixed.Head; fixed < Fixed.Count; fixed++) {
+      if (LAYOUT[fixed].parent !== local) continue;
+      if (fixed === Fixed.Shallow && history!.shallow.length === 0) continue;
+      const name = fixed === Fixed.PackFile || fixed === Fixed.PackIndex ? history!.name + LAYOUT[fixed].name : LAYOUT[fixed].name;
+      children.push({ name: Buffer.from(name), node: this.first + fixed });
+    }
     return children;
   }
 
   private async child(dir: number, name: Buffer): Promise<number | undefined> {
     if (!this.isDirectory(dir)) return undefined;
     const local = dir - this.first;
+    const blobs = this.looseBlobs();
+    if (local === Fixed.Objects && name.length === 2 && /^[0-9a-f]{2}$/.test(name.toString('latin1'))) {
+      const byte = parseInt(name.toString('latin1'), 16);
+      return fanoutSize(blobs, byte) > 0 ? this.first + Fixed.Count + byte : undefined;
+    }
     if (local >= Fixed.Count) {
-      // One blob of a fan-out directory, found by binary search rather than a listing.
-      const blobs = this.looseBlobs();
+      // A loose blob, by binary search in its fan-out range.
       const oid = hexByte(local - Fixed.Count) + name.toString('latin1');
       let low = blobs.fanout[local - Fixed.Count];
       let high = blobs.fanout[local - Fixed.Count + 1];

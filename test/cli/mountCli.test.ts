@@ -35,7 +35,7 @@ describe('gitfs-csi mount', () => {
     const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--ref', 'main']);
     await untilOutput(cli, /^ready /m);
     const pid = await cli.pid();
-    assert.deepEqual((await readdir(mountpoint)).slice(0, 3), ['README.md', 'assets', 'bin']);
+    assert.deepEqual((await readdir(mountpoint)).slice(0, 3), ['.git', 'README.md', 'assets']);
     assert.equal(await readFile(join(mountpoint, 'package.json'), 'utf8'), '{"name":"fixture"}\n');
     cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0);

@@ -10,7 +10,7 @@ import { MountNamespace } from '../support/mountNamespace';
 
 /** Every entry under `dir` as `path|mode|link target|size|type`, listed by the unprivileged user (only it can see its mount). */
 async function listing(asUser: string[], dir: string): Promise<string[]> {
-  const result = await run(asUser[0], [...asUser.slice(1), 'sh', '-c', `cd '${dir}' && find . -mindepth 1 -printf '%P|%M|%l|%s|%y\\n' | awk -F'|' '{ if ($5 == "d") $4 = "-"; print }' OFS='|' | sort`]);
+  const result = await run(asUser[0], [...asUser.slice(1), 'sh', '-c', `cd '${dir}' && find . -mindepth 1 -path ./.git -prune -o -printf '%P|%M|%l|%s|%y\\n' | awk -F'|' '{ if ($5 == "d") $4 = "-"; print }' OFS='|' | sort`]);
   assert.equal(result.code, 0, result.stderr);
   return result.stdout.split('\n').filter(Boolean);
 }

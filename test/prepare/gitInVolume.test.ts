@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { NodeHarness, run } from '../support/nodeHarness';
+import { commitTree, generatedTree, git, removeDir, tempDir } from '../support/repoFixtures';
+
+const MiB = 1024 * 1024;
+
+/** git in a volume as a pod runs it: a child process in a network namespace of its own (only loopback, down). */
+async function podGit(dir: string, args: string[], env: string[] = []): Promise<string> {
+  const result = await run('unshare', ['-n', 'env', ...env, 'git', '-C', dir, ...args]);
+  assert.equal(result.code, 0, `git ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
+describe('git inside a volume', () => {
+  let harness: NodeHarness;
+  let commit: string;
+  let shallowClone: string;
+  const url = () => harness.url('repo.git');
+  const hydrated = () => harness.node.hydrator.stats().blobsHydrated;
+
+  before(async () => {
+    harness = await NodeHarness.start();
+    await commitTree(harness.repoDir('repo.git'), generatedTree(120), { message: 'first' });
+    commit = await commitTree(harness.repoDir('repo.git'), generatedTree(300), { message: 'second' });
+    shallowClone = join(await tempDir('shallow'), 'checkout');
+    await git(['clone', '-q', '--depth', '1', `file://${harness.repoDir('repo.git')}`, shallowClone]);
+  });
+  after(async () => {
+    await harness.stop();
+    await removeDir(join(shallowClone, '..'));
+  });
+
+  test('a fresh volume answers log, rev-parse, ls-files, cat-file and fsck as a shallow clone does, with no network and no blob read', async () => {
+    const target = harness.target('read-only');
+    await harness.publisher.publish({ repository: url(), target, depth: 1 });
+    const before = hydrated();
+    assert.equal((await podGit(target, ['log', '-1', '--format=%H'])).trim(), commit);
+    assert.equal((await podGit(target, ['rev-parse', 'HEAD'])).trim(), commit);
+    assert.equal((await podGit(target, ['rev-parse', '--is-shallow-repository'])).trim(), 'true');
+    assert.equal(await readFile(join(target, '.git/shallow'), 'utf8'), `${commit}\n`);
+    assert.equal(await podGit(target, ['status', '--porcelain']), '');
+    for (const args of [['ls-files', '-s'], ['log', '--format=%H %T %s'], ['cat-file', '-p', 'HEAD'], ['ls-tree', '-r', 'HEAD'], ['fsck', '--connectivity-only']]) {
+      assert.equal(await podGit(target, args), await git(['-C', shallowClone, ...args]), args.join(' '));
+    }
+    assert.equal(hydrated(), before, 'no blob was hydrated');
+    // Reading a blob through git hydrates that one blob (its loose object), and nothing beside it.
+    assert.equal(await podGit(target, ['show', 'HEAD:README.md']), '# generated fixture\n');
+    assert.equal(hydrated(), before + 1);
+    assert.equal(await podGit(target, ['describe', '--always']), await git(['-C', shallowClone, 'describe', '--always']));
+    await harness.publisher.unpublish(target);
+  });
+
+  test('in a writable volume: status clean, diff of one edited file hydrates that blob alone, commit and log, a branch, a stash', async () => {
+    const target = harness.target('writable');
+    const other = harness.target('same-commit');
+    await harness.publisher.publish({ repository: url(), target, depth: 1, writable: { limitBytes: 64 * MiB } });
+    await harness.publisher.publish({ repository: url(), target: other, depth: 1 });
+    let before = hydrated();
+    assert.equal(await podGit(target, ['status', '--porcelain']), '');
+    assert.equal(hydrated(), before, 'git status over the overlay reads no blob');
+
+    // Overwritten without reading it: the blob of the committed file is what git diff needs.
+    await run('sh', ['-c', 'echo "echo rewritten" > "$1/bin/run.sh" && echo new > "$1/new-file.txt"', 'sh', target]);
+    assert.equal(hydrated(), before, 'a file written over is not fetched');
+    assert.equal(await podGit(target, ['diff']), await diffOf(shallowClone, 'bin/run.sh', 'echo rewritten\n'));
+    assert.equal(hydrated(), before + 1, 'git diff hydrated the edited file\'s blob and nothing else');
+    assert.equal(await podGit(target, ['status', '--porcelain']), ' M bin/run.sh\n?? new-file.txt\n');
+
+    const author = ['GIT_AUTHOR_NAME=Pod', 'GIT_AUTHOR_EMAIL=pod@example.invalid', 'GIT_COMMITTER_NAME=Pod', 'GIT_COMMITTER_EMAIL=pod@example.invalid'];
+    await podGit(target, ['add', 'new-file.txt'], author);
+    await podGit(target, ['commit', '-q', '-am', 'edited in the pod'], author);
+    assert.deepEqual((await podGit(target, ['log', '-2', '--format=%s'])).split('\n').filter(Boolean), ['edited in the pod', 'second']);
+    assert.equal(await podGit(target, ['status', '--porcelain']), '');
+    await podGit(target, ['checkout', '-q', '-b', 'topic']);
+    assert.equal((await podGit(target, ['branch', '--show-current'])).trim(), 'topic');
+    await run('sh', ['-c', 'echo stashed >> "$1/package.json"', 'sh', target]);
+    await podGit(target, ['stash', '-q'], author);
+    assert.equal((await podGit(target, ['stash', 'list'])).split('\n').filter(Boolean).length, 1);
+    assert.equal(await podGit(target, ['status', '--porcelain']), '');
+    assert.equal(await podGit(target, ['fsck', '--connectivity-only', '--no-dangling']), '');
+
+    // The other volume of the commit, and the commit's own .git, saw none of it.
+    assert.equal((await podGit(other, ['log', '-1', '--format=%H'])).trim(), commit);
+    assert.equal(await podGit(other, ['status', '--porcelain']), '');
+    await harness.publisher.unpublish(target);
+    await harness.publisher.unpublish(other);
+  });
+});
+
+/** What `git diff` prints when `path` of a clone is replaced by `content` (and put back after). */
+async function diffOf(clone: string, path: string, content: string): Promise<string> {
+  const original = await readFile(join(clone, path), 'utf8');
+  await run('sh', ['-c', 'printf %s "$2" > "$1"', 'sh', join(clone, path), content]);
+  try {
+    return await git(['-C', clone, 'diff']);
+  } finally {
+    await run('sh', ['-c', 'printf %s "$2" > "$1"', 'sh', join(clone, path), original]);
+  }
+}
