@@ -10,6 +10,7 @@ import { removeDir, tempDir, git } from '../test/support/repoFixtures';
 import { buildCFloor, withCFloor } from './cFloor';
 import { Corpus } from './corpora';
 import { best, output, ratio, Row, time, timed } from './measure';
+import { benchGitStatus } from './gitStatus';
 import { benchWritable } from './writableVolume';
 
 /**
@@ -32,6 +33,8 @@ async function main(): Promise<void> {
     log('writable volumes …');
     const real = corpora[corpora.length - 1];
     rows.push(...(await benchWritable(real.name, `${server.url}/${real.bareDir.split('/').pop()}`, real.bareDir, join(root, 'writable'))));
+    log('git status in volumes …');
+    rows.push(...(await benchGitStatus(real.name, `${server.url}/${real.bareDir.split('/').pop()}`, join(root, 'git-status'))));
     log('restart stalls …');
     rows.push(...(JSON.parse(await output(process.execPath, [join(__dirname, 'restartStall.js')])) as Row[]));
   } finally {

@@ -2,8 +2,8 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitConfigFile } from '../gitdir/gitConfigFile';
 import { gitIndexFileOf } from '../gitdir/gitIndexFile';
+import { LooseBlobs } from '../gitdir/looseBlobs';
 import { looseObject, looseObjectSize } from '../gitdir/looseObject';
-import { EntryKind, UNKNOWN_SIZE } from '../tree/treeIndex';
 import { Errno } from './errno';
 import { GitHistory, MountedTree } from './mountedTree';
 import { DIRENT_HEADER, ENTRY_OUT, IN_HEADER, Op, OUT_HEADER, ROOT_ID, ATTR_OUT } from './protocol';
@@ -52,15 +52,6 @@ interface Child {
   node: number;
 }
 
-/** The blobs of the tree, one per object id, in id order: the loose objects `.git/objects` lists. */
-interface LooseBlobs {
-  oids: string[];
-  /** A tree entry holding each blob (for its size and for hydrating it). */
-  entries: Int32Array;
-  /** Where the ids starting with each byte begin in `oids` (257 bounds). */
-  fanout: Int32Array;
-}
-
 /**
  * A commit's `.git`, answered on the main thread: HEAD (the commit, detached), a config that lets
  * `git status` trust the served timestamps, an index of the whole tree, the history's commits and
@@ -80,8 +71,8 @@ export class GitDirectory {
   constructor(
     private readonly tree: ServedTree,
     private readonly mounted: MountedTree & { history: () => Promise<GitHistory> },
-    /** A blob of the tree, hydrated (a loose object's content). */
-    private readonly readBlob: (entry: number) => Promise<Buffer>,
+    /** A blob's content, hydrated (a loose object's content); the size is a hint for the fetch. */
+    private readonly readBlob: (oid: string, sizeHint: number) => Promise<Buffer>,
     private readonly sizesWaitMs: number,
   ) {
     this.first = gitDirId(tree.index);
@@ -149,10 +140,8 @@ export class GitDirectory {
     const local = node - this.first;
     if (local < 0) return false;
     if (local === Fixed.Shallow) return (await this.historyPack()).shallow.length > 0;
-    if (local < Fixed.Count) return true;
-    const blobs = this.looseBlobs();
-    if (local < Fixed.Count + FANOUT) return fanoutSize(blobs, local - Fixed.Count) > 0;
-    return local - Fixed.Count - FANOUT < blobs.oids.length;
+    if (local < Fixed.Count + FANOUT) return true;
+    return this.looseBlobs().has(local - Fixed.Count - FANOUT);
   }
 
   /**
@@ -164,9 +153,9 @@ export class GitDirectory {
     const local = dir - this.first;
     const children: Child[] = [];
     if (local >= Fixed.Count) {
-      const blobs = this.looseBlobs();
-      const byte = local - Fixed.Count;
-      for (let i = blobs.fanout[byte]; i < blobs.fanout[byte + 1]; i++) children.push({ name: Buffer.from(blobs.oids[i].slice(2)), node: this.looseId(i) });
+      for (const position of await this.looseBlobs().withPrefix(hexByte(local - Fixed.Count))) {
+        children.push({ name: Buffer.from(this.looseBlobs().oid(position).slice(2)), node: this.looseId(position) });
+      }
       return children;
     }
     const history = local === Fixed.GitDir || local === Fixed.Pack ? await this.historyPack() : undefined;
@@ -182,31 +171,20 @@ export class GitDirectory {
   private async child(dir: number, name: Buffer): Promise<number | undefined> {
     if (!this.isDirectory(dir)) return undefined;
     const local = dir - this.first;
-    const blobs = this.looseBlobs();
-    if (local === Fixed.Objects && name.length === 2 && /^[0-9a-f]{2}$/.test(name.toString('latin1'))) {
-      const byte = parseInt(name.toString('latin1'), 16);
-      return fanoutSize(blobs, byte) > 0 ? this.first + Fixed.Count + byte : undefined;
-    }
+    const text = name.toString('latin1');
+    if (local === Fixed.Objects && /^[0-9a-f]{2}$/.test(text)) return this.first + Fixed.Count + parseInt(text, 16);
     if (local >= Fixed.Count) {
-      // A loose blob, by binary search in its fan-out range.
-      const oid = hexByte(local - Fixed.Count) + name.toString('latin1');
-      let low = blobs.fanout[local - Fixed.Count];
-      let high = blobs.fanout[local - Fixed.Count + 1];
-      while (low < high) {
-        const middle = (low + high) >>> 1;
-        if (blobs.oids[middle] < oid) low = middle + 1;
-        else high = middle;
-      }
-      return blobs.oids[low] === oid ? this.looseId(low) : undefined;
+      const position = /^[0-9a-f]+$/.test(text) ? await this.looseBlobs().find(hexByte(local - Fixed.Count) + text) : undefined;
+      return position === undefined ? undefined : this.looseId(position);
     }
     return (await this.children(dir)).find((child) => child.name.equals(name))?.node;
   }
 
-  private parentOf(node: number): number {
-    const local = node - this.first;
+  /** The parent of a directory of `.git`. */
+  private parentOf(dir: number): number {
+    const local = dir - this.first;
     if (local === Fixed.GitDir) return ROOT_ID;
-    if (local < Fixed.Count) return this.first + LAYOUT[local].parent;
-    return this.first + (local < Fixed.Count + FANOUT ? Fixed.Objects : Fixed.Count + parseInt(this.looseBlobs().oids[local - Fixed.Count - FANOUT].slice(0, 2), 16));
+    return this.first + (local < Fixed.Count ? LAYOUT[local].parent : Fixed.Objects);
   }
 
   private async attr(node: number): Promise<NodeAttr> {
@@ -225,10 +203,14 @@ export class GitDirectory {
       case Fixed.Shallow:
         return { node, mode: 0o100644, size: (await this.content(node)).length, seconds };
     }
-    const entry = this.looseBlobs().entries[local - Fixed.Count - FANOUT];
-    const index = this.tree.index;
-    if (index.sizes[entry] === UNKNOWN_SIZE) await this.mounted.sizes.wait(this.sizesWaitMs);
-    return { node, mode: 0o100444, size: looseObjectSize('blob', index.size(entry)), seconds };
+    const position = local - Fixed.Count - FANOUT;
+    const blobs = this.looseBlobs();
+    if (blobs.inTree(position)) {
+      if (blobs.knownSize(position) === undefined) await this.mounted.sizes.wait(this.sizesWaitMs);
+      return { node, mode: 0o100444, size: looseObjectSize('blob', blobs.knownSize(position)!), seconds };
+    }
+    // A blob only older commits reach: its size is known once it is here.
+    return { node, mode: 0o100444, size: (await this.looseObject(position)).length, seconds };
   }
 
   private async content(node: number): Promise<Buffer> {
@@ -251,7 +233,8 @@ export class GitDirectory {
   private async looseObject(position: number): Promise<Buffer> {
     const kept = this.loose.get(position);
     if (kept) return kept;
-    const made = looseObject('blob', await this.readBlob(this.looseBlobs().entries[position]));
+    const blobs = this.looseBlobs();
+    const made = looseObject('blob', await this.readBlob(blobs.oid(position), blobs.knownSize(position) ?? 0));
     this.loose.set(position, made);
     this.looseBytes += made.length;
     for (const [oldest, buffer] of this.loose) {
@@ -276,7 +259,7 @@ export class GitDirectory {
       const directory = node === ROOT_ID || this.isDirectory(node);
       if (plus) {
         // Only children get attributes (not "." and ".."); a loose blob's size may still be unknown.
-        if (position >= 2 && (directory || (await this.sizeKnown(node)))) writeNodeEntry(out, at, conn, await this.attr(node));
+        if (position >= 2 && (directory || this.sizeKnown(node))) writeNodeEntry(out, at, conn, await this.attr(node));
         else out.fill(0, at, at + ENTRY_OUT);
       }
       writeU64(out, direntAt, node);
@@ -290,10 +273,10 @@ export class GitDirectory {
     return header(out, req, at, 0);
   }
 
-  private async sizeKnown(node: number): Promise<boolean> {
+  private sizeKnown(node: number): boolean {
     const local = node - this.first;
     if (local < Fixed.Count) return local !== Fixed.Index || this.tree.index.allSizesKnown;
-    return this.tree.index.sizes[this.looseBlobs().entries[local - Fixed.Count - FANOUT]] !== UNKNOWN_SIZE;
+    return this.looseBlobs().knownSize(local - Fixed.Count - FANOUT) !== undefined;
   }
 
   private looseId(position: number): number {
@@ -311,24 +294,9 @@ export class GitDirectory {
   }
 
   private looseBlobs(): LooseBlobs {
-    if (this.blobs) return this.blobs;
-    const index = this.tree.index;
-    const byOid = new Map<string, number>();
-    for (let entry = 0; entry < index.count; entry++) {
-      const kind = index.kind(entry);
-      if (kind === EntryKind.File || kind === EntryKind.Executable || kind === EntryKind.Symlink) byOid.set(index.oid(entry), entry);
-    }
-    const oids = [...byOid.keys()].sort();
-    const fanout = new Int32Array(FANOUT + 1);
-    for (const oid of oids) fanout[parseInt(oid.slice(0, 2), 16) + 1]++;
-    for (let byte = 0; byte < FANOUT; byte++) fanout[byte + 1] += fanout[byte];
-    this.blobs = { oids, entries: Int32Array.from(oids, (oid) => byOid.get(oid)!), fanout };
+    this.blobs ??= new LooseBlobs(this.tree.index, async () => (await this.historyPack()).blobsFile);
     return this.blobs;
   }
-}
-
-function fanoutSize(blobs: LooseBlobs, byte: number): number {
-  return blobs.fanout[byte + 1] - blobs.fanout[byte];
 }
 
 function hexByte(byte: number): string {

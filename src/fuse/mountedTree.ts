@@ -20,4 +20,6 @@ export interface GitHistory {
   dir: string;
   /** Commits whose parents the history leaves out (`.git/shallow`). */
   shallow: string[];
+  /** Every blob id of the history, sorted, one per line; absent when the history is the commit alone. */
+  blobsFile?: string;
 }

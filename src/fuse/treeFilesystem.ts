@@ -9,6 +9,7 @@ import { Logger, silentLogger } from '../log/logger';
 import { withinDeadline } from './deadline';
 import { Errno, errnoOf } from './errno';
 import { GitDirectory } from './gitDirectory';
+import { isEmptyBlob } from '../gitdir/looseObject';
 import { Negotiated } from './initNegotiation';
 import { MountedTree } from './mountedTree';
 import { IN_HEADER, Op, OUT_HEADER, STATFS_OUT } from './protocol';
@@ -193,35 +194,44 @@ export class TreeFilesystem implements ConnectionHandler {
   }
 
   /** Brings the entry's blob into the cache, verified, so that it is served from there. */
-  private async hydrate(tree: ServedTree, entry: number, attempt: number, prefetch = true): Promise<void> {
-    const index = tree.index;
-    const oid = index.oid(entry);
+  private async hydrate(tree: ServedTree, entry: number, attempt: number): Promise<void> {
+    const oid = tree.index.oid(entry);
+    if (await this.verifiedInCache(oid)) return;
+    if (attempt === 0) this.prefetcher.onColdRead(this.mounted!, entry);
+    await this.fetchBlob(oid, Math.max(0, tree.index.size(entry)));
+  }
+
+  private async verifiedInCache(oid: string): Promise<boolean> {
     const cache = this.hydrator.cache;
-    if (cache.has(oid)) {
-      // Cached but not yet verified in this process (left by an earlier run): opening verifies it.
-      const fd = await cache.open(oid);
-      if (fd !== undefined) return cache.close(oid, fd);
-    }
-    if (attempt === 0 && prefetch) this.prefetcher.onColdRead(this.mounted!, entry);
-    const hydrated = this.hydrator.hydrate(this.mounted!.source, oid, Priority.Read, Math.max(0, index.size(entry)));
-    await withinDeadline(hydrated, this.options.readWaitMs, () => new NotReady(`blob ${oid} did not arrive within ${this.options.readWaitMs} ms`));
+    if (!cache.has(oid)) return false;
+    // Cached but not yet verified in this process (left by an earlier run): opening verifies it.
+    const fd = await cache.open(oid);
+    if (fd === undefined) return false;
+    cache.close(oid, fd);
+    return true;
+  }
+
+  private fetchBlob(oid: string, sizeHint: number): Promise<void> {
+    const hydrated = this.hydrator.hydrate(this.mounted!.source, oid, Priority.Read, sizeHint);
+    return withinDeadline(hydrated, this.options.readWaitMs, () => new NotReady(`blob ${oid} did not arrive within ${this.options.readWaitMs} ms`));
   }
 
   /** The tree's `.git`, made when first asked for. */
   private gitDirectory(tree: ServedTree): GitDirectory {
     const mounted = this.mounted!;
     if (!mounted.history) throw new GitfsError('internal', `commit ${tree.index.commit} is served without a .git`);
-    this.gitDir ??= new GitDirectory(tree, { ...mounted, history: mounted.history }, (entry) => this.blobContent(tree, entry), this.options.gateWaitMs);
+    this.gitDir ??= new GitDirectory(tree, { ...mounted, history: mounted.history }, (oid, sizeHint) => this.blobContent(oid, sizeHint), this.options.gateWaitMs);
     return this.gitDir;
   }
 
-  /** A blob of the tree, whole and verified: hydrated first when it is not in the cache. */
-  private async blobContent(tree: ServedTree, entry: number): Promise<Buffer> {
-    const oid = tree.index.oid(entry);
-    if (tree.index.size(entry) === 0) return Buffer.alloc(0);
+  /**
+   * A blob whole and verified, fetched first when it is not in the cache; git reading an object
+   * is not a walk of its directory, so nothing beside it is fetched.
+   */
+  private async blobContent(oid: string, sizeHint: number): Promise<Buffer> {
+    if (isEmptyBlob(oid)) return Buffer.alloc(0);
     for (let attempt = 0; ; attempt++) {
-      // Git reading an object is not a walk of the directory: no neighbours are fetched with it.
-      await this.hydrate(tree, entry, attempt, false);
+      if (!(await this.verifiedInCache(oid))) await this.fetchBlob(oid, sizeHint);
       const fd = await this.hydrator.cache.open(oid);
       if (fd === undefined) {
         // Evicted or found corrupt since: fetched again, twice at most.

@@ -6,6 +6,7 @@ import { runGit } from './gitProcess';
 /** Under the store's git directory: one directory per commit, made once and then only read. */
 const HISTORY_DIR = 'gitfs-history';
 const MANIFEST = 'history.json';
+const BLOBS = 'blobs';
 
 /** The commits and trees one commit reaches in a store, as a pack a volume's `.git` serves. */
 export interface HistoryPack {
@@ -14,6 +15,11 @@ export interface HistoryPack {
   dir: string;
   /** Commits of this history whose parents the store does not have (a volume's `.git/shallow`). */
   shallow: string[];
+  /**
+   * Every blob id the history reaches, sorted, one per line, when it reaches more than the
+   * commit's own tree does (undefined when the commit is the history's only commit).
+   */
+  blobsFile?: string;
 }
 
 /**
@@ -35,7 +41,9 @@ export async function historyPack(gitDir: string, commit: string, timeoutMs: num
     await rename(join(tmp, 'pack.pack'), join(tmp, `${name}.pack`));
     await rename(join(tmp, 'pack.idx'), join(tmp, `${name}.idx`));
     const shallow = await shallowCommitsOf(gitDir, commit, timeoutMs);
-    await writeFile(join(tmp, MANIFEST), JSON.stringify({ name, shallow }));
+    const deep = !shallow.includes(commit);
+    if (deep) await writeFile(join(tmp, BLOBS), await historyBlobsOf(gitDir, commit, timeoutMs));
+    await writeFile(join(tmp, MANIFEST), JSON.stringify({ name, shallow, deep }));
     await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
       // Made meanwhile by another process serving the same commit: theirs is the same history.
       if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
@@ -51,8 +59,8 @@ export async function historyPack(gitDir: string, commit: string, timeoutMs: num
 async function readManifest(dir: string): Promise<HistoryPack | undefined> {
   const text = await readFile(join(dir, MANIFEST), 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
-  const { name, shallow } = JSON.parse(text) as { name: string; shallow: string[] };
-  return { name, dir, shallow };
+  const { name, shallow, deep } = JSON.parse(text) as { name: string; shallow: string[]; deep: boolean };
+  return { name, dir, shallow, ...(deep ? { blobsFile: join(dir, BLOBS) } : {}) };
 }
 
 /** The store's shallow commits that this history reaches: where it stops. */
@@ -61,4 +69,11 @@ async function shallowCommitsOf(gitDir: string, commit: string, timeoutMs: numbe
   if (boundary.size === 0) return [];
   const { stdout } = await runGit({ args: ['rev-list', commit], gitDir, timeoutMs });
   return stdout.toString('latin1').split('\n').filter((oid) => boundary.has(oid)).sort();
+}
+
+/** Every blob the history reaches (whether the store holds it or not), sorted, one id per line. */
+async function historyBlobsOf(gitDir: string, commit: string, timeoutMs: number): Promise<string> {
+  const { stdout } = await runGit({ args: ['rev-list', '--objects', '--no-object-names', '--filter=blob:none', '--filter-print-omitted', commit], gitDir, timeoutMs });
+  const blobs = stdout.toString('latin1').split('\n').filter((line) => line.startsWith('~')).map((line) => line.slice(1));
+  return blobs.sort().join('\n') + '\n';
 }

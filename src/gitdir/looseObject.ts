@@ -11,6 +11,13 @@ const ZLIB_HEADER = Buffer.of(0x78, 0x01); // deflate, 32 KiB window, no diction
 const BLOCK_HEADER = 5; // BFINAL/BTYPE=00 byte, LEN, NLEN
 const ADLER_BYTES = 4;
 
+/** The ids of the empty blob (SHA-1, SHA-256): no cache holds it, and no fetch is needed for it. */
+const EMPTY_BLOBS: ReadonlySet<string> = new Set(['e69de29bb2d1d6434b8b29ae775ad8c2e48c5391', '473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813']);
+
+export function isEmptyBlob(oid: string): boolean {
+  return EMPTY_BLOBS.has(oid);
+}
+
 /** The object header git hashes and stores before the content. */
 export function objectHeader(type: 'blob' | 'tree' | 'commit' | 'tag', size: number): Buffer {
   return Buffer.from(`${type} ${size}\0`, 'latin1');

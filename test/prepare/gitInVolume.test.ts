@@ -88,6 +88,26 @@ describe('git inside a volume', () => {
     await harness.publisher.unpublish(target);
     await harness.publisher.unpublish(other);
   });
+
+  test('a volume with its whole history: show, log -p and blame of older commits bring their blobs through the mount', async () => {
+    const deep = harness.repoDir('deep.git');
+    for (const version of [1, 2, 3]) {
+      await commitTree(deep, [{ path: 'README.md', content: `version ${version}\n${'same line\n'.repeat(version)}` }, { path: 'kept.txt', content: 'kept\n' }], { message: `v${version}` });
+    }
+    const clone = join(await tempDir('deep'), 'checkout');
+    await git(['clone', '-q', `file://${deep}`, clone]);
+    const target = harness.target('deep');
+    await harness.publisher.publish({ repository: harness.url('deep.git'), target });
+    assert.equal((await podGit(target, ['rev-parse', '--is-shallow-repository'])).trim(), 'false');
+    for (const args of [['show', 'HEAD~2:README.md'], ['log', '-p', '--format=%H %s'], ['blame', '--porcelain', 'README.md'], ['fsck', '--connectivity-only']]) {
+      assert.equal(await podGit(target, args), await git(['-C', clone, ...args]), args.join(' '));
+    }
+    // An object of another repository on the node is not one of this volume's.
+    const foreign = (await git(['-C', shallowClone, 'rev-parse', 'HEAD:README.md'])).trim(); // in the node's cache since the first test
+    assert.notEqual((await run('unshare', ['-n', 'git', '-C', target, 'cat-file', '-e', foreign])).code, 0);
+    await harness.publisher.unpublish(target);
+    await removeDir(join(clone, '..'));
+  });
 });
 
 /** What `git diff` prints when `path` of a clone is replaced by `content` (and put back after). */
