@@ -124,8 +124,13 @@ describe('mounts outlive the node plugin', () => {
       // A process whose working directory is in the volume, as a container's would be, across the restart.
       const inside = run('sh', ['-c', `cd '${target}' && echo before > written.txt && while [ ! -e '${stop}' ]; do sleep 0.05; done; echo after >> written.txt && cat written.txt package.json`]);
       await new Promise((r) => setTimeout(r, 300));
+      const gitStatus = async () => (await run('git', ['-C', target, 'status', '--porcelain'])).stdout;
+      assert.equal(await gitStatus(), '?? written.txt\n');
       await relaunch(plugin, 'SIGKILL');
       assert.deepEqual(await overlay(), before, 'the same overlay, not a new one');
+      // The successor answers for the .git nodes the kernel looked up from its predecessor.
+      assert.equal(await gitStatus(), '?? written.txt\n');
+      assert.equal((await run('git', ['-C', target, 'log', '-1', '--format=%s'])).stdout, 'fixture\n');
       await run('touch', [stop]);
       const { code, stdout, stderr } = await inside;
       assert.equal(code, 0, stderr);
