@@ -50,3 +50,5 @@ export const blobsDirOf = (config: NodeConfig) => join(config.cacheDir, 'blobs')
 export const treesDirOf = (config: NodeConfig) => join(config.stateDir, 'trees');
 /** Writable volumes' layers (their writes), one directory per target. */
 export const layersDirOf = (config: NodeConfig) => config.layersDir ?? join(config.stateDir, 'layers');
+/** Each volume's own view of `.git` (its HEAD and ref), laid over its commit's tree. */
+export const viewsDirOf = (config: NodeConfig) => join(config.stateDir, 'views');

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { access, mkdir, rm } from 'node:fs/promises';
+import { access, lstat, mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { formatBytes } from '../config/byteSize';
 import { GitfsError, InvalidArgument, NoSpace, OverlayUnavailable } from '../errors/errors';
+import { GitView, writeGitView } from './gitView';
 import { formatImage, LayerSpares } from './layerSpares';
 import { detachAll, MountEntry, mountsAt, refuseForeignMounts } from './mountTable';
 import { systemCommand } from './systemCommand';
@@ -36,7 +37,7 @@ export function layerDirFor(layersDir: string, target: string): string {
  * and renames are overlayfs's own. Mounts the overlay over a prepared layer; a failure leaves the
  * layer as it was.
  */
-export async function mountWritable(treeDir: string, target: string, layerDir: string, options: { keepExisting: boolean }): Promise<void> {
+export async function mountWritable(treeDir: string, target: string, layerDir: string, options: { keepExisting: boolean; git?: GitView }): Promise<void> {
   const path = resolve(target);
   const existing = await mountsAt(path);
   // Ours already, over a tree mount that is still served (a retried publish, or a restart that kept
@@ -46,6 +47,9 @@ export async function mountWritable(treeDir: string, target: string, layerDir: s
   if (existing.length > 0) await detachAll(path);
   await mkdir(path, { recursive: true });
   const fs = join(layerDir, 'fs');
+  // The volume's own HEAD and ref (or no .git) start in its layer, unless its .git has been written already.
+  const upperGit = join(fs, 'upper', '.git');
+  if (options.git && !(await lstat(upperGit).then(() => true, () => false))) await writeGitView(join(fs, 'upper'), options.git, 'root');
   const overlay = [`lowerdir=${treeDir}`, `upperdir=${join(fs, 'upper')}`, `workdir=${join(fs, 'work')}`, 'redirect_dir=on', 'index=off', 'metacopy=off'];
   await systemCommand('mount', ['-t', OVERLAY_FS_TYPE, 'overlay', '-o', overlay.join(','), path]).catch((err: GitfsError) => {
     throw /unknown filesystem type/.test(err.message) ? new OverlayUnavailable("this node's kernel has no overlayfs, which writable volumes need; read-only volumes still work", { cause: err }) : err;

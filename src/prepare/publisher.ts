@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { layersDirOf, NodeConfig } from '../config/nodeConfig';
+import { layersDirOf, NodeConfig, viewsDirOf } from '../config/nodeConfig';
 import { RemoteAccess } from '../git/gitEnvironment';
 import { resolveRemoteRef, ResolvedRef, validateRef } from '../git/remoteRefs';
 import { HttpCredentials, RemoteUrl } from '../git/remoteUrl';
@@ -8,7 +8,9 @@ import { RepositoryStores } from '../git/repositoryStores';
 import { UploadPackClient, uploadPackClientFor } from '../git/uploadPackClient';
 import { SshIdentity, SshKeyring } from '../git/sshKeyring';
 import { Logger } from '../log/logger';
+import { GitView, viewDirFor } from '../mount/gitView';
 import { publish, unpublish } from '../mount/publication';
+import { refFilesOf } from '../gitdir/refFiles';
 import { MOUNTS_AS_USER, TreeMount } from '../mount/treeMount';
 import { LayerSpares } from '../mount/layerSpares';
 import { layerDirFor, mountWritable, prepareLayer, removeWritable } from '../mount/writableLayer';
@@ -39,6 +41,8 @@ export interface PublishRequest {
   log?: Logger;
   /** A writable volume: its own layer over the shared tree, holding at most this many bytes of writes. */
   writable?: { limitBytes: number };
+  /** false: the volume has no `.git` (default: it has one, naming the ref it asked for). */
+  git?: boolean;
 }
 
 export interface Published {
@@ -49,6 +53,16 @@ export interface Published {
   treeMount: TreeMount;
   /** The commit's record, which this publication holds until it is unpublished. */
   record: CommitRecord;
+}
+
+/**
+ * What the volume shows of `.git` beyond its commit's tree mount (whose HEAD is the commit,
+ * detached): none at all, or the ref it asked for; undefined when there is nothing to add.
+ */
+function gitViewOf(request: PublishRequest, resolved: ResolvedRef): GitView | undefined {
+  if (request.git === false) return 'no-git';
+  const refs = refFilesOf(resolved.commit, resolved.refName);
+  return refs.packedRefs ? { refs } : undefined;
 }
 
 /**
@@ -144,12 +158,13 @@ export class Publisher {
         await this.waitUntilReady(record.preparation, Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - waited));
       }
       treeMount = await mounting;
+      // An overlay left at the target is over a live tree if this process made it or the tree was taken over.
+      const keepExisting = this.published.has(request.target) || treeMount.adopted;
+      const git = gitViewOf(request, resolved);
       if (request.writable) {
         await layer;
-        // An overlay left at the target is over a live tree if this process made it or the tree was taken over.
-        const keepExisting = this.published.has(request.target) || treeMount.adopted;
-        await mountWritable(treeMount.dir, request.target, this.layerDirOf(request.target), { keepExisting });
-      } else if (!mountAt) await publish(treeMount.dir, request.target);
+        await mountWritable(treeMount.dir, request.target, this.layerDirOf(request.target), { keepExisting, git });
+      } else if (!mountAt) await publish(treeMount.dir, request.target, { keepExisting, view: git && { dir: this.viewDirOf(request.target), git } });
     } catch (err) {
       await record.release();
       throw err;
@@ -167,7 +182,7 @@ export class Publisher {
   async unpublish(target: string, options: { removeDir: boolean } = { removeDir: false }): Promise<void> {
     if (!MOUNTS_AS_USER) {
       await removeWritable(target, this.layerDirOf(target));
-      await unpublish(target, options);
+      await unpublish(target, { ...options, viewDir: this.viewDirOf(target) });
     }
     const published = this.published.get(target);
     if (!published) return;
@@ -187,6 +202,10 @@ export class Publisher {
 
   private layerDirOf(target: string): string {
     return layerDirFor(layersDirOf(this.config), target);
+  }
+
+  private viewDirOf(target: string): string {
+    return viewDirFor(viewsDirOf(this.config), target);
   }
 
   private async accessFor(request: Pick<PublishRequest, 'repository' | 'credentials' | 'ssh'>): Promise<RemoteAccess> {

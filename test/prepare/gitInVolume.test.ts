@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NodeHarness, run } from '../support/nodeHarness';
 import { commitTree, generatedTree, git, removeDir, tempDir } from '../support/repoFixtures';
 
 const MiB = 1024 * 1024;
+const AUTHOR = ['GIT_AUTHOR_NAME=Pod', 'GIT_AUTHOR_EMAIL=pod@example.invalid', 'GIT_COMMITTER_NAME=Pod', 'GIT_COMMITTER_EMAIL=pod@example.invalid'];
 
 /** git in a volume as a pod runs it: a child process in a network namespace of its own (only loopback, down). */
 async function podGit(dir: string, args: string[], env: string[] = []): Promise<string> {
@@ -69,15 +70,14 @@ describe('git inside a volume', () => {
     assert.equal(hydrated(), before + 1, 'git diff hydrated the edited file\'s blob and nothing else');
     assert.equal(await podGit(target, ['status', '--porcelain']), ' M bin/run.sh\n?? new-file.txt\n');
 
-    const author = ['GIT_AUTHOR_NAME=Pod', 'GIT_AUTHOR_EMAIL=pod@example.invalid', 'GIT_COMMITTER_NAME=Pod', 'GIT_COMMITTER_EMAIL=pod@example.invalid'];
-    await podGit(target, ['add', 'new-file.txt'], author);
-    await podGit(target, ['commit', '-q', '-am', 'edited in the pod'], author);
+    await podGit(target, ['add', 'new-file.txt'], AUTHOR);
+    await podGit(target, ['commit', '-q', '-am', 'edited in the pod'], AUTHOR);
     assert.deepEqual((await podGit(target, ['log', '-2', '--format=%s'])).split('\n').filter(Boolean), ['edited in the pod', 'second']);
     assert.equal(await podGit(target, ['status', '--porcelain']), '');
     await podGit(target, ['checkout', '-q', '-b', 'topic']);
     assert.equal((await podGit(target, ['branch', '--show-current'])).trim(), 'topic');
     await run('sh', ['-c', 'echo stashed >> "$1/package.json"', 'sh', target]);
-    await podGit(target, ['stash', '-q'], author);
+    await podGit(target, ['stash', '-q'], AUTHOR);
     assert.equal((await podGit(target, ['stash', 'list'])).split('\n').filter(Boolean).length, 1);
     assert.equal(await podGit(target, ['status', '--porcelain']), '');
     assert.equal(await podGit(target, ['fsck', '--connectivity-only', '--no-dangling']), '');
@@ -87,6 +87,45 @@ describe('git inside a volume', () => {
     assert.equal(await podGit(other, ['status', '--porcelain']), '');
     await harness.publisher.unpublish(target);
     await harness.publisher.unpublish(other);
+  });
+
+  test('HEAD names the branch a volume asked for, a tag is there as asked; both volumes share the one tree mount of their commit', async () => {
+    await git(['--git-dir', harness.repoDir('repo.git'), 'tag', 'v1.0', commit]);
+    const onBranch = harness.target('on-branch');
+    const onTag = harness.target('on-tag');
+    const branch = await harness.publisher.publish({ repository: url(), ref: 'main', target: onBranch, depth: 1 });
+    const tag = await harness.publisher.publish({ repository: url(), ref: 'v1.0', target: onTag, depth: 1 });
+    assert.equal(branch.treeMount.dir, tag.treeMount.dir, 'one tree mount for the commit');
+    assert.equal((await podGit(onBranch, ['branch', '--show-current'])).trim(), 'main');
+    assert.equal((await podGit(onBranch, ['rev-parse', 'main'])).trim(), commit);
+    assert.equal((await podGit(onTag, ['branch', '--show-current'])).trim(), '');
+    assert.equal((await podGit(onTag, ['describe', '--tags'])).trim(), 'v1.0');
+    assert.equal((await podGit(onTag, ['tag'])).trim(), 'v1.0');
+    assert.equal((await podGit(onBranch, ['tag'])).trim(), '', 'the other volume\'s ref is not in this one');
+    for (const target of [onBranch, onTag]) assert.equal(await podGit(target, ['status', '--porcelain']), '');
+    // A writable volume of the branch starts on it, and its own branch moves with its commits.
+    const writable = harness.target('writable-branch');
+    await harness.publisher.publish({ repository: url(), ref: 'main', target: writable, depth: 1, writable: { limitBytes: 64 * MiB } });
+    assert.equal((await podGit(writable, ['branch', '--show-current'])).trim(), 'main');
+    await run('sh', ['-c', 'echo more >> "$1/README.md"', 'sh', writable]);
+    await podGit(writable, ['commit', '-q', '-am', 'on main'], AUTHOR);
+    assert.notEqual((await podGit(writable, ['rev-parse', 'main'])).trim(), commit);
+    assert.equal((await podGit(onBranch, ['rev-parse', 'main'])).trim(), commit, 'the read-only volume\'s branch did not move');
+    for (const target of [onBranch, onTag, writable]) await harness.publisher.unpublish(target);
+  });
+
+  test('git: false leaves .git out, read-only and writable', async () => {
+    for (const writable of [undefined, { limitBytes: 64 * MiB }]) {
+      const target = harness.target(writable ? 'no-git-writable' : 'no-git');
+      await harness.publisher.publish({ repository: url(), target, depth: 1, git: false, writable });
+      const listing = await readdir(target);
+      assert.ok(!listing.includes('.git') && listing.includes('README.md'), listing.join(' '));
+      const outside = await run('env', [`GIT_CEILING_DIRECTORIES=${dirname(target)}`, 'git', '-C', target, 'rev-parse', '--git-dir']);
+      assert.notEqual(outside.code, 0);
+      assert.match(outside.stderr, /not a git repository/);
+      if (writable) await run('sh', ['-c', 'echo written > "$1/written.txt"', 'sh', target]);
+      await harness.publisher.unpublish(target);
+    }
   });
 
   test('a volume with its whole history: show, log -p and blame of older commits bring their blobs through the mount', async () => {

@@ -1,0 +1,16 @@
+/**
+ * What a volume's `.git` says about the ref it was asked for: HEAD names the branch when the ref
+ * was one (`git branch --show-current`), and a full ref (branch, tag, any `refs/…`) is there in
+ * packed-refs, pointing at the commit. A commit id, or the remote's HEAD, gives a detached HEAD.
+ */
+export interface RefFiles {
+  head: string;
+  /** Undefined when there is no ref to record. */
+  packedRefs?: string;
+}
+
+export function refFilesOf(commit: string, refName: string): RefFiles {
+  if (!refName.startsWith('refs/')) return { head: `${commit}\n` };
+  const head = refName.startsWith('refs/heads/') ? `ref: ${refName}\n` : `${commit}\n`;
+  return { head, packedRefs: `# pack-refs with: peeled fully-peeled sorted \n${commit} ${refName}\n` };
+}
