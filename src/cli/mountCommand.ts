@@ -38,6 +38,7 @@ options:
   --writable                  writes go to a layer of this mount's own (root only: kernel overlayfs), deleted
                               when it unmounts; files never written are still fetched on first read
   --write-limit <size>        the most bytes a --writable mount takes on disk, under --cache-dir (default ${formatBytes(DEFAULT_WRITE_LIMIT_BYTES)})
+  --no-git                    no .git in the mount (by default git log, status, diff … work in it, offline)
   --allow-file                allow file:// repositories (tests and demos)
   --log-level <level>         pino level (default: info, or warn on a terminal)`;
 
@@ -56,6 +57,7 @@ export async function mountCommand(argv: string[]): Promise<number> {
       'read-wait-ms': { type: 'string' },
       writable: { type: 'boolean' },
       'write-limit': { type: 'string' },
+      'no-git': { type: 'boolean' },
       'allow-file': { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -102,7 +104,7 @@ export async function mountCommand(argv: string[]): Promise<number> {
       filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, gateWaitMs, readWaitMs },
     });
     await makeDir(config.cacheDir, 'the cache directory (--cache-dir)');
-    return await serveUntilStopped(await NodeMachinery.open(config, log), { repository, ref: values.ref, depth, mountpoint, writable }, signals, progress);
+    return await serveUntilStopped(await NodeMachinery.open(config, log), { repository, ref: values.ref, depth, mountpoint, writable, git: !values['no-git'] }, signals, progress);
   } finally {
     await stateDir.remove();
   }
@@ -114,6 +116,7 @@ interface MountRequest {
   depth: number;
   mountpoint: string;
   writable?: { limitBytes: number };
+  git: boolean;
 }
 
 /** Publishes, waits for ready, serves until a signal; then unmounts and closes, whatever happened before. */
@@ -126,7 +129,7 @@ async function serveUntilStopped(node: NodeMachinery, request: MountRequest, sig
   try {
     progress.say(`resolving ${request.repository} ${request.ref ?? 'HEAD'} …`);
     // A signal while publishing waits for it (it may be binding the mount); the cleanup then takes it down.
-    published = await publisher.publish({ repository: request.repository, ref: request.ref, depth: request.depth === 0 ? undefined : request.depth, target: mountpoint, writable: request.writable });
+    published = await publisher.publish({ repository: request.repository, ref: request.ref, depth: request.depth === 0 ? undefined : request.depth, target: mountpoint, writable: request.writable, git: request.git });
     const { preparation, resolved } = published;
     progress.say(`mounted at ${mountpoint} (${resolved.refName} = ${resolved.commit.slice(0, 12)}); preparing …`);
     preparation.on('phase', (phase: string, detail: Record<string, unknown>) => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { gitConfigFile } from '../gitdir/gitConfigFile';
 import { gitIndexFileOf } from '../gitdir/gitIndexFile';
 import { LooseBlobs } from '../gitdir/looseBlobs';
+import { RefFiles } from '../gitdir/refFiles';
 import { looseObject, looseObjectSize } from '../gitdir/looseObject';
 import { Errno } from './errno';
 import { GitHistory, MountedTree } from './mountedTree';
@@ -23,6 +24,7 @@ const enum Fixed {
   Refs,
   Heads,
   Tags,
+  PackedRefs,
   Count,
 }
 
@@ -39,6 +41,7 @@ const LAYOUT: ReadonlyArray<{ name: string; parent: Fixed; directory: boolean }>
   { name: 'refs', parent: Fixed.GitDir, directory: true },
   { name: 'heads', parent: Fixed.Refs, directory: true },
   { name: 'tags', parent: Fixed.Refs, directory: true },
+  { name: 'packed-refs', parent: Fixed.GitDir, directory: false },
 ];
 const FANOUT = 256;
 const MAX_REPLY = 256 * 4096;
@@ -74,6 +77,8 @@ export class GitDirectory {
     /** A blob's content, hydrated (a loose object's content); the size is a hint for the fetch. */
     private readonly readBlob: (oid: string, sizeHint: number) => Promise<Buffer>,
     private readonly sizesWaitMs: number,
+    /** HEAD and packed-refs of the one consumer's ref (default: HEAD detached at the commit, no refs). */
+    private readonly refs?: RefFiles,
   ) {
     this.first = gitDirId(tree.index);
   }
@@ -140,6 +145,7 @@ export class GitDirectory {
     const local = node - this.first;
     if (local < 0) return false;
     if (local === Fixed.Shallow) return (await this.historyPack()).shallow.length > 0;
+    if (local === Fixed.PackedRefs) return this.refs?.packedRefs !== undefined;
     if (local < Fixed.Count + FANOUT) return true;
     return this.looseBlobs().has(local - Fixed.Count - FANOUT);
   }
@@ -162,6 +168,7 @@ export class GitDirectory {
     for (let fixed = Fixed.Head; fixed < Fixed.Count; fixed++) {
       if (LAYOUT[fixed].parent !== local) continue;
       if (fixed === Fixed.Shallow && history!.shallow.length === 0) continue;
+      if (fixed === Fixed.PackedRefs && this.refs?.packedRefs === undefined) continue;
       const name = fixed === Fixed.PackFile || fixed === Fixed.PackIndex ? history!.name + LAYOUT[fixed].name : LAYOUT[fixed].name;
       children.push({ name: Buffer.from(name), node: this.first + fixed });
     }
@@ -201,6 +208,7 @@ export class GitDirectory {
       case Fixed.Head:
       case Fixed.Config:
       case Fixed.Shallow:
+      case Fixed.PackedRefs:
         return { node, mode: 0o100644, size: (await this.content(node)).length, seconds };
     }
     const position = local - Fixed.Count - FANOUT;
@@ -217,7 +225,9 @@ export class GitDirectory {
     const local = node - this.first;
     switch (local) {
       case Fixed.Head:
-        return Buffer.from(`${this.tree.index.commit}\n`);
+        return Buffer.from(this.refs?.head ?? `${this.tree.index.commit}\n`);
+      case Fixed.PackedRefs:
+        return Buffer.from(this.refs?.packedRefs ?? '');
       case Fixed.Config:
         return Buffer.from(gitConfigFile(this.tree.index.oidBytes === 32 ? 'sha256' : 'sha1'));
       case Fixed.Shallow:

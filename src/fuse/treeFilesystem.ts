@@ -10,6 +10,7 @@ import { withinDeadline } from './deadline';
 import { Errno, errnoOf } from './errno';
 import { GitDirectory } from './gitDirectory';
 import { isEmptyBlob } from '../gitdir/looseObject';
+import { GitView } from '../gitdir/refFiles';
 import { Negotiated } from './initNegotiation';
 import { MountedTree } from './mountedTree';
 import { IN_HEADER, Op, OUT_HEADER, STATFS_OUT } from './protocol';
@@ -60,6 +61,8 @@ export class TreeFilesystem implements ConnectionHandler {
     private readonly hydrator: Hydrator,
     private readonly options: FilesystemOptions = DEFAULT_FILESYSTEM_OPTIONS,
     private readonly log: Logger = silentLogger,
+    /** The view of `.git` of the one consumer of a mount at its own mountpoint (default: HEAD detached at the commit). */
+    private readonly view?: GitView,
   ) {
     this.prefetcher = new ReadPrefetcher(hydrator, options.prefetch);
   }
@@ -220,7 +223,8 @@ export class TreeFilesystem implements ConnectionHandler {
   private gitDirectory(tree: ServedTree): GitDirectory {
     const mounted = this.mounted!;
     if (!mounted.history) throw new GitfsError('internal', `commit ${tree.index.commit} is served without a .git`);
-    this.gitDir ??= new GitDirectory(tree, { ...mounted, history: mounted.history }, (oid, sizeHint) => this.blobContent(oid, sizeHint), this.options.gateWaitMs);
+    const refs = this.view && this.view !== 'no-git' ? this.view.refs : undefined;
+    this.gitDir ??= new GitDirectory(tree, { ...mounted, history: mounted.history }, (oid, sizeHint) => this.blobContent(oid, sizeHint), this.options.gateWaitMs, refs);
     return this.gitDir;
   }
 
@@ -292,7 +296,7 @@ export class TreeFilesystem implements ConnectionHandler {
       index: mounted.index,
       lookups: new Int32Array(new SharedArrayBuffer(mounted.index.count * 4)),
       commitSeconds: Math.floor(mounted.commitTime.getTime() / 1000),
-      gitDir: mounted.history !== undefined,
+      gitDir: mounted.history !== undefined && this.view !== 'no-git',
     };
     this.gitDir = undefined;
     if (this.connection) this.connection.threads.serveTree(this.connection.fd, this.tree);

@@ -14,3 +14,9 @@ export function refFilesOf(commit: string, refName: string): RefFiles {
   const head = refName.startsWith('refs/heads/') ? `ref: ${refName}\n` : `${commit}\n`;
   return { head, packedRefs: `# pack-refs with: peeled fully-peeled sorted \n${commit} ${refName}\n` };
 }
+
+/**
+ * What one volume shows of `.git` beyond its commit's shared tree (whose HEAD is the commit,
+ * detached): the ref it asked for, or no `.git` at all.
+ */
+export type GitView = { refs: RefFiles } | 'no-git';

@@ -1,17 +1,12 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { RefFiles } from '../gitdir/refFiles';
+import { GitView } from '../gitdir/refFiles';
 import { MountEntry } from './mountTable';
 import { systemCommand } from './systemCommand';
 
-/**
- * What one volume shows of `.git` beyond its commit's shared tree mount, whose `.git` is the same
- * for every volume of the commit (HEAD detached at the commit): the ref it asked for, or no `.git`
- * at all. Small files of the volume's own, laid over the tree by overlayfs, so the tree mount and its
- * page cache stay shared.
- */
-export type GitView = { refs: RefFiles } | 'no-git';
+// A volume's view of `.git` is small files of its own, laid over its commit's tree by overlayfs, so
+// the tree mount and its page cache stay shared by every volume of the commit.
 
 /** Where a target's view files live (under the node's state directory): the same place after a restart. */
 export function viewDirFor(viewsDir: string, target: string): string {

@@ -1,7 +1,8 @@
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { GitfsError } from '../errors/errors';
-import { GitView, isViewOf, writeGitView } from './gitView';
+import { GitView } from '../gitdir/refFiles';
+import { isViewOf, writeGitView } from './gitView';
 import { detachAll, MountEntry, mountsAt, refuseForeignMounts } from './mountTable';
 import { TREE_FS_TYPE } from './treeMount';
 import { systemCommand } from './systemCommand';

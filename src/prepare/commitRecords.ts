@@ -7,6 +7,7 @@ import { ReadinessGate } from '../fuse/readinessGate';
 import { ServingThreads } from '../fuse/servingThreads';
 import { TreeFilesystem } from '../fuse/treeFilesystem';
 import { RemoteAccess } from '../git/gitEnvironment';
+import { GitView } from '../gitdir/refFiles';
 import { ResolvedRef } from '../git/remoteRefs';
 import { RepositoryStore } from '../git/repositoryStore';
 import { UploadPackClient } from '../git/uploadPackClient';
@@ -40,6 +41,8 @@ export interface CommitRequest {
   restoring: boolean;
   /** Mount the tree at this consumer's own mountpoint instead of under the trees directory (a user's mount, which cannot bind). */
   mountAt?: string;
+  /** With `mountAt`: the consumer's view of `.git`, which the tree then serves itself. */
+  ownView?: GitView;
   /** The consumer's logger: a preparation it starts logs with it. */
   log?: Logger;
 }
@@ -102,13 +105,13 @@ export class CommitRecords {
     await Promise.all([...this.records.values()].map((record) => record.drop(record.inUse ? options : { drainMs: options.drainMs })));
   }
 
-  private newRecord(key: string, { access, resolved, mountAt }: CommitRequest): CommitRecord {
+  private newRecord(key: string, { access, resolved, mountAt, ownView }: CommitRequest): CommitRecord {
     const { config, hydrator, threads, log } = this.machinery;
     const fuseLog = log.child({ component: 'fuse' });
     const label = `${access.remote.display}@${resolved.commit.slice(0, 12)}`;
     const dir = mountAt ? resolve(mountAt) : join(treesDirOf(config), access.remote.storeName, resolved.commit);
     const newMount = (gate: ReadinessGate<MountedTree>) => {
-      const filesystem = new TreeFilesystem(gate, hydrator, config.filesystem, fuseLog.child({ commit: resolved.commit }));
+      const filesystem = new TreeFilesystem(gate, hydrator, config.filesystem, fuseLog.child({ commit: resolved.commit }), ownView);
       return new TreeMount(dir, filesystem, label, { threads, kernelProfile: config.kernelProfile, holder: config.fuseHolder, log: fuseLog }, { atTarget: mountAt !== undefined });
     };
     const forget = (record: CommitRecord) => {

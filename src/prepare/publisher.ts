@@ -8,9 +8,9 @@ import { RepositoryStores } from '../git/repositoryStores';
 import { UploadPackClient, uploadPackClientFor } from '../git/uploadPackClient';
 import { SshIdentity, SshKeyring } from '../git/sshKeyring';
 import { Logger } from '../log/logger';
-import { GitView, viewDirFor } from '../mount/gitView';
+import { viewDirFor } from '../mount/gitView';
 import { publish, unpublish } from '../mount/publication';
-import { refFilesOf } from '../gitdir/refFiles';
+import { GitView, refFilesOf } from '../gitdir/refFiles';
 import { MOUNTS_AS_USER, TreeMount } from '../mount/treeMount';
 import { LayerSpares } from '../mount/layerSpares';
 import { layerDirFor, mountWritable, prepareLayer, removeWritable } from '../mount/writableLayer';
@@ -145,7 +145,9 @@ export class Publisher {
     const store = this.stores.forRemote(access.remote);
     // A user's mount has no bind mounts: the tree is mounted at the target itself.
     const mountAt = MOUNTS_AS_USER ? request.target : undefined;
-    const record = await this.commits.acquire({ store, access, resolved, client, depth: request.depth, restoring, mountAt, log: request.log });
+    const git = gitViewOf(request, resolved);
+    // A mount of its own serves the consumer's view of .git itself.
+    const record = await this.commits.acquire({ store, access, resolved, client, depth: request.depth, restoring, mountAt, ownView: mountAt ? git : undefined, log: request.log });
     let treeMount: TreeMount;
     // The tree is mounted while it is prepared (its operations wait at the readiness gate), so a
     // publish that waits for ready has only its own mount left to make once the tree is.
@@ -160,7 +162,6 @@ export class Publisher {
       treeMount = await mounting;
       // An overlay left at the target is over a live tree if this process made it or the tree was taken over.
       const keepExisting = this.published.has(request.target) || treeMount.adopted;
-      const git = gitViewOf(request, resolved);
       if (request.writable) {
         await layer;
         await mountWritable(treeMount.dir, request.target, this.layerDirOf(request.target), { keepExisting, git });

@@ -88,11 +88,11 @@ export class NodeVolumes {
         const published = await this.node.publisher.publish({
           repository: spec.remote.url, ref: spec.ref, commit: spec.commit, depth: spec.depth, credentials: credentials.http, ssh: credentials.ssh, target,
           readiness: spec.readiness, readyWaitMs: this.options.publishWaitMs, startedAt: started, log,
-          writable: writeLimitBytes === undefined ? undefined : { limitBytes: writeLimitBytes },
+          writable: writeLimitBytes === undefined ? undefined : { limitBytes: writeLimitBytes }, git: spec.git,
         });
         await this.records.put({
           volumeId: request.volumeId, target, fingerprint, repository: spec.remote.url,
-          refName: published.resolved.refName, commit: published.resolved.commit, depth: spec.depth, pod, writeLimitBytes,
+          refName: published.resolved.refName, commit: published.resolved.commit, depth: spec.depth, pod, writeLimitBytes, ...(spec.git ? {} : { git: false as const }),
         });
         this.live.set(target, published);
         this.restarted.delete(target);
@@ -164,7 +164,7 @@ export class NodeVolumes {
         try {
           const published = await this.node.publisher.restore({
             repository: record.repository, refName: record.refName, commit: record.commit, depth: record.depth, target: record.target, readiness: 'gate',
-            writable: record.writeLimitBytes === undefined ? undefined : { limitBytes: record.writeLimitBytes },
+            writable: record.writeLimitBytes === undefined ? undefined : { limitBytes: record.writeLimitBytes }, git: record.git,
           });
           this.live.set(record.target, published);
           // A mount taken over from the holder never stopped working; one mounted anew is not what running containers see.

@@ -17,6 +17,8 @@ export interface VolumeRecord {
   pod: PodInfo;
   /** Present for a writable volume: its layer's size. */
   writeLimitBytes?: number;
+  /** false for a volume without `.git` (absent: it has one). */
+  git?: false;
 }
 
 /**

@@ -18,6 +18,8 @@ export interface VolumeSpec {
   readiness: Readiness;
   /** A writable publish's most bytes of writes; undefined means the node's default. */
   writeLimitBytes?: number;
+  /** Whether the volume has a `.git` (attribute `git`, default "true"). */
+  git: boolean;
 }
 
 /** The pod a volume is published for, from the keys kubelet adds (podInfoOnMount). */
@@ -35,7 +37,7 @@ const KUBELET_PREFIX = 'csi.storage.k8s.io/';
 /** Added by csi-provisioner to the context of volumes it created. */
 const PROVISIONER_KEYS = new Set(['storage.kubernetes.io/csiProvisionerIdentity']);
 /** The attributes a volume is made of. */
-export const VOLUME_ATTRIBUTE_KEYS = new Set(['repository', 'ref', 'commit', 'depth', 'readiness', 'writeLimit']);
+export const VOLUME_ATTRIBUTE_KEYS = new Set(['repository', 'ref', 'commit', 'depth', 'readiness', 'writeLimit', 'git']);
 
 /**
  * Parses volume attributes. `where` names the map in errors ("volume_context",
@@ -75,7 +77,9 @@ export function parseVolumeSpec(attributes: Record<string, string>, options: { a
   }
   const writeLimitText = optional(attributes.writeLimit);
   const writeLimitBytes = writeLimitText === undefined ? undefined : parseByteSize(writeLimitText, field('writeLimit'));
-  return { remote, ref: ref ?? commit, commit, depth, readiness, writeLimitBytes };
+  const git = optional(attributes.git) ?? 'true';
+  if (git !== 'true' && git !== 'false') throw new InvalidArgument(field('git'), `"${redact(git).slice(0, 100)}" is not "true" or "false"`);
+  return { remote, ref: ref ?? commit, commit, depth, readiness, writeLimitBytes, git: git === 'true' };
 }
 
 export function podInfoOf(attributes: Record<string, string>): PodInfo {

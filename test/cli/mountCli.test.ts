@@ -37,6 +37,7 @@ describe('gitfs-csi mount', () => {
     const pid = await cli.pid();
     assert.deepEqual((await readdir(mountpoint)).slice(0, 3), ['.git', 'README.md', 'assets']);
     assert.equal(await readFile(join(mountpoint, 'package.json'), 'utf8'), '{"name":"fixture"}\n');
+    assert.equal((await run('git', ['-C', mountpoint, 'branch', '--show-current'])).stdout, 'main\n');
     cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0);
     assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
@@ -133,6 +134,17 @@ describe('gitfs-csi mount', () => {
     assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
     assert.deepEqual(await readdir(join(cache, 'layers')), ['spares'], 'only a formatted spare for the next --writable mount');
     assert.deepEqual(await readdir(mountpoint), []);
+  });
+
+  test('--no-git mounts the tree without .git, and leaves nothing behind', async () => {
+    const { mountpoint, cache } = await fresh();
+    const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--no-git']);
+    await untilOutput(cli, /^ready /m);
+    const pid = await cli.pid();
+    assert.deepEqual((await readdir(mountpoint)).slice(0, 2), ['README.md', 'assets']);
+    cli.child.kill('SIGTERM');
+    assert.equal(await cli.exited, 0);
+    assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
   });
 
   test('bad arguments name the field and exit 2', async () => {

@@ -51,6 +51,7 @@ describe('CSI node service over gRPC', () => {
       [publishRequest({ volumeId: 'v', target: t, context: { ...app(), colour: 'red' } }), /^volume_context\["colour"\]: unknown key/],
       [publishRequest({ volumeId: 'v', target: t, context: { ...app(), depth: 'deep' } }), /^volume_context\["depth"\]: "deep" is not a non-negative integer/],
       [publishRequest({ volumeId: 'v', target: t, context: { ...app(), readiness: 'soon' } }), /^volume_context\["readiness"\]: "soon" is not "wait" or "gate"/],
+      [publishRequest({ volumeId: 'v', target: t, context: { ...app(), git: 'no' } }), /^volume_context\["git"\]: "no" is not "true" or "false"/],
       [publishRequest({ volumeId: 'v', target: t, context: { ...app(), commit: 'abc123' } }), /^volume_context\["commit"\]: "abc123" is not a full commit id/],
       [publishRequest({ volumeId: 'v', target: t, context: { ...app(), ref: 'a..b' } }), /^volume_context\["ref"\]: "a\.\.b" is not a valid/],
       [publishRequest({ volumeId: 'v', target: t, context: { repository: 'ftp://127.0.0.1/r.git' } }), /^volume_context\["repository"\]: .*"ftp" transport/],
