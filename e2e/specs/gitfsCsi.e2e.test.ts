@@ -43,7 +43,7 @@ function readerPod(namespace: string, name: string, volume: Manifest): Manifest 
       restartPolicy: 'Never',
       containers: [{
         name: 'reader', image: IMAGE, imagePullPolicy: 'Never',
-        command: ['sh', '-c', 'cd /src && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum --'],
+        command: ['sh', '-c', 'cd /src && find . -path ./.git -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum --'],
         volumeMounts: [{ name: 'src', mountPath: '/src', readOnly: true }],
       }],
       volumes: [{ name: 'src', ...volume }],
@@ -192,14 +192,15 @@ describe('gitfs-csi on a real cluster', () => {
         restartPolicy: 'Never',
         containers: [{
           name: 'build', image: IMAGE, imagePullPolicy: 'Never',
-          command: ['sh', '-c', 'cd /src && mkdir out && echo built > out/result && echo local >> package.json && rm README.md && cat out/result package.json && ls README.md 2>&1 || true'],
+          command: ['sh', '-c', 'cd /src && mkdir out && echo built > out/result && echo local >> package.json && rm README.md && cat out/result package.json && ls README.md 2>&1; git branch --show-current && git status --porcelain'],
           volumeMounts: [{ name: 'src', mountPath: '/src' }],
         }],
         volumes: [{ name: 'src', csi: { driver: DRIVER, volumeAttributes: { repository: server.publicUrl('app.git'), ref: 'main', writeLimit: '64Mi' } } }],
       },
     };
     await apply([writer]);
-    assert.match(await kube.finishedPodLog(NS, 'writer'), /^built\n\{"name":"fixture"\}\nlocal\n.*No such file/s);
+    // git in the pod sees exactly the build's changes, on the branch the volume asked for, with no network of its own to use.
+    assert.match(await kube.finishedPodLog(NS, 'writer'), /^built\n\{"name":"fixture"\}\nlocal\n.*No such file.*\nmain\n D README\.md\n M package\.json\n\?\? out\/\n$/s);
     await apply([readerPod(NS, 'after-writer', inline({ repository: server.publicUrl('app.git'), ref: 'main' }))]);
     assert.equal(sortedOutput(await kube.finishedPodLog(NS, 'after-writer')), expected);
     await kube.remove([writer]);

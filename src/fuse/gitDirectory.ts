@@ -8,7 +8,7 @@ import { looseObject, looseObjectSize } from '../gitdir/looseObject';
 import { Errno } from './errno';
 import { GitHistory, MountedTree } from './mountedTree';
 import { DIRENT_HEADER, ENTRY_OUT, IN_HEADER, Op, OUT_HEADER, ROOT_ID, ATTR_OUT } from './protocol';
-import { align8, CACHE_SECONDS, ConnectionFacts, error, gitDirAttr, gitDirId, header, NodeAttr, readU64, ServedTree, writeNodeAttr, writeNodeEntry, writeU64 } from './treeAnswers';
+import { align8, CACHE_SECONDS, ConnectionFacts, error, GIT_DIR_ID, gitDirAttr, header, NodeAttr, readU64, ServedTree, writeNodeAttr, writeNodeEntry, writeU64 } from './treeAnswers';
 
 /** The fixed nodes of `.git`, numbered from its own node id on; the object fan-out directories and loose objects follow. */
 const enum Fixed {
@@ -80,7 +80,7 @@ export class GitDirectory {
     /** HEAD and packed-refs of the one consumer's ref (default: HEAD detached at the commit, no refs). */
     private readonly refs?: RefFiles,
   ) {
-    this.first = gitDirId(tree.index);
+    this.first = GIT_DIR_ID;
   }
 
   /** The reply to a request for a node of `.git` (or the root's lookup of `.git`), in a buffer of its own. */
@@ -93,9 +93,9 @@ export class GitDirectory {
 
   private async answerInto(req: Buffer, length: number, conn: ConnectionFacts, out: Buffer): Promise<number> {
     const op = req.readUInt32LE(4);
-    const node = req.readUInt32LE(16);
+    const node = readU64(req, 16);
     if (op === Op.LOOKUP && node === ROOT_ID) {
-      writeNodeEntry(out, OUT_HEADER, conn, gitDirAttr(this.tree));
+      writeNodeEntry(out, OUT_HEADER, conn, gitDirAttr(this.tree.commitSeconds));
       return header(out, req, OUT_HEADER + ENTRY_OUT, 0);
     }
     if (!(await this.exists(node))) return error(out, req, Errno.ENOENT);

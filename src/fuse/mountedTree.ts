@@ -10,8 +10,8 @@ export interface MountedTree {
   sizes: ReadinessGate<void>;
   /** Timestamps shown for every entry: the commit's committer date. */
   commitTime: Date;
-  /** The commit's history for its `.git`, made on first use; without it the tree has no `.git`. */
-  history?: () => Promise<GitHistory>;
+  /** The commit's history for its `.git`, made on first use. */
+  history: () => Promise<GitHistory>;
 }
 
 /** The commits and trees of a commit's history as one pack on disk (`<dir>/<name>.pack`, `.idx`). */

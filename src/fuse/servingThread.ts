@@ -32,7 +32,7 @@ function takeControlMessages(): void {
     if ('add' in message) connections.set(message.add, { facts: message.facts });
     else if ('tree' in message) {
       const connection = connections.get(message.tree);
-      if (connection) connection.tree = { index: new TreeIndex(message.columns), lookups: message.lookups, commitSeconds: message.commitSeconds, gitDir: message.gitDir };
+      if (connection) connection.tree = { index: new TreeIndex(message.columns), lookups: message.lookups, commitSeconds: message.commitSeconds };
     } else if ('remove' in message) {
       native.epollRemove(epoll, message.remove);
       connections.delete(message.remove);

@@ -12,7 +12,7 @@ import { ConnectionFacts, ServedTree } from './treeAnswers';
 /** What the main thread tells a serving thread (on its control port, which it polls between requests). */
 export type ToServingThread =
   | { add: number; facts: ConnectionFacts }
-  | { tree: number; columns: TreeIndexColumns; lookups: Int32Array; commitSeconds: number; gitDir: boolean }
+  | { tree: number; columns: TreeIndexColumns; lookups: Int32Array; commitSeconds: number }
   | { remove: number }
   | { stop: true };
 
@@ -167,5 +167,5 @@ export class ServingThreads {
 }
 
 function treeMessage(fd: number, tree: ServedTree): ToServingThread {
-  return { tree: fd, columns: tree.index.columns, lookups: tree.lookups, commitSeconds: tree.commitSeconds, gitDir: tree.gitDir };
+  return { tree: fd, columns: tree.index.columns, lookups: tree.lookups, commitSeconds: tree.commitSeconds };
 }

@@ -37,6 +37,8 @@ export interface ConnectionFacts {
   gid: number;
   /** Requests received, by opcode (slot 0: opcodes past the table), counted by the serving threads. */
   requests: Int32Array;
+  /** Whether the root holds a `.git` (its nodes are GIT_DIR_ID and on, answered by the main thread). */
+  gitDir: boolean;
 }
 
 export const REQUEST_COUNT_SLOTS = 64;
@@ -48,14 +50,13 @@ export interface ServedTree {
   lookups: Int32Array;
   /** The commit's committer date, in seconds: every entry's times. */
   commitSeconds: number;
-  /** Whether the root holds a `.git` (node GIT_DIR_ID past the tree's entries). */
-  gitDir: boolean;
 }
 
-/** The node id of a tree's `.git`: the first past its entries (the rest of `.git` follows it). */
-export function gitDirId(index: TreeIndex): number {
-  return index.count + 1;
-}
+/**
+ * The node id of the root's `.git`, and of the rest of it after it: past 2^32, apart from the tree's
+ * entries, so that `.git` itself is there before the tree is (a volume's view of it lies over it).
+ */
+export const GIT_DIR_ID = 2 ** 32;
 
 const GIT_DIR_NAME = Buffer.from('.git');
 
@@ -109,6 +110,7 @@ export function answer(req: Buffer, length: number, conn: ConnectionFacts, tree:
   }
   const known = op === Op.LOOKUP || op === Op.GETATTR || op === Op.READDIR || op === Op.READDIRPLUS || op === Op.READ || op === Op.READLINK || op === Op.FORGET || op === Op.BATCH_FORGET;
   if (!known) return Need.Unknown;
+  if (conn.gitDir && (isGitDirNode(req) || isRootLookupOfGitDir(req, length))) return op === Op.FORGET ? NO_REPLY : Need.GitDir;
   if (!tree) {
     if (op === Op.GETATTR && nodeIdOf(req) === ROOT_ID) return rootBeforeReady(out, req, conn);
     if (op === Op.FORGET || op === Op.BATCH_FORGET) return NO_REPLY; // nothing was looked up yet
@@ -116,10 +118,7 @@ export function answer(req: Buffer, length: number, conn: ConnectionFacts, tree:
   }
   if (op === Op.BATCH_FORGET) return batchForget(req, length, tree);
   const entry = entryOf(req, tree.index);
-  if (entry < 0) {
-    if (op === Op.FORGET) return NO_REPLY; // `.git` keeps no lookup counts
-    return tree.gitDir && nodeIdOf(req) >= gitDirId(tree.index) ? Need.GitDir : error(out, req, Errno.ENOENT);
-  }
+  if (entry < 0) return op === Op.FORGET ? NO_REPLY : error(out, req, Errno.ENOENT);
   switch (op) {
     case Op.FORGET:
       if (length < IN_HEADER + 8) return Need.Malformed;
@@ -163,6 +162,17 @@ export function header(out: Buffer, req: Buffer, length: number, errno: number):
   return length;
 }
 
+/** Whether the request is about a node of `.git` (GIT_DIR_ID and on). */
+function isGitDirNode(req: Buffer): boolean {
+  return req.readUInt32LE(20) === GIT_DIR_ID / 2 ** 32;
+}
+
+/** Whether the request is the root's lookup of `.git`. */
+export function isRootLookupOfGitDir(req: Buffer, length: number): boolean {
+  const nameEnd = IN_HEADER + GIT_DIR_NAME.length;
+  return req.readUInt32LE(4) === Op.LOOKUP && nodeIdOf(req) === ROOT_ID && length > nameEnd && req[nameEnd] === 0 && req.compare(GIT_DIR_NAME, 0, GIT_DIR_NAME.length, IN_HEADER, nameEnd) === 0;
+}
+
 export function nodeIdOf(req: Buffer): number {
   return req.readUInt32LE(20) === 0 ? req.readUInt32LE(16) : -1;
 }
@@ -187,7 +197,6 @@ function lookup(out: Buffer, req: Buffer, length: number, conn: ConnectionFacts,
   let end = IN_HEADER;
   while (end < length && req[end] !== 0) end++;
   if (end === length) return Need.Malformed;
-  if (parent === 0 && tree.gitDir && end - IN_HEADER === GIT_DIR_NAME.length && req.compare(GIT_DIR_NAME, 0, GIT_DIR_NAME.length, IN_HEADER, end) === 0) return Need.GitDir;
   const child = index.child(parent, req, IN_HEADER, end);
   if (child >= 0 && !sizeKnown(index, child)) return Need.Sizes;
   writeEntry(out, OUT_HEADER, conn, tree, child);
@@ -248,9 +257,24 @@ export function writeNodeEntry(out: Buffer, at: number, conn: ConnectionFacts, a
   writeNodeAttr(out, at + 40, conn, attr);
 }
 
-/** The attributes of a tree's `.git` directory itself. */
-export function gitDirAttr(tree: ServedTree): NodeAttr {
-  return { node: gitDirId(tree.index), mode: 0o40755, size: 4096, seconds: tree.commitSeconds };
+/** The attributes of the root's `.git` directory itself (its times the commit's, or 0 before the tree is ready). */
+export function gitDirAttr(seconds: number): NodeAttr {
+  return { node: GIT_DIR_ID, mode: 0o40755, size: 4096, seconds };
+}
+
+/**
+ * The root's `.git` itself before the tree is ready (a volume's view of it is laid over it then): a
+ * lookup of it from the root, or its attributes; not cached, so the real ones show once ready.
+ * Undefined for any other request.
+ */
+export function gitDirBeforeReady(out: Buffer, req: Buffer, length: number, conn: ConnectionFacts): number | undefined {
+  const lookup = isRootLookupOfGitDir(req, length);
+  if (!lookup && !(req.readUInt32LE(4) === Op.GETATTR && readU64(req, 16) === GIT_DIR_ID)) return undefined;
+  const at = OUT_HEADER + (lookup ? 40 : 16);
+  out.fill(0, OUT_HEADER, at);
+  if (lookup) writeU64(out, OUT_HEADER, GIT_DIR_ID);
+  writeNodeAttr(out, at, conn, gitDirAttr(0));
+  return header(out, req, lookup ? OUT_HEADER + ENTRY_OUT : OUT_HEADER + ATTR_OUT, 0);
 }
 
 /** The root before the tree is ready: an empty directory, not cached, so the real one shows once ready. */
@@ -286,7 +310,7 @@ function readdir(out: Buffer, req: Buffer, conn: ConnectionFacts, tree: ServedTr
   const first = index.firstChildOf(dir);
   const names = index.names;
   // The root's `.git` comes after its children.
-  const end = children + 2 + (dir === 0 && tree.gitDir ? 1 : 0);
+  const end = children + 2 + (dir === 0 && conn.gitDir ? 1 : 0);
   let at = OUT_HEADER;
   for (let position = offset; position < end; position++) {
     const child = position >= 2 && position < children + 2 ? first + position - 2 : -1;
@@ -296,10 +320,10 @@ function readdir(out: Buffer, req: Buffer, conn: ConnectionFacts, tree: ServedTr
     const direntAt = plus ? at + ENTRY_OUT : at;
     const next = direntAt + align8(DIRENT_HEADER + nameLength);
     if (next - OUT_HEADER > limit) break;
-    const target = child >= 0 ? child + 1 : dotGit ? gitDirId(index) : (position === 0 ? dir : index.parents[dir]) + 1;
+    const target = child >= 0 ? child + 1 : dotGit ? GIT_DIR_ID : (position === 0 ? dir : index.parents[dir]) + 1;
     if (plus) {
       if (child >= 0 && sizeKnown(index, child)) writeEntry(out, at, conn, tree, child);
-      else if (dotGit) writeNodeEntry(out, at, conn, gitDirAttr(tree));
+      else if (dotGit) writeNodeEntry(out, at, conn, gitDirAttr(tree.commitSeconds));
       else out.fill(0, at, at + ENTRY_OUT);
     }
     writeU64(out, direntAt, target);

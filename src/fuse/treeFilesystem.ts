@@ -17,7 +17,7 @@ import { IN_HEADER, Op, OUT_HEADER, STATFS_OUT } from './protocol';
 import { ReadinessGate } from './readinessGate';
 import { DEFAULT_PREFETCH, PrefetchOptions, ReadPrefetcher } from './readPrefetcher';
 import { ConnectionHandler, ServingThreads } from './servingThreads';
-import { answer, ConnectionFacts, entryOf, error, header, Need, nodeIdOf, NO_REPLY, REQUEST_COUNT_SLOTS, ServedTree, writeU64 } from './treeAnswers';
+import { answer, ConnectionFacts, entryOf, error, gitDirBeforeReady, header, Need, nodeIdOf, NO_REPLY, REQUEST_COUNT_SLOTS, ServedTree, writeU64 } from './treeAnswers';
 
 export interface FilesystemOptions {
   /** Longest an operation waits at the readiness gate before failing with EIO. */
@@ -90,7 +90,7 @@ export class TreeFilesystem implements ConnectionHandler {
 
   /** Starts serving connection `fd` (INIT answered) on the node's serving threads. */
   serve(fd: number, negotiated: Negotiated, threads: ServingThreads, owner: { uid: number; gid: number }): void {
-    const facts: ConnectionFacts = { negotiated, cacheDir: this.hydrator.cache.dir, ...owner, requests: this.requests };
+    const facts: ConnectionFacts = { negotiated, cacheDir: this.hydrator.cache.dir, ...owner, requests: this.requests, gitDir: this.view !== 'no-git' };
     this.connection = { fd, facts, threads };
     this.endedWith = undefined;
     threads.add(fd, facts, this);
@@ -166,6 +166,8 @@ export class TreeFilesystem implements ConnectionHandler {
     const pending: Pending = { interrupted: false };
     this.pending.set(unique, pending);
     try {
+      const early = this.tree || !this.connection?.facts.gitDir ? undefined : gitDirBeforeReady(this.out, request, request.length, this.connection.facts);
+      if (early !== undefined) return this.write(early);
       for (let attempt = 0; attempt < 3; attempt++) {
         const tree = this.tree ?? this.servedTree(await this.gate.wait(this.options.gateWaitMs));
         const facts = this.connection?.facts;
@@ -221,10 +223,8 @@ export class TreeFilesystem implements ConnectionHandler {
 
   /** The tree's `.git`, made when first asked for. */
   private gitDirectory(tree: ServedTree): GitDirectory {
-    const mounted = this.mounted!;
-    if (!mounted.history) throw new GitfsError('internal', `commit ${tree.index.commit} is served without a .git`);
     const refs = this.view && this.view !== 'no-git' ? this.view.refs : undefined;
-    this.gitDir ??= new GitDirectory(tree, { ...mounted, history: mounted.history }, (oid, sizeHint) => this.blobContent(oid, sizeHint), this.options.gateWaitMs, refs);
+    this.gitDir ??= new GitDirectory(tree, this.mounted!, (oid, sizeHint) => this.blobContent(oid, sizeHint), this.options.gateWaitMs, refs);
     return this.gitDir;
   }
 
@@ -296,7 +296,6 @@ export class TreeFilesystem implements ConnectionHandler {
       index: mounted.index,
       lookups: new Int32Array(new SharedArrayBuffer(mounted.index.count * 4)),
       commitSeconds: Math.floor(mounted.commitTime.getTime() / 1000),
-      gitDir: mounted.history !== undefined && this.view !== 'no-git',
     };
     this.gitDir = undefined;
     if (this.connection) this.connection.threads.serveTree(this.connection.fd, this.tree);

@@ -2,7 +2,7 @@ import { EmptyRepository, InvalidArgument, RefNotFound } from '../errors/errors'
 import { RemoteAccess } from './gitEnvironment';
 import { withRetry } from './retry';
 import { runGit } from './gitProcess';
-import { UploadPackClient } from './uploadPackClient';
+import { RemoteRefs, UploadPackClient } from './uploadPackClient';
 import { leftToGit } from './v2Transport';
 
 /** What a ref named by a volume resolves to on the remote. */
@@ -35,9 +35,12 @@ export function validateRef(ref: string, field = 'ref'): void {
 export async function resolveRemoteRef(access: RemoteAccess, ref: string | undefined, timeoutMs: number, client?: UploadPackClient): Promise<ResolvedRef> {
   const wanted = ref ?? 'HEAD';
   validateRef(wanted);
-  const refs = await listRemoteRefs(access, timeoutMs, client);
+  const { oids: refs, symrefs } = await listRemoteRefs(access, timeoutMs, client);
   if (refs.size === 0) throw new EmptyRepository(access.remote.display);
   if (isCommitId(wanted)) return { commit: wanted, refName: wanted };
+  // The remote's HEAD is its default branch, by name (a volume's .git then names it, as a clone's does).
+  const head = wanted === 'HEAD' ? symrefs.get('HEAD') : undefined;
+  if (head && refs.get(head)) return { commit: refs.get(head)!, refName: head };
 
   const candidates = wanted.startsWith('refs/') || wanted === 'HEAD'
     ? [wanted]
@@ -51,7 +54,7 @@ export async function resolveRemoteRef(access: RemoteAccess, ref: string | undef
   throw new RefNotFound(access.remote.display, wanted);
 }
 
-async function listRemoteRefs(access: RemoteAccess, timeoutMs: number, client: UploadPackClient | undefined): Promise<Map<string, string>> {
+async function listRemoteRefs(access: RemoteAccess, timeoutMs: number, client: UploadPackClient | undefined): Promise<RemoteRefs> {
   if (client) {
     try {
       return await client.listRefs();
@@ -59,16 +62,18 @@ async function listRemoteRefs(access: RemoteAccess, timeoutMs: number, client: U
       if (!leftToGit(err)) throw err;
     }
   }
-  const { stdout } = await withRetry(() => runGit({ args: ['ls-remote', '--', access.remote.url], access, timeoutMs }));
+  const { stdout } = await withRetry(() => runGit({ args: ['ls-remote', '--symref', '--', access.remote.url], access, timeoutMs }));
   return parseLsRemote(stdout.toString('utf8'));
 }
 
-function parseLsRemote(listing: string): Map<string, string> {
-  const refs = new Map<string, string>();
+function parseLsRemote(listing: string): RemoteRefs {
+  const refs: RemoteRefs = { oids: new Map(), symrefs: new Map() };
   for (const line of listing.split('\n')) {
     const tab = line.indexOf('\t');
     if (tab < 0) continue;
-    refs.set(line.slice(tab + 1).trim(), line.slice(0, tab).trim());
+    const [value, name] = [line.slice(0, tab).trim(), line.slice(tab + 1).trim()];
+    if (value.startsWith('ref: ')) refs.symrefs.set(name, value.slice('ref: '.length));
+    else refs.oids.set(name, value);
   }
   return refs;
 }

@@ -3,6 +3,12 @@ import { DELIM, FLUSH, Packet, packetText, pktLine, PktLineDecoder } from './pkt
 import { RemoteAccess } from './gitEnvironment';
 import { collectPackets, decodePackets, parseCapabilities, UseGitClient, V2Transport, v2TransportFor } from './v2Transport';
 
+/** A remote's refs: each name's object id (an annotated tag's peeled commit under "<name>^{}"), and where its symbolic refs (HEAD) point. */
+export interface RemoteRefs {
+  oids: Map<string, string>;
+  symrefs: Map<string, string>;
+}
+
 export interface PackRequest {
   wants: string[];
   /** Commits of history to send (protocol `deepen`); absent for all of it. */
@@ -49,19 +55,21 @@ export class UploadPackClient {
    * The listing is asked for beside the advertisement, as SHA-1 (nearly every repository): one
    * round trip's wait instead of two. A SHA-256 server is asked again, in its own format.
    */
-  async listRefs(): Promise<Map<string, string>> {
+  async listRefs(): Promise<RemoteRefs> {
     const guess = this.request('ls-refs', ['peel', 'symrefs'], 'sha1').then(collectPackets);
     guess.catch(() => undefined);
     const packets = (await this.objectFormat()) === 'sha1' ? await guess : await this.command('ls-refs', ['peel', 'symrefs']);
-    const refs = new Map<string, string>();
+    const refs: RemoteRefs = { oids: new Map(), symrefs: new Map() };
     for (const packet of packets) {
       const text = packetText(packet);
       if (!text) continue;
       if (text.startsWith('ERR ')) throw new UseGitClient(`the server refused ls-refs: ${text.slice(4, 200)}`);
       const [oid, name, ...attributes] = text.split(' ');
-      refs.set(name, oid);
+      refs.oids.set(name, oid);
       const peeled = attributes.find((a) => a.startsWith('peeled:'));
-      if (peeled) refs.set(`${name}^{}`, peeled.slice('peeled:'.length));
+      if (peeled) refs.oids.set(`${name}^{}`, peeled.slice('peeled:'.length));
+      const target = attributes.find((a) => a.startsWith('symref-target:'));
+      if (target) refs.symrefs.set(name, target.slice('symref-target:'.length));
     }
     return refs;
   }

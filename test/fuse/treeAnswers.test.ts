@@ -19,7 +19,7 @@ function servedTree(): ServedTree {
   columns.setRawOid(file, oid(2), 0, 20);
   const index = columns.finish('ab'.repeat(20));
   index.applySizes(new Map([[oid(2).toString('hex'), 5]]));
-  return { index, lookups: new Int32Array(new SharedArrayBuffer(index.count * 4)), commitSeconds: 1_700_000_000, gitDir: false };
+  return { index, lookups: new Int32Array(new SharedArrayBuffer(index.count * 4)), commitSeconds: 1_700_000_000 };
 }
 
 const facts: ConnectionFacts = {
@@ -28,6 +28,7 @@ const facts: ConnectionFacts = {
   uid: 0,
   gid: 0,
   requests: new Int32Array(REQUEST_COUNT_SLOTS),
+  gitDir: false,
 };
 
 function request(op: number, nodeid: number, body: Buffer = Buffer.alloc(0)): Buffer {

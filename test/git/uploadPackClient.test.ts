@@ -44,8 +44,9 @@ async function lsRemote(url: string): Promise<Map<string, string>> {
 
 test('ls-refs lists what git ls-remote lists: branches, HEAD, tags and their peeled commits', async () => {
   const refs = await clientFor(server.url('repo.git')).listRefs();
-  assert.deepEqual(refs, await lsRemote(server.url('repo.git')));
-  assert.equal(refs.get('refs/tags/v1^{}'), commit);
+  assert.deepEqual(refs.oids, await lsRemote(server.url('repo.git')));
+  assert.equal(refs.oids.get('refs/tags/v1^{}'), commit);
+  assert.deepEqual(refs.symrefs, new Map([['HEAD', 'refs/heads/main']]));
 });
 
 test('a depth-1 fetch without blobs brings the commit and its trees only, and says where history was cut', async () => {
@@ -67,14 +68,14 @@ test('a depth-1 fetch without blobs brings the commit and its trees only, and sa
 test('file:// remotes speak the same protocol through git upload-pack', async () => {
   const url = `file://${join(dir, 'repo.git')}`;
   const refs = await clientFor(url, { allowFile: true }).listRefs();
-  assert.equal(refs.get('refs/heads/main'), commit);
+  assert.equal(refs.oids.get('refs/heads/main'), commit);
 });
 
 test('refused volume credentials are final; without any, git is asked (the node may have its own)', async () => {
   const url = privateServer.url('repo.git');
   await assert.rejects(clientFor(url, { credentials: { username: 'u', password: 'wrong' } }).listRefs(), AccessDenied);
   await assert.rejects(clientFor(url).listRefs(), UseGitClient);
-  assert.equal((await clientFor(url, { credentials: { username: 'u', password: 'right' } }).listRefs()).get('refs/heads/main'), commit);
+  assert.equal((await clientFor(url, { credentials: { username: 'u', password: 'right' } }).listRefs()).oids.get('refs/heads/main'), commit);
 });
 
 test('a server error or an unknown repository makes the client step aside for git, which classifies it', async () => {

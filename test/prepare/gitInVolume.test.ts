@@ -43,7 +43,7 @@ describe('git inside a volume', () => {
     assert.equal((await podGit(target, ['rev-parse', '--is-shallow-repository'])).trim(), 'true');
     assert.equal(await readFile(join(target, '.git/shallow'), 'utf8'), `${commit}\n`);
     assert.equal(await podGit(target, ['status', '--porcelain']), '');
-    for (const args of [['ls-files', '-s'], ['log', '--format=%H %T %s'], ['cat-file', '-p', 'HEAD'], ['ls-tree', '-r', 'HEAD'], ['fsck', '--connectivity-only']]) {
+    for (const args of [['branch', '--show-current'], ['ls-files', '-s'], ['log', '--format=%H %T %s'], ['cat-file', '-p', 'HEAD'], ['ls-tree', '-r', 'HEAD'], ['fsck', '--connectivity-only']]) {
       assert.equal(await podGit(target, args), await git(['-C', shallowClone, ...args]), args.join(' '));
     }
     assert.equal(hydrated(), before, 'no blob was hydrated');
@@ -126,6 +126,21 @@ describe('git inside a volume', () => {
       if (writable) await run('sh', ['-c', 'echo written > "$1/written.txt"', 'sh', target]);
       await harness.publisher.unpublish(target);
     }
+    // Published before the tree is ready (readiness "gate"): the listing, once there, has no .git
+    // either; and a volume of the same commit that has one names its branch.
+    await commitTree(harness.repoDir('gated.git'), generatedTree(20, 3));
+    const gated = harness.target('no-git-gated');
+    const withGit = harness.target('gated');
+    await harness.server.withFetchDelay(1000, async () => {
+      const published = await harness.publisher.publish({ repository: harness.url('gated.git'), target: gated, depth: 1, git: false, readiness: 'gate' });
+      await harness.publisher.publish({ repository: harness.url('gated.git'), ref: 'main', target: withGit, depth: 1, readiness: 'gate' });
+      assert.equal(published.preparation.gate.state, 'pending');
+      const listing = await readdir(gated);
+      assert.ok(!listing.includes('.git') && listing.includes('README.md'), listing.join(' '));
+    });
+    assert.equal((await podGit(withGit, ['branch', '--show-current'])).trim(), 'main');
+    await harness.publisher.unpublish(gated);
+    await harness.publisher.unpublish(withGit);
   });
 
   test('a volume with its whole history: show, log -p and blame of older commits bring their blobs through the mount', async () => {
