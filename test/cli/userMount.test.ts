@@ -54,7 +54,7 @@ describe('gitfs-csi mount as a user, through fusermount3', () => {
     test(`mounts at the mountpoint itself, serves git archive's bytes and modes, and SIGTERM leaves nothing (${runtime ? 'state in $XDG_RUNTIME_DIR' : 'no $XDG_RUNTIME_DIR: a private directory in $TMPDIR'})`, async () => {
       const paths = await userDirs(runtime ? 'with-runtime' : 'without-runtime');
       const env = { PATH: process.env.PATH, HOME: paths.home, TMPDIR: paths.tmp, ...(runtime ? { XDG_RUNTIME_DIR: paths.runtime } : {}) };
-      // One of the two names a branch, which the mount's own .git then names too.
+      // One names the branch, the other takes the remote's HEAD: the mount's own .git names main either way.
       const cli = startCli(['mount', server.url('demo.git'), paths.mnt, ...(runtime ? [] : ['--ref', 'main'])], { wrap: asUser, env });
       await untilOutput(cli, new RegExp(`^ready ${paths.mnt} ${commit}$`, 'm'));
       const pid = await cli.pid();
@@ -75,7 +75,7 @@ describe('gitfs-csi mount as a user, through fusermount3', () => {
       const userGit = async (...args: string[]) => (await run(asUser[0], [...asUser.slice(1), 'env', `HOME=${paths.home}`, 'git', '-C', paths.mnt, ...args])).stdout;
       assert.equal((await userGit('rev-parse', 'HEAD')).trim(), commit);
       assert.equal(await userGit('status', '--porcelain'), '');
-      assert.equal((await userGit('branch', '--show-current')).trim(), runtime ? '' : 'main');
+      assert.equal((await userGit('branch', '--show-current')).trim(), 'main');
 
       cli.child.kill('SIGTERM');
       assert.equal(await cli.exited, 0, cli.stderr);
