@@ -43,6 +43,7 @@ const LAYOUT: ReadonlyArray<{ name: string; parent: Fixed; directory: boolean }>
   { name: 'tags', parent: Fixed.Refs, directory: true },
   { name: 'packed-refs', parent: Fixed.GitDir, directory: false },
 ];
+const FIRST = GIT_DIR_ID;
 const FANOUT = 256;
 const MAX_REPLY = 256 * 4096;
 const DT_DIR = 4;
@@ -56,12 +57,12 @@ interface Child {
 }
 
 /**
- * A commit's `.git`, answered on the main thread: HEAD (the commit, detached), a config that lets
- * `git status` trust the served timestamps, an index of the whole tree, the history's commits and
- * trees as one pack, and every blob of the tree as a loose object whose size is known before its
- * content is, hydrated like the file itself when git reads it. Read-only; a writable volume's
- * overlay takes git's writes. Node ids follow the tree's entries, and are the same in every
- * process that serves the commit, so a successor answers for the nodes the kernel holds.
+ * A commit's `.git`, answered on the main thread: HEAD (the commit, detached, unless the mount's one
+ * consumer brings its ref), a config that lets `git status` trust the served timestamps, an index of
+ * the whole tree, the history's commits and trees as one pack, and every blob the history reaches as
+ * a loose object, hydrated like a file when git reads it. Read-only; a writable volume's overlay
+ * takes git's writes. Node ids start at GIT_DIR_ID and are the same in every process that serves the
+ * commit, so a successor answers for the nodes the kernel holds.
  */
 export class GitDirectory {
   private blobs: LooseBlobs | undefined;
@@ -69,19 +70,16 @@ export class GitDirectory {
   private indexFile: Promise<Buffer> | undefined;
   private readonly loose = new Map<number, Buffer>();
   private looseBytes = 0;
-  private readonly first: number;
 
   constructor(
     private readonly tree: ServedTree,
-    private readonly mounted: MountedTree & { history: () => Promise<GitHistory> },
+    private readonly mounted: MountedTree,
     /** A blob's content, hydrated (a loose object's content); the size is a hint for the fetch. */
     private readonly readBlob: (oid: string, sizeHint: number) => Promise<Buffer>,
     private readonly sizesWaitMs: number,
     /** HEAD and packed-refs of the one consumer's ref (default: HEAD detached at the commit, no refs). */
     private readonly refs?: RefFiles,
-  ) {
-    this.first = GIT_DIR_ID;
-  }
+  ) {}
 
   /** The reply to a request for a node of `.git` (or the root's lookup of `.git`), in a buffer of its own. */
   async answer(req: Buffer, conn: ConnectionFacts): Promise<Buffer> {
@@ -101,7 +99,9 @@ export class GitDirectory {
     if (!(await this.exists(node))) return error(out, req, Errno.ENOENT);
     switch (op) {
       case Op.LOOKUP: {
-        const name = req.subarray(IN_HEADER, req.indexOf(0, IN_HEADER));
+        const end = req.indexOf(0, IN_HEADER);
+        if (end < 0) return error(out, req, Errno.EIO);
+        const name = req.subarray(IN_HEADER, end);
         const child = await this.child(node, name);
         if (child === undefined) {
           out.fill(0, OUT_HEADER, OUT_HEADER + ENTRY_OUT);
@@ -123,7 +123,7 @@ export class GitDirectory {
         if (this.isDirectory(node)) return error(out, req, Errno.EISDIR);
         const position = readU64(req, IN_HEADER + 8);
         const size = Math.min(req.readUInt32LE(IN_HEADER + 16), out.length - OUT_HEADER);
-        const local = node - this.first;
+        const local = node - FIRST;
         if (local === Fixed.PackFile || local === Fixed.PackIndex) return header(out, req, OUT_HEADER + (await readRange(this.packPath(local, await this.historyPack()), out, size, position)), 0);
         const content = await this.content(node);
         const copied = position < content.length ? content.copy(out, OUT_HEADER, position, Math.min(content.length, position + size)) : 0;
@@ -137,12 +137,12 @@ export class GitDirectory {
   }
 
   private isDirectory(node: number): boolean {
-    const local = node - this.first;
+    const local = node - FIRST;
     return local < Fixed.Count ? LAYOUT[local].directory : local < Fixed.Count + FANOUT;
   }
 
   private async exists(node: number): Promise<boolean> {
-    const local = node - this.first;
+    const local = node - FIRST;
     if (local < 0) return false;
     if (local === Fixed.Shallow) return (await this.historyPack()).shallow.length > 0;
     if (local === Fixed.PackedRefs) return this.refs?.packedRefs !== undefined;
@@ -156,7 +156,7 @@ export class GitDirectory {
    * checkout see a `.git` the size of a clone's and do not read every blob a second time through it.
    */
   private async children(dir: number): Promise<Child[]> {
-    const local = dir - this.first;
+    const local = dir - FIRST;
     const children: Child[] = [];
     if (local >= Fixed.Count) {
       for (const position of await this.looseBlobs().withPrefix(hexByte(local - Fixed.Count))) {
@@ -170,16 +170,16 @@ export class GitDirectory {
       if (fixed === Fixed.Shallow && history!.shallow.length === 0) continue;
       if (fixed === Fixed.PackedRefs && this.refs?.packedRefs === undefined) continue;
       const name = fixed === Fixed.PackFile || fixed === Fixed.PackIndex ? history!.name + LAYOUT[fixed].name : LAYOUT[fixed].name;
-      children.push({ name: Buffer.from(name), node: this.first + fixed });
+      children.push({ name: Buffer.from(name), node: FIRST + fixed });
     }
     return children;
   }
 
   private async child(dir: number, name: Buffer): Promise<number | undefined> {
     if (!this.isDirectory(dir)) return undefined;
-    const local = dir - this.first;
+    const local = dir - FIRST;
     const text = name.toString('latin1');
-    if (local === Fixed.Objects && /^[0-9a-f]{2}$/.test(text)) return this.first + Fixed.Count + parseInt(text, 16);
+    if (local === Fixed.Objects && /^[0-9a-f]{2}$/.test(text)) return FIRST + Fixed.Count + parseInt(text, 16);
     if (local >= Fixed.Count) {
       const position = /^[0-9a-f]+$/.test(text) ? await this.looseBlobs().find(hexByte(local - Fixed.Count) + text) : undefined;
       return position === undefined ? undefined : this.looseId(position);
@@ -189,15 +189,15 @@ export class GitDirectory {
 
   /** The parent of a directory of `.git`. */
   private parentOf(dir: number): number {
-    const local = dir - this.first;
+    const local = dir - FIRST;
     if (local === Fixed.GitDir) return ROOT_ID;
-    return this.first + (local < Fixed.Count ? LAYOUT[local].parent : Fixed.Objects);
+    return FIRST + (local < Fixed.Count ? LAYOUT[local].parent : Fixed.Objects);
   }
 
   private async attr(node: number): Promise<NodeAttr> {
     const seconds = this.tree.commitSeconds;
     if (this.isDirectory(node)) return { node, mode: 0o40755, size: 4096, seconds };
-    const local = node - this.first;
+    const local = node - FIRST;
     switch (local) {
       case Fixed.Index:
         // Later than every file's mtime, or git would take each entry as racily clean and read it.
@@ -222,7 +222,7 @@ export class GitDirectory {
   }
 
   private async content(node: number): Promise<Buffer> {
-    const local = node - this.first;
+    const local = node - FIRST;
     switch (local) {
       case Fixed.Head:
         return Buffer.from(this.refs?.head ?? `${this.tree.index.commit}\n`);
@@ -284,13 +284,13 @@ export class GitDirectory {
   }
 
   private sizeKnown(node: number): boolean {
-    const local = node - this.first;
+    const local = node - FIRST;
     if (local < Fixed.Count) return local !== Fixed.Index || this.tree.index.allSizesKnown;
     return this.looseBlobs().knownSize(local - Fixed.Count - FANOUT) !== undefined;
   }
 
   private looseId(position: number): number {
-    return this.first + Fixed.Count + FANOUT + position;
+    return FIRST + Fixed.Count + FANOUT + position;
   }
 
   private historyPack(): Promise<GitHistory> {
