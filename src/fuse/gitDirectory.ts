@@ -4,7 +4,7 @@ import { gitConfigFile } from '../gitdir/gitConfigFile';
 import { gitIndexFileOf } from '../gitdir/gitIndexFile';
 import { LooseBlobs } from '../gitdir/looseBlobs';
 import { RefFiles } from '../gitdir/refFiles';
-import { looseObject, looseObjectSize } from '../gitdir/looseObject';
+import { adler32Of, ContentReader, looseObjectSize, readLooseObject } from '../gitdir/looseObject';
 import { Errno } from './errno';
 import { GitHistory, MountedTree } from './mountedTree';
 import { DIRENT_HEADER, ENTRY_OUT, IN_HEADER, Op, OUT_HEADER, ROOT_ID, ATTR_OUT } from './protocol';
@@ -48,8 +48,6 @@ const FANOUT = 256;
 const MAX_REPLY = 256 * 4096;
 const DT_DIR = 4;
 const DT_REG = 8;
-/** Loose objects built from blobs, kept while git reads them in pieces. */
-const LOOSE_CACHE_BYTES = 64 << 20;
 
 interface Child {
   name: Buffer;
@@ -68,14 +66,14 @@ export class GitDirectory {
   private blobs: LooseBlobs | undefined;
   private history: Promise<GitHistory> | undefined;
   private indexFile: Promise<Buffer> | undefined;
-  private readonly loose = new Map<number, Buffer>();
-  private looseBytes = 0;
+  /** The Adler-32 of each loose object read so far (its last four bytes), by position. */
+  private readonly adlers = new Map<number, number>();
 
   constructor(
     private readonly tree: ServedTree,
     private readonly mounted: MountedTree,
-    /** A blob's content, hydrated (a loose object's content); the size is a hint for the fetch. */
-    private readonly readBlob: (oid: string, sizeHint: number) => Promise<Buffer>,
+    /** Uses a blob's content (hydrated first, and verified) through `use`; the size is a hint for the fetch. */
+    private readonly withBlob: <T>(oid: string, sizeHint: number, use: (read: ContentReader, size: number) => T) => Promise<T>,
     private readonly sizesWaitMs: number,
     /** HEAD and packed-refs of the one consumer's ref (default: HEAD detached at the commit, no refs). */
     private readonly refs?: RefFiles,
@@ -125,6 +123,7 @@ export class GitDirectory {
         const size = Math.min(req.readUInt32LE(IN_HEADER + 16), out.length - OUT_HEADER);
         const local = node - FIRST;
         if (local === Fixed.PackFile || local === Fixed.PackIndex) return header(out, req, OUT_HEADER + (await readRange(this.packPath(local, await this.historyPack()), out, size, position)), 0);
+        if (local >= Fixed.Count + FANOUT) return header(out, req, OUT_HEADER + (await this.readLoose(local - Fixed.Count - FANOUT, position, size, out)), 0);
         const content = await this.content(node);
         const copied = position < content.length ? content.copy(out, OUT_HEADER, position, Math.min(content.length, position + size)) : 0;
         return header(out, req, OUT_HEADER + copied, 0);
@@ -215,10 +214,10 @@ export class GitDirectory {
     const blobs = this.looseBlobs();
     if (blobs.inTree(position)) {
       if (blobs.knownSize(position) === undefined) await this.mounted.sizes.wait(this.sizesWaitMs);
-      return { node, mode: 0o100444, size: looseObjectSize('blob', blobs.knownSize(position)!), seconds };
+      return { node, mode: 0o100444, size: looseObjectSize(blobs.knownSize(position)!), seconds };
     }
     // A blob only older commits reach: its size is known once it is here.
-    return { node, mode: 0o100444, size: (await this.looseObject(position)).length, seconds };
+    return { node, mode: 0o100444, size: looseObjectSize(await this.withBlob(blobs.oid(position), 0, (_, size) => size)), seconds };
   }
 
   private async content(node: number): Promise<Buffer> {
@@ -237,22 +236,17 @@ export class GitDirectory {
         this.indexFile.catch(() => (this.indexFile = undefined));
         return this.indexFile;
     }
-    return this.looseObject(local - Fixed.Count - FANOUT);
+    throw new Error(`node ${node} of .git has no content of its own`);
   }
 
-  private async looseObject(position: number): Promise<Buffer> {
-    const kept = this.loose.get(position);
-    if (kept) return kept;
+  /** Up to `length` bytes of a loose object from `position`, made from its blob in the cache. */
+  private readLoose(position: number, from: number, length: number, out: Buffer): Promise<number> {
     const blobs = this.looseBlobs();
-    const made = looseObject('blob', await this.readBlob(blobs.oid(position), blobs.knownSize(position) ?? 0));
-    this.loose.set(position, made);
-    this.looseBytes += made.length;
-    for (const [oldest, buffer] of this.loose) {
-      if (this.looseBytes <= LOOSE_CACHE_BYTES || oldest === position) break;
-      this.loose.delete(oldest);
-      this.looseBytes -= buffer.length;
-    }
-    return made;
+    return this.withBlob(blobs.oid(position), blobs.knownSize(position) ?? 0, (read, size) => {
+      let adler = this.adlers.get(position);
+      if (adler === undefined) this.adlers.set(position, (adler = adler32Of(size, read)));
+      return readLooseObject(size, adler, read, from, length, out, OUT_HEADER);
+    });
   }
 
   private async readdir(req: Buffer, conn: ConnectionFacts, out: Buffer, dir: number, plus: boolean): Promise<number> {

@@ -1,7 +1,4 @@
-import { readFile, writeSync } from 'node:fs';
-import { promisify } from 'node:util';
-
-const readFromFd = promisify(readFile);
+import { fstatSync, readSync, writeSync } from 'node:fs';
 import { CorruptObject, GitfsError, NotReady } from '../errors/errors';
 import { Priority } from '../hydrate/blobSource';
 import { Hydrator } from '../hydrate/hydrator';
@@ -9,7 +6,7 @@ import { Logger, silentLogger } from '../log/logger';
 import { withinDeadline } from './deadline';
 import { Errno, errnoOf } from './errno';
 import { GitDirectory } from './gitDirectory';
-import { isEmptyBlob } from '../gitdir/looseObject';
+import { ContentReader, isEmptyBlob } from '../gitdir/looseObject';
 import { GitView } from '../gitdir/refFiles';
 import { Negotiated } from './initNegotiation';
 import { MountedTree } from './mountedTree';
@@ -224,16 +221,17 @@ export class TreeFilesystem implements ConnectionHandler {
   /** The tree's `.git`, made when first asked for. */
   private gitDirectory(tree: ServedTree): GitDirectory {
     const refs = this.view && this.view !== 'no-git' ? this.view.refs : undefined;
-    this.gitDir ??= new GitDirectory(tree, this.mounted!, (oid, sizeHint) => this.blobContent(oid, sizeHint), this.options.gateWaitMs, refs);
+    this.gitDir ??= new GitDirectory(tree, this.mounted!, (oid, sizeHint, use) => this.withBlob(oid, sizeHint, use), this.options.gateWaitMs, refs);
     return this.gitDir;
   }
 
   /**
-   * A blob whole and verified, fetched first when it is not in the cache; git reading an object
-   * is not a walk of its directory, so nothing beside it is fetched.
+   * Uses a blob's content, verified, fetched first when it is not in the cache; git reading an
+   * object is not a walk of its directory, so nothing beside it is fetched. `use` reads the cached
+   * file synchronously (it is never under a mount of ours).
    */
-  private async blobContent(oid: string, sizeHint: number): Promise<Buffer> {
-    if (isEmptyBlob(oid)) return Buffer.alloc(0);
+  private async withBlob<T>(oid: string, sizeHint: number, use: (read: ContentReader, size: number) => T): Promise<T> {
+    if (isEmptyBlob(oid)) return use(() => undefined, 0);
     for (let attempt = 0; ; attempt++) {
       if (!(await this.verifiedInCache(oid))) await this.fetchBlob(oid, sizeHint);
       const fd = await this.hydrator.cache.open(oid);
@@ -243,7 +241,9 @@ export class TreeFilesystem implements ConnectionHandler {
         throw new CorruptObject(oid, 'the cached copy could not be read after fetching it again');
       }
       try {
-        return await readFromFd(fd);
+        return use((offset, length, into, at) => {
+          if (readSync(fd, into, at, length, offset) !== length) throw new CorruptObject(oid, 'the cached copy is shorter than its size');
+        }, fstatSync(fd).size);
       } finally {
         this.hydrator.cache.close(oid, fd);
       }

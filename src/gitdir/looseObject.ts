@@ -3,13 +3,18 @@
  * size follows from the content's size alone, so a blob can be listed and stat'ed before its
  * content is on the node: the zlib stream is made of stored (uncompressed) deflate blocks,
  * which every zlib reader inflates. Git checks the stream's trailing Adler-32 and the object id;
- * both come out right because the bytes inside are the object's own.
+ * both come out right because the bytes inside are the object's own. Any range of the file is
+ * made from the same range of the content, so a large blob is served without holding it.
  */
 
 const MAX_STORED_BLOCK = 65535;
 const ZLIB_HEADER = Buffer.of(0x78, 0x01); // deflate, 32 KiB window, no dictionary, check bits
 const BLOCK_HEADER = 5; // BFINAL/BTYPE=00 byte, LEN, NLEN
+const BLOCK = BLOCK_HEADER + MAX_STORED_BLOCK;
 const ADLER_BYTES = 4;
+const ADLER_MOD = 65521;
+/** Bytes summed between reductions: zlib's NMAX, which keeps the sums exact integers. */
+const ADLER_RUN = 5552;
 
 /** The ids of the empty blob (SHA-1, SHA-256): no cache holds it, and no fetch is needed for it. */
 const EMPTY_BLOBS: ReadonlySet<string> = new Set(['e69de29bb2d1d6434b8b29ae775ad8c2e48c5391', '473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813']);
@@ -23,48 +28,70 @@ export function objectHeader(type: 'blob' | 'tree' | 'commit' | 'tag', size: num
   return Buffer.from(`${type} ${size}\0`, 'latin1');
 }
 
-/** The loose object file's size for an object of `type` and `size` content bytes. */
-export function looseObjectSize(type: 'blob', size: number): number {
-  const inflated = objectHeader(type, size).length + size;
+/** The loose object file's size for a blob of `size` content bytes. */
+export function looseObjectSize(size: number): number {
+  const inflated = objectHeader('blob', size).length + size;
   return ZLIB_HEADER.length + inflated + BLOCK_HEADER * Math.max(1, Math.ceil(inflated / MAX_STORED_BLOCK)) + ADLER_BYTES;
 }
 
-/** The loose object file of a blob: exactly `looseObjectSize('blob', content.length)` bytes. */
-export function looseObject(type: 'blob', content: Buffer): Buffer {
-  const header = objectHeader(type, content.length);
-  const inflated = header.length + content.length;
-  const out = Buffer.allocUnsafe(looseObjectSize(type, content.length));
-  ZLIB_HEADER.copy(out, 0);
-  let at = ZLIB_HEADER.length;
-  let adlerA = 1;
-  let adlerB = 0;
-  for (let done = 0; done < inflated; ) {
-    const length = Math.min(MAX_STORED_BLOCK, inflated - done);
-    out[at] = done + length === inflated ? 1 : 0;
-    out.writeUInt16LE(length, at + 1);
-    out.writeUInt16LE(~length & 0xffff, at + 3);
-    at += BLOCK_HEADER;
-    const blockStart = at;
-    for (let copied = 0; copied < length; ) {
-      // The block may start in the header and end in the content.
-      const offset = done + copied;
-      const source = offset < header.length ? header : content;
-      const from = offset < header.length ? offset : offset - header.length;
-      const take = Math.min(length - copied, source.length - from);
-      source.copy(out, at, from, from + take);
-      at += take;
-      copied += take;
+/** Reads `length` content bytes from `offset` into `into` at `at`. */
+export type ContentReader = (offset: number, length: number, into: Buffer, at: number) => void;
+
+/**
+ * Bytes `[position, position + length)` of a blob's loose object file into `out` at `at`, made from
+ * the blob's `size` content bytes (read through `read`) and their Adler-32 (`adler32Of`, which covers
+ * the object header too). Returns how many bytes were written (fewer only past the end of the file).
+ */
+export function readLooseObject(size: number, adler: number, read: ContentReader, position: number, length: number, out: Buffer, at: number): number {
+  const header = objectHeader('blob', size);
+  const inflated = header.length + size;
+  const total = looseObjectSize(size);
+  const end = Math.min(total, position + length);
+  const start = at;
+  for (let p = position; p < end; ) {
+    if (p < ZLIB_HEADER.length) {
+      out[at++] = ZLIB_HEADER[p++];
+      continue;
     }
-    [adlerA, adlerB] = adler32(out, blockStart, at, adlerA, adlerB);
-    done += length;
+    if (p >= total - ADLER_BYTES) {
+      out[at++] = (adler >>> (8 * (total - 1 - p))) & 0xff;
+      p++;
+      continue;
+    }
+    const block = Math.floor((p - ZLIB_HEADER.length) / BLOCK);
+    const inBlock = (p - ZLIB_HEADER.length) % BLOCK;
+    const blockLength = Math.min(MAX_STORED_BLOCK, inflated - block * MAX_STORED_BLOCK);
+    if (inBlock < BLOCK_HEADER) {
+      const last = (block + 1) * MAX_STORED_BLOCK >= inflated;
+      const blockHeader = [last ? 1 : 0, blockLength & 0xff, blockLength >>> 8, ~blockLength & 0xff, (~blockLength >>> 8) & 0xff];
+      out[at++] = blockHeader[inBlock];
+      p++;
+      continue;
+    }
+    // A run of the inflated object: the header's bytes, then the content's.
+    const from = block * MAX_STORED_BLOCK + inBlock - BLOCK_HEADER;
+    const run = Math.min(end - p, blockLength - (inBlock - BLOCK_HEADER));
+    const fromHeader = Math.max(0, Math.min(run, header.length - from));
+    if (fromHeader > 0) header.copy(out, at, from, from + fromHeader);
+    if (run > fromHeader) read(from + fromHeader - header.length, run - fromHeader, out, at + fromHeader);
+    at += run;
+    p += run;
   }
-  out.writeUInt32BE(((adlerB << 16) | adlerA) >>> 0, at);
-  return out;
+  return at - start;
 }
 
-const ADLER_MOD = 65521;
-/** Bytes summed between reductions: zlib's NMAX, which keeps the sums exact integers. */
-const ADLER_RUN = 5552;
+/** The Adler-32 of a blob's inflated loose object (header and content), reading the content in pieces. */
+export function adler32Of(size: number, read: ContentReader): number {
+  const header = objectHeader('blob', size);
+  let [a, b] = adler32(header, 0, header.length, 1, 0);
+  const chunk = Buffer.allocUnsafe(Math.min(size, 1 << 20));
+  for (let offset = 0; offset < size; offset += chunk.length) {
+    const length = Math.min(chunk.length, size - offset);
+    read(offset, length, chunk, 0);
+    [a, b] = adler32(chunk, 0, length, a, b);
+  }
+  return ((b << 16) | a) >>> 0;
+}
 
 function adler32(bytes: Buffer, start: number, end: number, a: number, b: number): [number, number] {
   for (let at = start; at < end; ) {

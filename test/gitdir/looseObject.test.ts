@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
-import { looseObject, looseObjectSize, objectHeader } from '../../src/gitdir/looseObject';
+import { adler32Of, ContentReader, looseObjectSize, objectHeader, readLooseObject } from '../../src/gitdir/looseObject';
 import { git, removeDir, tempDir } from '../support/repoFixtures';
 
 let dir: string;
@@ -17,15 +17,28 @@ function patterned(length: number): Buffer {
   return content;
 }
 
+/** The whole loose object of `content`, made as the server makes it: range by range, in pieces of `piece` bytes. */
+function looseObject(content: Buffer, piece = 1 << 20): Buffer {
+  const read: ContentReader = (offset, length, into, at) => void content.copy(into, at, offset, offset + length);
+  const adler = adler32Of(content.length, read);
+  const out = Buffer.alloc(looseObjectSize(content.length));
+  for (let position = 0; position < out.length; position += piece) {
+    assert.equal(readLooseObject(content.length, adler, read, position, piece, out, position), Math.min(piece, out.length - position));
+  }
+  return out;
+}
+
 // Around the edges of one stored block (65,535 bytes of header and content), and several blocks.
 const SIZES = [0, 1, 100, 65_535 - 'blob 65526\0'.length, 65_535 - 'blob 65527\0'.length, 65_535, 200_000, 1 << 20];
 
-test('a loose object has the size its content size predicts, and inflates to the object', () => {
+test('a loose object has the size its content size predicts, inflates to the object, and is the same read in any pieces', () => {
   for (const size of SIZES) {
     const content = patterned(size);
-    const file = looseObject('blob', content);
-    assert.equal(file.length, looseObjectSize('blob', size), `size ${size}`);
+    const file = looseObject(content);
+    assert.equal(file.length, looseObjectSize(size), `size ${size}`);
     assert.ok(inflateSync(file).equals(Buffer.concat([objectHeader('blob', size), content])), `size ${size}`);
+    // Pieces that start and end inside block headers, the object header and the trailer.
+    for (const piece of [1, 3, 4096, 65_537]) if (size <= 200_000 || piece > 1) assert.ok(looseObject(content, piece).equals(file), `size ${size}, pieces of ${piece}`);
   }
 });
 
@@ -39,7 +52,7 @@ test('git reads and verifies the loose objects it finds (cat-file, fsck)', async
     await writeFile(source, content);
     const oid = (await git(['--git-dir', repo, 'hash-object', source])).trim();
     await mkdir(join(repo, 'objects', oid.slice(0, 2)), { recursive: true });
-    await writeFile(join(repo, 'objects', oid.slice(0, 2), oid.slice(2)), looseObject('blob', content));
+    await writeFile(join(repo, 'objects', oid.slice(0, 2), oid.slice(2)), looseObject(content));
     expected.set(oid, content);
   }
   for (const [oid, content] of expected) {

@@ -50,6 +50,9 @@ describe('git inside a volume', () => {
     // Reading a blob through git hydrates that one blob (its loose object), and nothing beside it.
     assert.equal(await podGit(target, ['show', 'HEAD:README.md']), '# generated fixture\n');
     assert.equal(hydrated(), before + 1);
+    // A blob of several stored blocks, read through git in pieces: the clone's bytes.
+    const digest = async (dir: string) => (await run('unshare', ['-n', 'sh', '-c', 'git -C "$1" cat-file blob HEAD:assets/large.bin | sha256sum', 'sh', dir])).stdout;
+    assert.equal(await digest(target), await digest(shallowClone));
     assert.equal(await podGit(target, ['describe', '--always']), await git(['-C', shallowClone, 'describe', '--always']));
     await harness.publisher.unpublish(target);
   });
