@@ -44,7 +44,8 @@ export class LayerSpares {
     if (await access(spare).then(() => true, () => false)) return;
     const partial = `${spare}.partial-${process.pid}-${++this.made}`;
     try {
-      await formatImage(partial, limitBytes);
+      // At the lowest priority: a spare is made while the publish that took the last one still runs.
+      await formatImage(partial, limitBytes, { background: true });
       await rename(partial, spare);
     } finally {
       await rm(partial, { force: true });
@@ -52,9 +53,10 @@ export class LayerSpares {
   }
 }
 
-/** Formats a new, sparse ext4 image of `limitBytes` at `image`. */
-export async function formatImage(image: string, limitBytes: number): Promise<void> {
+/** Formats a new, sparse ext4 image of `limitBytes` at `image` (`background`: at the lowest CPU priority). */
+export async function formatImage(image: string, limitBytes: number, options: { background: boolean } = { background: false }): Promise<void> {
   await writeFile(image, '', { flag: 'wx', mode: 0o600 });
   // No journal: a layer does not outlive a reboot of its node. One inode per 8 KiB: checkouts hold many small files.
-  await systemCommand('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-b', '4096', '-m', '0', '-i', '8192', '-E', 'nodiscard,lazy_itable_init=1', image, `${Math.floor(limitBytes / 1024)}k`]);
+  const [command, ...args] = [...(options.background ? ['nice', '-n', '19'] : []), 'mkfs.ext4', '-q', '-F', '-O', '^has_journal', '-b', '4096', '-m', '0', '-i', '8192', '-E', 'nodiscard,lazy_itable_init=1', image, `${Math.floor(limitBytes / 1024)}k`];
+  await systemCommand(command, args);
 }
