@@ -1,7 +1,8 @@
 /*
- * The few system calls gitfs-csi's FUSE server needs and Node cannot make: mount(2) and umount2,
- * descriptor passing over unix sockets (SCM_RIGHTS), the FUSE device's ioctls, and a wait for the
- * next request on any of several /dev/fuse descriptors (epoll) that a serving thread may block in.
+ * The few system calls gitfs-csi needs and Node cannot make: mount(2) and umount2, descriptor
+ * passing over unix sockets (SCM_RIGHTS), the FUSE device's ioctls, a wait for the next request on
+ * any of several /dev/fuse descriptors (epoll) that a serving thread may block in, and for writable
+ * layers fallocate(2) and a loop device set up and mounted without a helper process.
  * Everything else, the FUSE protocol included, is TypeScript (src/fuse).
  *
  * Node-API is a stable C ABI that the node binary exports; the declarations used are written out
@@ -23,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/loop.h>
 
 typedef struct napi_env__ *napi_env;
 typedef struct napi_value__ *napi_value;
@@ -34,6 +36,8 @@ typedef int napi_typedarray_type;
 extern napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *argc, napi_value *argv, napi_value *this_arg, void **data);
 extern napi_status napi_get_value_string_utf8(napi_env, napi_value, char *buf, size_t bufsize, size_t *result);
 extern napi_status napi_get_value_int32(napi_env, napi_value, int32_t *result);
+extern napi_status napi_get_value_int64(napi_env, napi_value, int64_t *result);
+extern napi_status napi_create_string_utf8(napi_env, const char *str, size_t length, napi_value *result);
 extern napi_status napi_get_value_bool(napi_env, napi_value, _Bool *result);
 extern napi_status napi_create_int32(napi_env, int32_t value, napi_value *result);
 extern napi_status napi_get_undefined(napi_env, napi_value *result);
@@ -120,6 +124,76 @@ static napi_value js_umount(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, &a, 2) || !get_string(env, a.v[0], target, sizeof target) || !get_int(env, a.v[1], &flags)) return NULL;
   if (umount2(target, flags) != 0) return throw_errno(env, "umount2", errno);
   return undefined(env);
+}
+
+/* fallocate(path, bytes): allocates the file's first `bytes` on its file system (ENOSPC when it cannot). */
+static napi_value js_fallocate(napi_env env, napi_callback_info info) {
+  struct args a;
+  char path[4096];
+  int64_t bytes;
+  if (!get_args(env, info, &a, 2) || !get_string(env, a.v[0], path, sizeof path)) return NULL;
+  if (napi_get_value_int64(env, a.v[1], &bytes) != 0 || bytes < 0) {
+    napi_throw_error(env, "EINVAL", "expected a byte count");
+    return NULL;
+  }
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "open", errno);
+  int failed = fallocate(fd, 0, 0, (off_t)bytes) != 0 ? errno : 0;
+  close(fd);
+  if (failed) return throw_errno(env, "fallocate", failed);
+  return undefined(env);
+}
+
+/*
+ * mountLoop(image, target, fstype, flags, data, directIo) -> "/dev/loopN": binds `image` to a free
+ * loop device (LOOP_CONFIGURE, auto-clearing: the device goes when its mount does, or at once if the
+ * mount fails) and mounts it. Direct I/O is asked for; the kernel leaves it off where the image's
+ * file system cannot do it.
+ */
+static napi_value js_mount_loop(napi_env env, napi_callback_info info) {
+  struct args a;
+  char image[4096], target[4096], fstype[256], data[4096], device[64];
+  int32_t flags;
+  _Bool direct_io;
+  if (!get_args(env, info, &a, 6) || !get_string(env, a.v[0], image, sizeof image) || !get_string(env, a.v[1], target, sizeof target) ||
+      !get_string(env, a.v[2], fstype, sizeof fstype) || !get_int(env, a.v[3], &flags) || !get_string(env, a.v[4], data, sizeof data))
+    return NULL;
+  if (napi_get_value_bool(env, a.v[5], &direct_io) != 0) direct_io = 0;
+  int backing = open(image, O_RDWR | O_CLOEXEC);
+  if (backing < 0) return throw_errno(env, "open", errno);
+  int control = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (control < 0) {
+    int err = errno;
+    close(backing);
+    return throw_errno(env, "open /dev/loop-control", err);
+  }
+  int loop = -1, err = 0;
+  /* Another process may take the free device first (EBUSY): ask for the next one. */
+  for (int attempt = 0; attempt < 32 && loop < 0; attempt++) {
+    int n = ioctl(control, LOOP_CTL_GET_FREE);
+    if (n < 0) { err = errno; break; }
+    snprintf(device, sizeof device, "/dev/loop%d", n);
+    int fd = open(device, O_RDWR | O_CLOEXEC);
+    if (fd < 0) { err = errno; if (err == ENOENT) continue; break; }
+    struct loop_config config;
+    memset(&config, 0, sizeof config);
+    config.fd = (uint32_t)backing;
+    config.info.lo_flags = LO_FLAGS_AUTOCLEAR | (direct_io ? LO_FLAGS_DIRECT_IO : 0);
+    snprintf((char *)config.info.lo_file_name, LO_NAME_SIZE, "%.*s", LO_NAME_SIZE - 1, image);
+    if (ioctl(fd, LOOP_CONFIGURE, &config) == 0) { loop = fd; break; }
+    err = errno;
+    close(fd);
+    if (err != EBUSY) break;
+  }
+  close(control);
+  close(backing);
+  if (loop < 0) return throw_errno(env, "LOOP_CONFIGURE", err ? err : EBUSY);
+  int failed = mount(device, target, fstype, (unsigned long)(uint32_t)flags, data) != 0 ? errno : 0;
+  close(loop);
+  if (failed) return throw_errno(env, "mount", failed);
+  napi_value result;
+  napi_create_string_utf8(env, device, strlen(device), &result);
+  return result;
 }
 
 /* socketPair() -> [fd, fd]: a connected pair of unix stream sockets, close-on-exec. */
@@ -378,7 +452,7 @@ static napi_value js_backing_close(napi_env env, napi_callback_info info) {
 
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } functions[] = {
-      {"mount", js_mount},           {"umount", js_umount},           {"socketPair", js_socket_pair}, {"listenUnix", js_listen_unix},
+      {"mount", js_mount},           {"umount", js_umount},           {"fallocate", js_fallocate},   {"mountLoop", js_mount_loop},           {"socketPair", js_socket_pair}, {"listenUnix", js_listen_unix},
       {"acceptUnix", js_accept_unix}, {"connectUnix", js_connect_unix}, {"sendFds", js_send_fds},     {"receiveFds", js_receive_fds},
       {"setNonBlocking", js_set_non_blocking},
       {"epollCreate", js_epoll_create}, {"epollAdd", js_epoll_add},   {"epollRemove", js_epoll_remove}, {"eventFd", js_event_fd},

@@ -5,6 +5,10 @@ import { GitfsError } from '../errors/errors';
 export interface FuseDevice {
   mount(source: string, target: string, fsType: string, flags: number, data: string): void;
   umount(target: string, flags: number): void;
+  /** Allocates a file's first `bytes` on its file system (ENOSPC when it cannot). */
+  fallocate(path: string, bytes: number): void;
+  /** Binds `image` to a free, auto-clearing loop device (with direct I/O where possible) and mounts it at `target`: the device's path. */
+  mountLoop(image: string, target: string, fsType: string, flags: number, data: string, directIo: boolean): string;
   socketPair(): [number, number];
   listenUnix(path: string): number;
   /** The next connection, or -1 when none came within `timeoutMs` (0: no limit). */

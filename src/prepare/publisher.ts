@@ -154,8 +154,8 @@ export class Publisher {
     const mounting = record.mount();
     mounting.catch(() => undefined);
     try {
-      // overlayfs looks into its lower directory as it mounts: a writable volume waits for the tree.
-      if (request.readiness === 'wait' || request.writable) {
+      // An overlay mounts over a tree not ready yet as a bind does (its root is there): only "wait" waits.
+      if (request.readiness === 'wait') {
         const waited = Date.now() - (request.startedAt ?? Date.now());
         await this.waitUntilReady(record.preparation, Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - waited));
       }
