@@ -3,10 +3,9 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { GitfsError } from '../errors/errors';
 import { removeEmptyDirectories } from '../mount/emptyDirectories';
-import { detachAll, readMountTable } from '../mount/mountTable';
+import { detachAll, OVERLAY_FS_TYPE, readMountTable } from '../mount/mountTable';
 import { unpublish } from '../mount/publication';
 import { TREE_FS_TYPE } from '../mount/treeMount';
-import { OVERLAY_FS_TYPE } from '../mount/writableLayer';
 
 /**
  * Where `gitfs-csi mount` keeps things by default. Root: the machine's places. A user: the XDG

@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { GitfsError } from '../errors/errors';
 import { systemCommand } from './systemCommand';
 
+export const OVERLAY_FS_TYPE = 'overlay';
+
 export interface MountEntry {
   /** major:minor of the mounted file system: bind mounts of one FUSE mount share it. */
   device: string;

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { GitfsError } from '../errors/errors';
 import { GitView } from '../gitdir/refFiles';
 import { isViewOf, writeGitView } from './gitView';
-import { detachAll, MountEntry, mountsAt, refuseForeignMounts } from './mountTable';
+import { detachAll, MountEntry, mountsAt, OVERLAY_FS_TYPE, refuseForeignMounts } from './mountTable';
 import { TREE_FS_TYPE } from './treeMount';
 import { systemCommand } from './systemCommand';
 
@@ -76,5 +76,5 @@ async function isLive(existing: MountEntry[], treeDir: string, path: string, vie
 
 /** A read-only overlay of `layers` (the first on top): no upper directory, so nothing can be written. */
 async function mountReadOnlyOverlay(layers: string[], path: string): Promise<void> {
-  await systemCommand('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${layers.join(':')}`, path]);
+  await systemCommand('mount', ['-t', OVERLAY_FS_TYPE, 'overlay', '-o', `ro,lowerdir=${layers.join(':')}`, path]);
 }

@@ -3,15 +3,13 @@ import { access, lstat, mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { formatBytes } from '../config/byteSize';
 import { GitfsError, InvalidArgument, NoSpace, OverlayUnavailable } from '../errors/errors';
+import { fuseDevice, MS_NODEV, MS_NOSUID } from '../fuse/fuseDevice';
 import { GitView } from '../gitdir/refFiles';
 import { writeGitView } from './gitView';
 import { formatImage, LayerSpares } from './layerSpares';
-import { detachAll, MountEntry, mountsAt, refuseForeignMounts } from './mountTable';
-import { fuseDevice, MS_NODEV, MS_NOSUID } from '../fuse/fuseDevice';
+import { detachAll, MountEntry, mountsAt, OVERLAY_FS_TYPE, refuseForeignMounts } from './mountTable';
 import { systemCommand } from './systemCommand';
 import { TREE_FS_TYPE } from './treeMount';
-
-export const OVERLAY_FS_TYPE = 'overlay';
 
 /** The smallest write limit a layer's own file system can hold (ext4's metadata included). */
 export const MIN_WRITE_LIMIT_BYTES = 16 * 1024 * 1024;
