@@ -32,6 +32,10 @@ typedef struct napi_callback_info__ *napi_callback_info;
 typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
 typedef int napi_status; /* napi_ok is 0 */
 typedef int napi_typedarray_type;
+typedef struct napi_deferred__ *napi_deferred;
+typedef struct napi_async_work__ *napi_async_work;
+typedef void (*napi_async_execute_callback)(napi_env env, void *data);
+typedef void (*napi_async_complete_callback)(napi_env env, napi_status status, void *data);
 
 extern napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *argc, napi_value *argv, napi_value *this_arg, void **data);
 extern napi_status napi_get_value_string_utf8(napi_env, napi_value, char *buf, size_t bufsize, size_t *result);
@@ -52,6 +56,14 @@ extern napi_status napi_create_object(napi_env, napi_value *result);
 extern napi_status napi_set_named_property(napi_env, napi_value object, const char *name, napi_value value);
 extern napi_status napi_create_function(napi_env, const char *name, size_t length, napi_callback cb, void *data, napi_value *result);
 extern napi_status napi_throw_error(napi_env, const char *code, const char *msg);
+extern napi_status napi_create_error(napi_env, napi_value code, napi_value msg, napi_value *result);
+extern napi_status napi_create_promise(napi_env, napi_deferred *deferred, napi_value *promise);
+extern napi_status napi_resolve_deferred(napi_env, napi_deferred deferred, napi_value resolution);
+extern napi_status napi_reject_deferred(napi_env, napi_deferred deferred, napi_value rejection);
+extern napi_status napi_create_async_work(napi_env, napi_value async_resource, napi_value async_resource_name, napi_async_execute_callback execute,
+                                          napi_async_complete_callback complete, void *data, napi_async_work *result);
+extern napi_status napi_queue_async_work(napi_env, napi_async_work work);
+extern napi_status napi_delete_async_work(napi_env, napi_async_work work);
 
 #define MAX_ARGS 6
 #define MAX_FDS 16
@@ -114,6 +126,66 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     return NULL;
   if (mount(source, target, fstype, (unsigned long)(uint32_t)flags, data) != 0) return throw_errno(env, "mount", errno);
   return undefined(env);
+}
+
+/*
+ * mountAsync(source, target, fstype, flags, data) -> Promise: mount(2) on a thread of libuv's pool.
+ * A mount that looks into one of our own FUSE trees (a bind of it, an overlay over it) may need
+ * requests that the main thread answers: it must never block that thread.
+ */
+struct mount_work {
+  napi_async_work work;
+  napi_deferred deferred;
+  char source[4096], target[4096], fstype[256], data[4096];
+  unsigned long flags;
+  int err;
+};
+
+static void mount_execute(napi_env env, void *data) {
+  (void)env;
+  struct mount_work *w = data;
+  w->err = mount(w->source, w->target, w->fstype[0] ? w->fstype : NULL, w->flags, w->data[0] ? w->data : NULL) != 0 ? errno : 0;
+}
+
+static void mount_complete(napi_env env, napi_status status, void *data) {
+  (void)status;
+  struct mount_work *w = data;
+  if (w->err == 0) {
+    napi_resolve_deferred(env, w->deferred, undefined(env));
+  } else {
+    char msg[4400];
+    snprintf(msg, sizeof msg, "mount %s: %s", w->target, strerror(w->err));
+    const char *name = strerrorname_np(w->err);
+    napi_value code, text, error;
+    napi_create_string_utf8(env, name ? name : "EIO", SIZE_MAX, &code);
+    napi_create_string_utf8(env, msg, SIZE_MAX, &text);
+    napi_create_error(env, code, text, &error);
+    napi_reject_deferred(env, w->deferred, error);
+  }
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+static napi_value js_mount_async(napi_env env, napi_callback_info info) {
+  struct args a;
+  int32_t flags;
+  struct mount_work *w = calloc(1, sizeof *w);
+  if (!w) return throw_errno(env, "calloc", ENOMEM);
+  if (!get_args(env, info, &a, 5) || !get_string(env, a.v[0], w->source, sizeof w->source) || !get_string(env, a.v[1], w->target, sizeof w->target) ||
+      !get_string(env, a.v[2], w->fstype, sizeof w->fstype) || !get_int(env, a.v[3], &flags) || !get_string(env, a.v[4], w->data, sizeof w->data)) {
+    free(w);
+    return NULL;
+  }
+  w->flags = (unsigned long)(uint32_t)flags;
+  napi_value promise, name;
+  napi_create_string_utf8(env, "gitfs-csi mount", SIZE_MAX, &name);
+  if (napi_create_promise(env, &w->deferred, &promise) != 0 || napi_create_async_work(env, NULL, name, mount_execute, mount_complete, w, &w->work) != 0 ||
+      napi_queue_async_work(env, w->work) != 0) {
+    free(w);
+    napi_throw_error(env, "EIO", "cannot queue the mount");
+    return NULL;
+  }
+  return promise;
 }
 
 /* umount(target, flags) */
@@ -452,7 +524,8 @@ static napi_value js_backing_close(napi_env env, napi_callback_info info) {
 
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } functions[] = {
-      {"mount", js_mount},           {"umount", js_umount},           {"fallocate", js_fallocate},   {"mountLoop", js_mount_loop},           {"socketPair", js_socket_pair}, {"listenUnix", js_listen_unix},
+      {"mount", js_mount},           {"umount", js_umount},           {"fallocate", js_fallocate},   {"mountLoop", js_mount_loop},
+      {"mountAsync", js_mount_async},           {"socketPair", js_socket_pair}, {"listenUnix", js_listen_unix},
       {"acceptUnix", js_accept_unix}, {"connectUnix", js_connect_unix}, {"sendFds", js_send_fds},     {"receiveFds", js_receive_fds},
       {"setNonBlocking", js_set_non_blocking},
       {"epollCreate", js_epoll_create}, {"epollAdd", js_epoll_add},   {"epollRemove", js_epoll_remove}, {"eventFd", js_event_fd},

@@ -5,6 +5,8 @@ import { GitfsError } from '../errors/errors';
 export interface FuseDevice {
   mount(source: string, target: string, fsType: string, flags: number, data: string): void;
   umount(target: string, flags: number): void;
+  /** mount(2) on a thread of libuv's pool: resolves once mounted, rejects with the errno name as `code`. */
+  mountAsync(source: string, target: string, fsType: string, flags: number, data: string): Promise<void>;
   /** Allocates a file's first `bytes` on its file system (ENOSPC when it cannot). */
   fallocate(path: string, bytes: number): void;
   /** Binds `image` to a free, auto-clearing loop device (with direct I/O where possible) and mounts it at `target`: the device's path. */
@@ -31,6 +33,8 @@ export interface FuseDevice {
 export const MS_RDONLY = 1;
 export const MS_NOSUID = 2;
 export const MS_NODEV = 4;
+export const MS_REMOUNT = 32;
+export const MS_BIND = 4096;
 export const MNT_DETACH = 2;
 
 let loaded: FuseDevice | undefined;

@@ -1,11 +1,14 @@
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { GitfsError } from '../errors/errors';
+import { GitfsError, OverlayUnavailable } from '../errors/errors';
 import { GitView } from '../gitdir/refFiles';
 import { isViewOf, writeGitView } from './gitView';
 import { detachAll, MountEntry, mountsAt, OVERLAY_FS_TYPE, refuseForeignMounts } from './mountTable';
 import { TREE_FS_TYPE } from './treeMount';
-import { systemCommand } from './systemCommand';
+import { MS_BIND, MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REMOUNT } from '../fuse/fuseDevice';
+import { kernelMount } from './kernelMount';
+
+const READ_ONLY = MS_RDONLY | MS_NOSUID | MS_NODEV;
 
 /** A volume's own view of `.git` (gitView), with the directory that holds its files. */
 export interface ViewOfVolume {
@@ -35,11 +38,15 @@ export async function publish(treeDir: string, target: string, options: { view?:
       await mountReadOnlyOverlay([view.dir, treeDir], path);
       return;
     }
-    // One mount(8) makes the bind and then remounts it read-only (two system calls, one process).
-    await systemCommand('mount', ['--bind', '-o', 'ro', treeDir, path]);
+    // A bind is made writable; a remount makes it read-only (and, as the tree is, without setuid files or devices).
+    await kernelMount(treeDir, path, '', MS_BIND);
+    await kernelMount('', path, '', MS_REMOUNT | MS_BIND | READ_ONLY);
     if (view) {
       await writeGitView(view.dir, view.git, 'gitdir');
-      await mountReadOnlyOverlay([view.dir, join(treeDir, '.git')], join(path, '.git'));
+      // Without overlayfs the volume still works, with the tree's own .git (HEAD detached at the commit).
+      await mountReadOnlyOverlay([view.dir, join(treeDir, '.git')], join(path, '.git')).catch((err) => {
+        if (!(err instanceof OverlayUnavailable)) throw err;
+      });
     }
   } catch (err) {
     // Lazily: the bind and the overlay of .git under it go together.
@@ -76,5 +83,5 @@ async function isLive(existing: MountEntry[], treeDir: string, path: string, vie
 
 /** A read-only overlay of `layers` (the first on top): no upper directory, so nothing can be written. */
 async function mountReadOnlyOverlay(layers: string[], path: string): Promise<void> {
-  await systemCommand('mount', ['-t', OVERLAY_FS_TYPE, 'overlay', '-o', `ro,lowerdir=${layers.join(':')}`, path]);
+  await kernelMount('overlay', path, OVERLAY_FS_TYPE, READ_ONLY, `lowerdir=${layers.join(':')}`);
 }

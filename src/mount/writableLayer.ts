@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { access, lstat, mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { formatBytes } from '../config/byteSize';
-import { GitfsError, InvalidArgument, NoSpace, OverlayUnavailable } from '../errors/errors';
+import { GitfsError, InvalidArgument, NoSpace } from '../errors/errors';
 import { fuseDevice, MS_NODEV, MS_NOSUID } from '../fuse/fuseDevice';
 import { GitView } from '../gitdir/refFiles';
 import { writeGitView } from './gitView';
 import { formatImage, LayerSpares } from './layerSpares';
 import { detachAll, MountEntry, mountsAt, OVERLAY_FS_TYPE, refuseForeignMounts } from './mountTable';
-import { systemCommand } from './systemCommand';
+import { kernelMount } from './kernelMount';
 import { TREE_FS_TYPE } from './treeMount';
 
 /** The smallest write limit a layer's own file system can hold (ext4's metadata included). */
@@ -51,9 +51,7 @@ export async function mountWritable(treeDir: string, target: string, layerDir: s
   const upperGit = join(fs, 'upper', '.git');
   if (options.git && !(await lstat(upperGit).then(() => true, () => false))) await writeGitView(join(fs, 'upper'), options.git, 'root');
   const overlay = [`lowerdir=${treeDir}`, `upperdir=${join(fs, 'upper')}`, `workdir=${join(fs, 'work')}`, 'redirect_dir=on', 'index=off', 'metacopy=off'];
-  await systemCommand('mount', ['-t', OVERLAY_FS_TYPE, 'overlay', '-o', overlay.join(','), path]).catch((err: GitfsError) => {
-    throw /unknown filesystem type/.test(err.message) ? new OverlayUnavailable("this node's kernel has no overlayfs, which writable volumes need; read-only volumes still work", { cause: err }) : err;
-  });
+  await kernelMount('overlay', path, OVERLAY_FS_TYPE, 0, overlay.join(','));
 }
 
 /** Takes the overlay off `target` (only ours) and deletes the layer with every write in it. */
