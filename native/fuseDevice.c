@@ -128,66 +128,6 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/*
- * mountAsync(source, target, fstype, flags, data) -> Promise: mount(2) on a thread of libuv's pool.
- * A mount that looks into one of our own FUSE trees (a bind of it, an overlay over it) may need
- * requests that the main thread answers: it must never block that thread.
- */
-struct mount_work {
-  napi_async_work work;
-  napi_deferred deferred;
-  char source[4096], target[4096], fstype[256], data[4096];
-  unsigned long flags;
-  int err;
-};
-
-static void mount_execute(napi_env env, void *data) {
-  (void)env;
-  struct mount_work *w = data;
-  w->err = mount(w->source, w->target, w->fstype[0] ? w->fstype : NULL, w->flags, w->data[0] ? w->data : NULL) != 0 ? errno : 0;
-}
-
-static void mount_complete(napi_env env, napi_status status, void *data) {
-  (void)status;
-  struct mount_work *w = data;
-  if (w->err == 0) {
-    napi_resolve_deferred(env, w->deferred, undefined(env));
-  } else {
-    char msg[4400];
-    snprintf(msg, sizeof msg, "mount %s: %s", w->target, strerror(w->err));
-    const char *name = strerrorname_np(w->err);
-    napi_value code, text, error;
-    napi_create_string_utf8(env, name ? name : "EIO", SIZE_MAX, &code);
-    napi_create_string_utf8(env, msg, SIZE_MAX, &text);
-    napi_create_error(env, code, text, &error);
-    napi_reject_deferred(env, w->deferred, error);
-  }
-  napi_delete_async_work(env, w->work);
-  free(w);
-}
-
-static napi_value js_mount_async(napi_env env, napi_callback_info info) {
-  struct args a;
-  int32_t flags;
-  struct mount_work *w = calloc(1, sizeof *w);
-  if (!w) return throw_errno(env, "calloc", ENOMEM);
-  if (!get_args(env, info, &a, 5) || !get_string(env, a.v[0], w->source, sizeof w->source) || !get_string(env, a.v[1], w->target, sizeof w->target) ||
-      !get_string(env, a.v[2], w->fstype, sizeof w->fstype) || !get_int(env, a.v[3], &flags) || !get_string(env, a.v[4], w->data, sizeof w->data)) {
-    free(w);
-    return NULL;
-  }
-  w->flags = (unsigned long)(uint32_t)flags;
-  napi_value promise, name;
-  napi_create_string_utf8(env, "gitfs-csi mount", SIZE_MAX, &name);
-  if (napi_create_promise(env, &w->deferred, &promise) != 0 || napi_create_async_work(env, NULL, name, mount_execute, mount_complete, w, &w->work) != 0 ||
-      napi_queue_async_work(env, w->work) != 0) {
-    free(w);
-    napi_throw_error(env, "EIO", "cannot queue the mount");
-    return NULL;
-  }
-  return promise;
-}
-
 /* umount(target, flags) */
 static napi_value js_umount(napi_env env, napi_callback_info info) {
   struct args a;
@@ -198,74 +138,170 @@ static napi_value js_umount(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* fallocate(path, bytes): allocates the file's first `bytes` on its file system (ENOSPC when it cannot). */
-static napi_value js_fallocate(napi_env env, napi_callback_info info) {
-  struct args a;
-  char path[4096];
+/*
+ * Calls that may block run on a thread of libuv's pool and return a Promise: a mount that looks into
+ * one of our own FUSE trees (a bind of it, an overlay over it) may need requests that the main
+ * thread answers, and none should stall the main thread. Each rejects with the errno name as `code`.
+ *   mountAsync(source, target, fstype, flags, data)
+ *   fallocateAsync(path, bytes): allocates the file's first `bytes` (ENOSPC when its file system cannot)
+ *   mountLoopAsync(image, target, fstype, flags, data, directIo) -> "/dev/loopN": binds `image` to a
+ *     free, auto-clearing loop device (LOOP_CONFIGURE; the device goes when its mount does, or at once
+ *     if the mount fails), with direct I/O where the image's file system can, and mounts it.
+ */
+enum job_kind { JOB_MOUNT, JOB_FALLOCATE, JOB_MOUNT_LOOP };
+
+struct job {
+  napi_async_work work;
+  napi_deferred deferred;
+  enum job_kind kind;
+  char source[4096], target[4096], fstype[256], data[4096], device[64];
+  unsigned long flags;
   int64_t bytes;
-  if (!get_args(env, info, &a, 2) || !get_string(env, a.v[0], path, sizeof path)) return NULL;
-  if (napi_get_value_int64(env, a.v[1], &bytes) != 0 || bytes < 0) {
-    napi_throw_error(env, "EINVAL", "expected a byte count");
-    return NULL;
-  }
-  int fd = open(path, O_RDWR | O_CLOEXEC);
-  if (fd < 0) return throw_errno(env, "open", errno);
-  int failed = fallocate(fd, 0, 0, (off_t)bytes) != 0 ? errno : 0;
-  close(fd);
-  if (failed) return throw_errno(env, "fallocate", failed);
-  return undefined(env);
+  _Bool direct_io;
+  const char *failed_call;
+  int err;
+};
+
+static void fail(struct job *j, const char *call, int err) {
+  j->failed_call = call;
+  j->err = err;
 }
 
-/*
- * mountLoop(image, target, fstype, flags, data, directIo) -> "/dev/loopN": binds `image` to a free
- * loop device (LOOP_CONFIGURE, auto-clearing: the device goes when its mount does, or at once if the
- * mount fails) and mounts it. Direct I/O is asked for; the kernel leaves it off where the image's
- * file system cannot do it.
- */
-static napi_value js_mount_loop(napi_env env, napi_callback_info info) {
-  struct args a;
-  char image[4096], target[4096], fstype[256], data[4096], device[64];
-  int32_t flags;
-  _Bool direct_io;
-  if (!get_args(env, info, &a, 6) || !get_string(env, a.v[0], image, sizeof image) || !get_string(env, a.v[1], target, sizeof target) ||
-      !get_string(env, a.v[2], fstype, sizeof fstype) || !get_int(env, a.v[3], &flags) || !get_string(env, a.v[4], data, sizeof data))
-    return NULL;
-  if (napi_get_value_bool(env, a.v[5], &direct_io) != 0) direct_io = 0;
-  int backing = open(image, O_RDWR | O_CLOEXEC);
-  if (backing < 0) return throw_errno(env, "open", errno);
+/* Binds j->source (the image) to a free loop device; returns its open descriptor, or -1 (j failed). */
+static int attach_loop(struct job *j) {
+  int backing = open(j->source, O_RDWR | O_CLOEXEC);
+  if (backing < 0) return fail(j, "open", errno), -1;
   int control = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
   if (control < 0) {
-    int err = errno;
+    fail(j, "open /dev/loop-control", errno);
     close(backing);
-    return throw_errno(env, "open /dev/loop-control", err);
+    return -1;
   }
-  int loop = -1, err = 0;
+  int loop = -1;
   /* Another process may take the free device first (EBUSY): ask for the next one. */
   for (int attempt = 0; attempt < 32 && loop < 0; attempt++) {
     int n = ioctl(control, LOOP_CTL_GET_FREE);
-    if (n < 0) { err = errno; break; }
-    snprintf(device, sizeof device, "/dev/loop%d", n);
-    int fd = open(device, O_RDWR | O_CLOEXEC);
-    if (fd < 0) { err = errno; if (err == ENOENT) continue; break; }
+    if (n < 0) { fail(j, "LOOP_CTL_GET_FREE", errno); break; }
+    snprintf(j->device, sizeof j->device, "/dev/loop%d", n);
+    int fd = open(j->device, O_RDWR | O_CLOEXEC);
+    if (fd < 0) { fail(j, "open loop device", errno); if (j->err == ENOENT) continue; break; }
     struct loop_config config;
     memset(&config, 0, sizeof config);
     config.fd = (uint32_t)backing;
-    config.info.lo_flags = LO_FLAGS_AUTOCLEAR | (direct_io ? LO_FLAGS_DIRECT_IO : 0);
-    snprintf((char *)config.info.lo_file_name, LO_NAME_SIZE, "%.*s", LO_NAME_SIZE - 1, image);
+    config.info.lo_flags = LO_FLAGS_AUTOCLEAR | (j->direct_io ? LO_FLAGS_DIRECT_IO : 0);
+    snprintf((char *)config.info.lo_file_name, LO_NAME_SIZE, "%.*s", LO_NAME_SIZE - 1, j->source);
     if (ioctl(fd, LOOP_CONFIGURE, &config) == 0) { loop = fd; break; }
-    err = errno;
+    fail(j, "LOOP_CONFIGURE", errno);
     close(fd);
-    if (err != EBUSY) break;
+    if (j->err != EBUSY) break;
   }
   close(control);
   close(backing);
-  if (loop < 0) return throw_errno(env, "LOOP_CONFIGURE", err ? err : EBUSY);
-  int failed = mount(device, target, fstype, (unsigned long)(uint32_t)flags, data) != 0 ? errno : 0;
-  close(loop);
-  if (failed) return throw_errno(env, "mount", failed);
-  napi_value result;
-  napi_create_string_utf8(env, device, strlen(device), &result);
-  return result;
+  if (loop >= 0) j->err = 0;
+  return loop;
+}
+
+static void job_execute(napi_env env, void *data) {
+  (void)env;
+  struct job *j = data;
+  switch (j->kind) {
+    case JOB_MOUNT:
+      if (mount(j->source, j->target, j->fstype[0] ? j->fstype : NULL, j->flags, j->data[0] ? j->data : NULL) != 0) fail(j, "mount", errno);
+      break;
+    case JOB_FALLOCATE: {
+      int fd = open(j->target, O_RDWR | O_CLOEXEC);
+      if (fd < 0) { fail(j, "open", errno); break; }
+      if (fallocate(fd, 0, 0, (off_t)j->bytes) != 0) fail(j, "fallocate", errno);
+      close(fd);
+      break;
+    }
+    case JOB_MOUNT_LOOP: {
+      int loop = attach_loop(j);
+      if (loop < 0) break;
+      if (mount(j->device, j->target, j->fstype, j->flags, j->data) != 0) fail(j, "mount", errno);
+      close(loop);
+      break;
+    }
+  }
+}
+
+static void job_complete(napi_env env, napi_status status, void *data) {
+  (void)status;
+  struct job *j = data;
+  if (j->err == 0) {
+    napi_value result = undefined(env);
+    if (j->kind == JOB_MOUNT_LOOP) napi_create_string_utf8(env, j->device, SIZE_MAX, &result);
+    napi_resolve_deferred(env, j->deferred, result);
+  } else {
+    char msg[4400];
+    snprintf(msg, sizeof msg, "%s %s: %s", j->failed_call, j->target, strerror(j->err));
+    const char *name = strerrorname_np(j->err);
+    napi_value code, text, error;
+    napi_create_string_utf8(env, name ? name : "EIO", SIZE_MAX, &code);
+    napi_create_string_utf8(env, msg, SIZE_MAX, &text);
+    napi_create_error(env, code, text, &error);
+    napi_reject_deferred(env, j->deferred, error);
+  }
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static napi_value queue_job(napi_env env, struct job *j) {
+  napi_value promise, name;
+  napi_create_string_utf8(env, "gitfs-csi native", SIZE_MAX, &name);
+  if (napi_create_promise(env, &j->deferred, &promise) != 0 || napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) != 0 ||
+      napi_queue_async_work(env, j->work) != 0) {
+    free(j);
+    napi_throw_error(env, "EIO", "cannot queue the call");
+    return NULL;
+  }
+  return promise;
+}
+
+/* Reads (source, target, fstype, flags, data) into a new job. */
+static struct job *mount_job(napi_env env, napi_callback_info info, enum job_kind kind, struct args *a) {
+  int32_t flags;
+  struct job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, "calloc", ENOMEM), NULL;
+  j->kind = kind;
+  if (!get_args(env, info, a, 5) || !get_string(env, a->v[0], j->source, sizeof j->source) || !get_string(env, a->v[1], j->target, sizeof j->target) ||
+      !get_string(env, a->v[2], j->fstype, sizeof j->fstype) || !get_int(env, a->v[3], &flags) || !get_string(env, a->v[4], j->data, sizeof j->data)) {
+    free(j);
+    return NULL;
+  }
+  j->flags = (unsigned long)(uint32_t)flags;
+  return j;
+}
+
+static napi_value js_mount_async(napi_env env, napi_callback_info info) {
+  struct args a;
+  struct job *j = mount_job(env, info, JOB_MOUNT, &a);
+  return j ? queue_job(env, j) : NULL;
+}
+
+static napi_value js_mount_loop_async(napi_env env, napi_callback_info info) {
+  struct args a;
+  struct job *j = mount_job(env, info, JOB_MOUNT_LOOP, &a);
+  if (!j) return NULL;
+  if (a.n < 6 || napi_get_value_bool(env, a.v[5], &j->direct_io) != 0) j->direct_io = 0;
+  return queue_job(env, j);
+}
+
+static napi_value js_fallocate_async(napi_env env, napi_callback_info info) {
+  struct args a;
+  struct job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, "calloc", ENOMEM);
+  j->kind = JOB_FALLOCATE;
+  if (!get_args(env, info, &a, 2) || !get_string(env, a.v[0], j->target, sizeof j->target)) {
+    free(j);
+    return NULL;
+  }
+  if (napi_get_value_int64(env, a.v[1], &j->bytes) != 0 || j->bytes < 0) {
+    free(j);
+    napi_throw_error(env, "EINVAL", "expected a byte count");
+    return NULL;
+  }
+  return queue_job(env, j);
 }
 
 /* socketPair() -> [fd, fd]: a connected pair of unix stream sockets, close-on-exec. */
@@ -524,8 +560,8 @@ static napi_value js_backing_close(napi_env env, napi_callback_info info) {
 
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } functions[] = {
-      {"mount", js_mount},           {"umount", js_umount},           {"fallocate", js_fallocate},   {"mountLoop", js_mount_loop},
-      {"mountAsync", js_mount_async},           {"socketPair", js_socket_pair}, {"listenUnix", js_listen_unix},
+      {"mount", js_mount},           {"umount", js_umount},           {"mountAsync", js_mount_async}, {"mountLoopAsync", js_mount_loop_async},
+      {"fallocateAsync", js_fallocate_async},           {"socketPair", js_socket_pair}, {"listenUnix", js_listen_unix},
       {"acceptUnix", js_accept_unix}, {"connectUnix", js_connect_unix}, {"sendFds", js_send_fds},     {"receiveFds", js_receive_fds},
       {"setNonBlocking", js_set_non_blocking},
       {"epollCreate", js_epoll_create}, {"epollAdd", js_epoll_add},   {"epollRemove", js_epoll_remove}, {"eventFd", js_event_fd},

@@ -5,12 +5,12 @@ import { GitfsError } from '../errors/errors';
 export interface FuseDevice {
   mount(source: string, target: string, fsType: string, flags: number, data: string): void;
   umount(target: string, flags: number): void;
-  /** mount(2) on a thread of libuv's pool: resolves once mounted, rejects with the errno name as `code`. */
+  // On a thread of libuv's pool (a mount may need FUSE requests the main thread answers); rejections carry the errno name as `code`.
   mountAsync(source: string, target: string, fsType: string, flags: number, data: string): Promise<void>;
   /** Allocates a file's first `bytes` on its file system (ENOSPC when it cannot). */
-  fallocate(path: string, bytes: number): void;
+  fallocateAsync(path: string, bytes: number): Promise<void>;
   /** Binds `image` to a free, auto-clearing loop device (with direct I/O where possible) and mounts it at `target`: the device's path. */
-  mountLoop(image: string, target: string, fsType: string, flags: number, data: string, directIo: boolean): string;
+  mountLoopAsync(image: string, target: string, fsType: string, flags: number, data: string, directIo: boolean): Promise<string>;
   socketPair(): [number, number];
   listenUnix(path: string): number;
   /** The next connection, or -1 when none came within `timeoutMs` (0: no limit). */

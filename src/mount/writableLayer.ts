@@ -84,7 +84,7 @@ export async function prepareLayer(layerDir: string, limitBytes: number, spares:
     // the loop device to its image: no second copy of the writes in the page cache, and a write-heavy
     // step runs about 1.5× faster; where the node's file system cannot, the kernel leaves it buffered.
     try {
-      fuseDevice().mountLoop(image, fs, 'ext4', MS_NODEV | MS_NOSUID, '', true);
+      await fuseDevice().mountLoopAsync(image, fs, 'ext4', MS_NODEV | MS_NOSUID, '', true);
     } catch (err) {
       throw new GitfsError('internal', `cannot mount the writable layer ${image}: ${(err as Error).message}`, { cause: err });
     }
@@ -98,7 +98,7 @@ async function createImage(image: string, limitBytes: number, spares: LayerSpare
   if (!(await spares.take(limitBytes, image))) await formatImage(image, limitBytes);
   spares.replenish(limitBytes);
   try {
-    fuseDevice().fallocate(image, limitBytes);
+    await fuseDevice().fallocateAsync(image, limitBytes);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new NoSpace(`the node's disk cannot hold a writable layer of ${limitBytes} bytes (the volume's write limit)`, { cause: err });
     throw new GitfsError('internal', `cannot allocate the writable layer ${image}: ${(err as Error).message}`, { cause: err });
