@@ -1,12 +1,12 @@
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { GitfsError, OverlayUnavailable } from '../errors/errors';
+import { MS_BIND, MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REMOUNT } from '../fuse/fuseDevice';
 import { GitView } from '../gitdir/refFiles';
 import { isViewOf, writeGitView } from './gitView';
+import { kernelMount } from './kernelMount';
 import { detachAll, MountEntry, mountsAt, OVERLAY_FS_TYPE, refuseForeignMounts } from './mountTable';
 import { TREE_FS_TYPE } from './treeMount';
-import { MS_BIND, MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REMOUNT } from '../fuse/fuseDevice';
-import { kernelMount } from './kernelMount';
 
 const READ_ONLY = MS_RDONLY | MS_NOSUID | MS_NODEV;
 
