@@ -1,5 +1,5 @@
 import { fstatSync, readSync, writeSync } from 'node:fs';
-import { CorruptObject, GitfsError, NotReady } from '../errors/errors';
+import { CorruptObject, NotReady } from '../errors/errors';
 import { Priority } from '../hydrate/blobSource';
 import { Hydrator } from '../hydrate/hydrator';
 import { Logger, silentLogger } from '../log/logger';
@@ -232,20 +232,26 @@ export class TreeFilesystem implements ConnectionHandler {
    */
   private async withBlob<T>(oid: string, sizeHint: number, use: (read: ContentReader, size: number) => T): Promise<T> {
     if (isEmptyBlob(oid)) return use(() => undefined, 0);
+    const cache = this.hydrator.cache;
     for (let attempt = 0; ; attempt++) {
-      if (!(await this.verifiedInCache(oid))) await this.fetchBlob(oid, sizeHint);
-      const fd = await this.hydrator.cache.open(oid);
+      // Opening verifies a blob an earlier run left; one not here (or not sound) is fetched first.
+      let fd = await cache.open(oid);
+      if (fd === undefined) {
+        await this.fetchBlob(oid, sizeHint);
+        fd = await cache.open(oid);
+      }
       if (fd === undefined) {
         // Evicted or found corrupt since: fetched again, twice at most.
         if (attempt < 2) continue;
         throw new CorruptObject(oid, 'the cached copy could not be read after fetching it again');
       }
+      const opened = fd;
       try {
         return use((offset, length, into, at) => {
-          if (readSync(fd, into, at, length, offset) !== length) throw new CorruptObject(oid, 'the cached copy is shorter than its size');
-        }, fstatSync(fd).size);
+          if (readSync(opened, into, at, length, offset) !== length) throw new CorruptObject(oid, 'the cached copy is shorter than its size');
+        }, fstatSync(opened).size);
       } finally {
-        this.hydrator.cache.close(oid, fd);
+        cache.close(oid, opened);
       }
     }
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { GitView } from '../gitdir/refFiles';
-import { MountEntry, OVERLAY_FS_TYPE } from './mountTable';
+import { MountEntry, overlayOptions } from './mountTable';
 import { systemCommand } from './systemCommand';
 
 // A volume's view of `.git` is small files of its own, laid over its commit's tree by overlayfs, so
@@ -34,7 +34,7 @@ export async function writeGitView(dir: string, view: GitView, into: 'root' | 'g
 
 /** Whether a mount is a read-only overlay of this view (its top lower directory). */
 export function isViewOf(mount: MountEntry, viewDir: string): boolean {
-  return mount.fsType === OVERLAY_FS_TYPE && mount.superOptions.split(',').some((option) => option.startsWith(`lowerdir=${viewDir}:`));
+  return overlayOptions(mount).some((option) => option.startsWith(`lowerdir=${viewDir}:`));
 }
 
 async function replaceFile(file: string, content: string): Promise<void> {

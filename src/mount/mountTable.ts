@@ -17,6 +17,11 @@ export interface MountEntry {
   superOptions: string;
 }
 
+/** An overlay mount's own options (`lowerdir=…`, `upperdir=…`); none for any other mount. */
+export function overlayOptions(mount: MountEntry): string[] {
+  return mount.fsType === OVERLAY_FS_TYPE ? mount.superOptions.split(',') : [];
+}
+
 /** mountinfo escapes space, tab, newline and backslash as octal. */
 function unescape(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));

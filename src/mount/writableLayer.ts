@@ -7,7 +7,7 @@ import { fuseDevice, MS_NODEV, MS_NOSUID } from '../fuse/fuseDevice';
 import { GitView } from '../gitdir/refFiles';
 import { writeGitView } from './gitView';
 import { formatImage, LayerSpares } from './layerSpares';
-import { detachAll, MountEntry, mountsAt, OVERLAY_FS_TYPE, refuseForeignMounts } from './mountTable';
+import { detachAll, MountEntry, mountsAt, OVERLAY_FS_TYPE, overlayOptions, refuseForeignMounts } from './mountTable';
 import { kernelMount } from './kernelMount';
 import { TREE_FS_TYPE } from './treeMount';
 
@@ -66,7 +66,7 @@ export async function removeWritable(target: string, layerDir: string): Promise<
 
 /** Whether a mount is the overlay of this layer (its upper directory is inside it). */
 function isLayerOf(mount: MountEntry, layerDir: string): boolean {
-  return mount.fsType === OVERLAY_FS_TYPE && mount.superOptions.split(',').includes(`upperdir=${join(layerDir, 'fs', 'upper')}`);
+  return overlayOptions(mount).includes(`upperdir=${join(layerDir, 'fs', 'upper')}`);
 }
 
 /**
