@@ -4,7 +4,10 @@ import { gitConfigFile } from '../gitdir/gitConfigFile';
 import { gitIndexFileOf } from '../gitdir/gitIndexFile';
 import { LooseBlobs } from '../gitdir/looseBlobs';
 import { RefFiles } from '../gitdir/refFiles';
+import { TagObjects } from '../gitdir/tagObjects';
 import { adler32Of, ContentReader, looseObjectSize, readLooseObject } from '../gitdir/looseObject';
+import { NotReady } from '../errors/errors';
+import { withinDeadline } from './deadline';
 import { Errno } from './errno';
 import { GitHistory, MountedTree } from './mountedTree';
 import { DIRENT_HEADER, ENTRY_OUT, IN_HEADER, Op, OUT_HEADER, ROOT_ID, ATTR_OUT } from './protocol';
@@ -44,6 +47,8 @@ const LAYOUT: ReadonlyArray<{ name: string; parent: Fixed; directory: boolean }>
   { name: 'packed-refs', parent: Fixed.GitDir, directory: false },
 ];
 const FIRST = GIT_DIR_ID;
+/** A served tag's node is named by the first 28 bits of its id (the same in every process, whenever it was added), past every loose blob's. */
+const TAG_NODES = FIRST + 2 ** 31;
 const FANOUT = 256;
 const MAX_REPLY = 256 * 4096;
 const DT_DIR = 4;
@@ -74,7 +79,9 @@ export class GitDirectory {
     private readonly mounted: MountedTree,
     /** Uses a blob's content (hydrated first, and verified) through `use`; the size is a hint for the fetch. */
     private readonly withBlob: <T>(oid: string, sizeHint: number, use: (read: ContentReader, size: number) => T) => Promise<T>,
-    private readonly sizesWaitMs: number,
+    /** How long a request waits for what it needs: the tree's sizes, a tag's content. */
+    private readonly waitMs: number,
+    private readonly tags: TagObjects,
     /** HEAD and packed-refs of the one consumer's ref (default: HEAD detached at the commit, no refs). */
     private readonly refs?: RefFiles,
   ) {}
@@ -121,12 +128,12 @@ export class GitDirectory {
         if (this.isDirectory(node)) return error(out, req, Errno.EISDIR);
         const position = readU64(req, IN_HEADER + 8);
         const size = Math.min(req.readUInt32LE(IN_HEADER + 16), out.length - OUT_HEADER);
+        const tag = this.tagAt(node);
+        if (tag) return header(out, req, OUT_HEADER + copyFrom(await this.tagObject(tag), out, position, size), 0);
         const local = node - FIRST;
         if (local === Fixed.PackFile || local === Fixed.PackIndex) return header(out, req, OUT_HEADER + (await readRange(this.packPath(local, await this.historyPack()), out, size, position)), 0);
         if (local >= Fixed.Count + FANOUT) return header(out, req, OUT_HEADER + (await this.readLoose(local - Fixed.Count - FANOUT, position, size, out)), 0);
-        const content = await this.content(node);
-        const copied = position < content.length ? content.copy(out, OUT_HEADER, position, Math.min(content.length, position + size)) : 0;
-        return header(out, req, OUT_HEADER + copied, 0);
+        return header(out, req, OUT_HEADER + copyFrom(await this.content(node), out, position, size), 0);
       }
       case Op.READLINK:
         return error(out, req, Errno.EINVAL);
@@ -143,6 +150,7 @@ export class GitDirectory {
   private async exists(node: number): Promise<boolean> {
     const local = node - FIRST;
     if (local < 0) return false;
+    if (node >= TAG_NODES) return this.tagAt(node) !== undefined;
     if (local === Fixed.Shallow) return (await this.historyPack()).shallow.length > 0;
     if (local === Fixed.PackedRefs) return this.refs?.packedRefs !== undefined;
     if (local < Fixed.Count + FANOUT) return true;
@@ -158,9 +166,11 @@ export class GitDirectory {
     const local = dir - FIRST;
     const children: Child[] = [];
     if (local >= Fixed.Count) {
-      for (const position of await this.looseBlobs().withPrefix(hexByte(local - Fixed.Count))) {
+      const prefix = hexByte(local - Fixed.Count);
+      for (const position of await this.looseBlobs().withPrefix(prefix)) {
         children.push({ name: Buffer.from(this.looseBlobs().oid(position).slice(2)), node: this.looseId(position) });
       }
+      for (const oid of this.tags.oids) if (oid.startsWith(prefix)) children.push({ name: Buffer.from(oid.slice(2)), node: tagNode(oid) });
       return children;
     }
     const history = local === Fixed.GitDir || local === Fixed.Pack ? await this.historyPack() : undefined;
@@ -180,6 +190,7 @@ export class GitDirectory {
     const text = name.toString('latin1');
     if (local === Fixed.Objects && /^[0-9a-f]{2}$/.test(text)) return FIRST + Fixed.Count + parseInt(text, 16);
     if (local >= Fixed.Count) {
+      if (this.tags.has(hexByte(local - Fixed.Count) + text)) return tagNode(hexByte(local - Fixed.Count) + text);
       const position = /^[0-9a-f]+$/.test(text) ? await this.looseBlobs().find(hexByte(local - Fixed.Count) + text) : undefined;
       return position === undefined ? undefined : this.looseId(position);
     }
@@ -196,6 +207,8 @@ export class GitDirectory {
   private async attr(node: number): Promise<NodeAttr> {
     const seconds = this.tree.commitSeconds;
     if (this.isDirectory(node)) return { node, mode: 0o40755, size: 4096, seconds };
+    const tag = this.tagAt(node);
+    if (tag) return { node, mode: 0o100444, size: (await this.tagObject(tag)).length, seconds };
     const local = node - FIRST;
     switch (local) {
       case Fixed.Index:
@@ -213,7 +226,7 @@ export class GitDirectory {
     const position = local - Fixed.Count - FANOUT;
     const blobs = this.looseBlobs();
     if (blobs.inTree(position)) {
-      if (blobs.knownSize(position) === undefined) await this.mounted.sizes.wait(this.sizesWaitMs);
+      if (blobs.knownSize(position) === undefined) await this.mounted.sizes.wait(this.waitMs);
       return { node, mode: 0o100444, size: looseObjectSize(blobs.knownSize(position)!), seconds };
     }
     // A blob only older commits reach: its size is known once it is here.
@@ -232,7 +245,7 @@ export class GitDirectory {
       case Fixed.Shallow:
         return Buffer.from((await this.historyPack()).shallow.map((oid) => `${oid}\n`).join(''));
       case Fixed.Index:
-        this.indexFile ??= this.mounted.sizes.wait(this.sizesWaitMs).then(() => gitIndexFileOf(this.tree.index, this.tree.commitSeconds));
+        this.indexFile ??= this.mounted.sizes.wait(this.waitMs).then(() => gitIndexFileOf(this.tree.index, this.tree.commitSeconds));
         this.indexFile.catch(() => (this.indexFile = undefined));
         return this.indexFile;
     }
@@ -278,9 +291,18 @@ export class GitDirectory {
   }
 
   private sizeKnown(node: number): boolean {
+    if (node >= TAG_NODES) return false;
     const local = node - FIRST;
     if (local < Fixed.Count) return local !== Fixed.Index || this.tree.index.allSizesKnown;
     return this.looseBlobs().knownSize(local - Fixed.Count - FANOUT) !== undefined;
+  }
+
+  private tagAt(node: number): string | undefined {
+    return node >= TAG_NODES ? this.tags.oids.find((oid) => tagNode(oid) === node) : undefined;
+  }
+
+  private tagObject(oid: string): Promise<Buffer> {
+    return withinDeadline(this.tags.looseObject(oid), this.waitMs, () => new NotReady(`tag ${oid} did not arrive within ${this.waitMs} ms`));
   }
 
   private looseId(position: number): number {
@@ -301,6 +323,15 @@ export class GitDirectory {
     this.blobs ??= new LooseBlobs(this.tree.index, async () => (await this.historyPack()).blobsFile);
     return this.blobs;
   }
+}
+
+function tagNode(oid: string): number {
+  return TAG_NODES + parseInt(oid.slice(0, 7), 16);
+}
+
+/** Up to `size` bytes of `content` from `position`, into the reply. */
+function copyFrom(content: Buffer, out: Buffer, position: number, size: number): number {
+  return position < content.length ? content.copy(out, OUT_HEADER, position, Math.min(content.length, position + size)) : 0;
 }
 
 function hexByte(byte: number): string {

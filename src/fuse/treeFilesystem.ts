@@ -8,6 +8,7 @@ import { Errno, errnoOf } from './errno';
 import { GitDirectory } from './gitDirectory';
 import { ContentReader, isEmptyBlob } from '../gitdir/looseObject';
 import { GitView } from '../gitdir/refFiles';
+import { TagObjects } from '../gitdir/tagObjects';
 import { Negotiated } from './initNegotiation';
 import { MountedTree } from './mountedTree';
 import { IN_HEADER, Op, OUT_HEADER, STATFS_OUT } from './protocol';
@@ -45,6 +46,8 @@ export class TreeFilesystem implements ConnectionHandler {
   private tree: ServedTree | undefined;
   private mounted: MountedTree | undefined;
   private gitDir: GitDirectory | undefined;
+  /** The annotated tags the volumes of this commit asked for, which its `.git` serves. */
+  readonly tags = new TagObjects();
   private readonly pending = new Map<bigint, Pending>();
   private readonly answering = new Set<Promise<void>>();
   private readonly out = Buffer.alloc(256 * 4096 + OUT_HEADER);
@@ -221,7 +224,7 @@ export class TreeFilesystem implements ConnectionHandler {
   /** The tree's `.git`, made when first asked for. */
   private gitDirectory(tree: ServedTree): GitDirectory {
     const refs = this.view && this.view !== 'no-git' ? this.view.refs : undefined;
-    this.gitDir ??= new GitDirectory(tree, this.mounted!, (oid, sizeHint, use) => this.withBlob(oid, sizeHint, use), this.options.gateWaitMs, refs);
+    this.gitDir ??= new GitDirectory(tree, this.mounted!, (oid, sizeHint, use) => this.withBlob(oid, sizeHint, use), this.options.gateWaitMs, this.tags, refs);
     return this.gitDir;
   }
 

@@ -10,6 +10,8 @@ export interface ResolvedRef {
   commit: string;
   /** The full ref name matched ("HEAD", "refs/heads/main"); the commit itself for commit refs. */
   refName: string;
+  /** When the ref is an annotated tag: the tag object's id (`commit` is what it peels to). */
+  tag?: string;
 }
 
 const COMMIT_ID = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -47,7 +49,9 @@ export async function resolveRemoteRef(access: RemoteAccess, ref: string | undef
     : [`refs/heads/${wanted}`, `refs/tags/${wanted}`, `refs/${wanted}`];
   for (const name of candidates) {
     // An annotated tag lists its peeled commit as "<name>^{}".
-    const commit = refs.get(`${name}^{}`) ?? refs.get(name);
+    const peeled = refs.get(`${name}^{}`);
+    if (peeled) return { commit: peeled, refName: name, tag: refs.get(name) };
+    const commit = refs.get(name);
     if (commit) return { commit, refName: name };
   }
   if (wanted === 'HEAD') throw new EmptyRepository(access.remote.display);

@@ -17,6 +17,8 @@ import { UploadPackClient } from './uploadPackClient';
 
 /** Where each fetched commit gets a ref, which keeps it and says it is here. */
 const COMMIT_REFS = 'refs/gitfs/commits';
+/** Annotated tags fetched on their own, each under its object id. */
+const TAG_REFS = 'refs/gitfs/tags';
 
 export interface StoreTimeouts {
   /** ls-remote, init, rev-parse. */
@@ -154,6 +156,31 @@ export class RepositoryStore {
   }
 
   /**
+   * The content of the annotated tag object `resolved.tag`, fetched (the tag alone: the store has
+   * its commit) when a commit fetch by another ref left it out.
+   */
+  tagObject(access: RemoteAccess, resolved: ResolvedRef & { tag: string }): Promise<Buffer> {
+    const read = () => runGit({ args: ['cat-file', 'tag', resolved.tag], gitDir: this.gitDir, timeoutMs: this.timeouts.commandMs }).then(({ stdout }) => stdout);
+    const run = this.commitFetches.then(async () => {
+      const local = await read().catch(() => undefined);
+      if (local) return local;
+      await withRetry(() =>
+        runGit({
+          args: ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', REMOTE_NAME, `+${resolved.refName}:${TAG_REFS}/${resolved.tag}`],
+          gitDir: this.gitDir,
+          access,
+          timeoutMs: this.timeouts.fetchMs,
+        }),
+      );
+      return read().catch(() => {
+        throw new GitfsError('transient', `tag ${resolved.refName} of ${access.remote.display} moved while fetching; retry`);
+      });
+    });
+    this.commitFetches = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /**
    * Fetches a commit and its trees with our own protocol-v2 client, handing each object to
    * `onObject` as the pack streams in while git index-pack stores the same bytes: the caller
    * indexes the trees from the transfer itself, with no git fetch and no ls-tree after it.
@@ -168,7 +195,8 @@ export class RepositoryStore {
       const parser = new PackParser({ objectFormat, onObject });
       let indexer: PackIndexer | undefined;
       try {
-        const { shallow } = await client.fetch({ wants: [resolved.commit], depth, filter: 'blob:none' }, async (chunk) => {
+        // An annotated tag comes in the same pack as its commit, for the volume's .git to show.
+        const { shallow } = await client.fetch({ wants: resolved.tag ? [resolved.commit, resolved.tag] : [resolved.commit], depth, filter: 'blob:none' }, async (chunk) => {
           // Started with the first bytes: a failed request never starts git at all.
           indexer ??= new PackIndexer(this.gitDir, this.timeouts.fetchMs);
           const stored = indexer.write(chunk);

@@ -61,7 +61,7 @@ export interface Published {
  */
 function gitViewOf(request: PublishRequest, resolved: ResolvedRef): GitView | undefined {
   if (request.git === false) return 'no-git';
-  const refs = refFilesOf(resolved.commit, resolved.refName);
+  const refs = refFilesOf(resolved.commit, resolved.refName, resolved.tag);
   return refs.packedRefs ? { refs } : undefined;
 }
 
@@ -122,10 +122,10 @@ export class Publisher {
    * a probe (the volume's credentials are gone with the old process). Blobs not yet cached are
    * fetched with the node's ambient credentials only.
    */
-  async restore(request: PublishRequest & { commit: string; refName: string }): Promise<Published> {
+  async restore(request: PublishRequest & ResolvedRef): Promise<Published> {
     const access = await this.accessFor({ repository: request.repository });
     // Its writable layer is mounted again as it was: the writes are kept, even if this fails.
-    return this.attach(access, { commit: request.commit, refName: request.refName }, request, this.startLayer(request), true, uploadPackClientFor(access, this.config.commandTimeoutMs));
+    return this.attach(access, { commit: request.commit, refName: request.refName, tag: request.tag }, request, this.startLayer(request), true, uploadPackClientFor(access, this.config.commandTimeoutMs));
   }
 
   /** Keeps a formatted layer of this size ready, so the first writable publish that asks for it need not format one. */
@@ -160,6 +160,8 @@ export class Publisher {
         await this.waitUntilReady(record.preparation, Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - waited));
       }
       treeMount = await mounting;
+      const tag = resolved.tag;
+      if (tag && git !== 'no-git') treeMount.filesystem.tags.add(tag, () => store.tagObject(access, { ...resolved, tag }));
       // An overlay left at the target is over a live tree if this process made it or the tree was taken over.
       const keepExisting = this.published.has(request.target) || treeMount.adopted;
       if (request.writable) {

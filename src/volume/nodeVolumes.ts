@@ -92,7 +92,7 @@ export class NodeVolumes {
         });
         await this.records.put({
           volumeId: request.volumeId, target, fingerprint, repository: spec.remote.url,
-          refName: published.resolved.refName, commit: published.resolved.commit, depth: spec.depth, pod, writeLimitBytes, ...(spec.git ? {} : { git: false as const }),
+          refName: published.resolved.refName, commit: published.resolved.commit, tag: published.resolved.tag, depth: spec.depth, pod, writeLimitBytes, ...(spec.git ? {} : { git: false as const }),
         });
         this.live.set(target, published);
         this.restarted.delete(target);
@@ -163,7 +163,7 @@ export class NodeVolumes {
         const log = this.log.child({ volumeId: record.volumeId, pod: podLabel(record.pod), target: record.target });
         try {
           const published = await this.node.publisher.restore({
-            repository: record.repository, refName: record.refName, commit: record.commit, depth: record.depth, target: record.target, readiness: 'gate',
+            repository: record.repository, refName: record.refName, commit: record.commit, tag: record.tag, depth: record.depth, target: record.target, readiness: 'gate',
             writable: record.writeLimitBytes === undefined ? undefined : { limitBytes: record.writeLimitBytes }, git: record.git,
           });
           this.live.set(record.target, published);

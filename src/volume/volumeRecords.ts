@@ -13,6 +13,8 @@ export interface VolumeRecord {
   repository: string;
   refName: string;
   commit: string;
+  /** The annotated tag object `refName` names, if it is one. */
+  tag?: string;
   depth?: number;
   pod: PodInfo;
   /** Present for a writable volume: its layer's size. */

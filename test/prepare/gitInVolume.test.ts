@@ -6,6 +6,7 @@ import { NodeHarness, run } from '../support/nodeHarness';
 import { commitTree, generatedTree, git, removeDir, tempDir } from '../support/repoFixtures';
 
 const MiB = 1024 * 1024;
+const TAGGER = { GIT_COMMITTER_NAME: 'Releaser', GIT_COMMITTER_EMAIL: 'releaser@example.invalid', GIT_COMMITTER_DATE: '1700000100 +0000' };
 const AUTHOR = ['GIT_AUTHOR_NAME=Pod', 'GIT_AUTHOR_EMAIL=pod@example.invalid', 'GIT_COMMITTER_NAME=Pod', 'GIT_COMMITTER_EMAIL=pod@example.invalid'];
 
 /** git in a volume as a pod runs it: a child process in a network namespace of its own (only loopback, down). */
@@ -93,7 +94,7 @@ describe('git inside a volume', () => {
   });
 
   test('HEAD names the branch a volume asked for, a tag is there as asked; both volumes share the one tree mount of their commit', async () => {
-    await git(['--git-dir', harness.repoDir('repo.git'), 'tag', 'v1.0', commit]);
+    await git(['--git-dir', harness.repoDir('repo.git'), 'tag', '-a', '-m', 'release 1.0', 'v1.0', commit], { env: TAGGER });
     const onBranch = harness.target('on-branch');
     const onTag = harness.target('on-tag');
     const branch = await harness.publisher.publish({ repository: url(), ref: 'main', target: onBranch, depth: 1 });
@@ -102,8 +103,11 @@ describe('git inside a volume', () => {
     assert.equal((await podGit(onBranch, ['branch', '--show-current'])).trim(), 'main');
     assert.equal((await podGit(onBranch, ['rev-parse', 'main'])).trim(), commit);
     assert.equal((await podGit(onTag, ['branch', '--show-current'])).trim(), '');
-    assert.equal((await podGit(onTag, ['describe', '--tags'])).trim(), 'v1.0');
-    assert.equal((await podGit(onTag, ['tag'])).trim(), 'v1.0');
+    // The tag object came alone, after the branch's volume had brought the commit.
+    assert.equal((await podGit(onTag, ['describe'])).trim(), 'v1.0');
+    assert.equal((await podGit(onTag, ['tag', '-n'])).trim(), 'v1.0            release 1.0');
+    assert.equal(await podGit(onTag, ['cat-file', 'tag', 'v1.0']), await git(['--git-dir', harness.repoDir('repo.git'), 'cat-file', 'tag', 'v1.0']));
+    assert.equal(await podGit(onTag, ['fsck', '--connectivity-only']), '');
     assert.equal((await podGit(onBranch, ['tag'])).trim(), '', 'the other volume\'s ref is not in this one');
     for (const target of [onBranch, onTag]) assert.equal(await podGit(target, ['status', '--porcelain']), '');
     // A writable volume of the branch starts on it, and its own branch moves with its commits.
@@ -114,7 +118,15 @@ describe('git inside a volume', () => {
     await podGit(writable, ['commit', '-q', '-am', 'on main'], AUTHOR);
     assert.notEqual((await podGit(writable, ['rev-parse', 'main'])).trim(), commit);
     assert.equal((await podGit(onBranch, ['rev-parse', 'main'])).trim(), commit, 'the read-only volume\'s branch did not move');
-    for (const target of [onBranch, onTag, writable]) await harness.publisher.unpublish(target);
+    // A tag of a commit new to the node comes in the commit's own fetch.
+    const side = await commitTree(harness.repoDir('repo.git'), generatedTree(20), { branch: 'side', message: 'side' });
+    await git(['--git-dir', harness.repoDir('repo.git'), 'tag', '-a', '-m', 'side release', 'v2.0', side], { env: TAGGER });
+    const onNewTag = harness.target('on-new-tag');
+    const published = await harness.publisher.publish({ repository: url(), ref: 'v2.0', target: onNewTag, depth: 1 });
+    assert.equal(published.resolved.commit, side);
+    assert.equal((await podGit(onNewTag, ['describe'])).trim(), 'v2.0');
+    assert.equal(await podGit(onNewTag, ['status', '--porcelain']), '');
+    for (const target of [onBranch, onTag, writable, onNewTag]) await harness.publisher.unpublish(target);
   });
 
   test('git: false leaves .git out, read-only and writable', async () => {
