@@ -31,6 +31,21 @@ export async function best(runs: number, work: () => Promise<number>): Promise<n
   return min;
 }
 
+/**
+ * Medians of `runs` timings of two jobs taken in turn: for work whose cost depends on the host's
+ * writeback of what ran before it, where a best-of-n of one job after the other picks a lucky run.
+ */
+export async function interleavedMedians(runs: number, first: () => Promise<number>, second: () => Promise<number>): Promise<[number, number]> {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    a.push(await first());
+    b.push(await second());
+  }
+  const median = (values: number[]) => values.sort((x, y) => x - y)[values.length >> 1];
+  return [median(a), median(b)];
+}
+
 export interface Row {
   corpus: string;
   measure: string;
