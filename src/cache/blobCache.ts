@@ -31,6 +31,9 @@ export interface BlobCacheStats {
   maxBytes: number;
   evictions: number;
   corruptDiscarded: number;
+  /** Blobs and bytes brought into the cache by this process (fetched, or taken from a store). */
+  blobsTaken: number;
+  bytesTaken: number;
 }
 
 const TOUCH_INTERVAL_MS = 10 * 60 * 1000;
@@ -57,6 +60,8 @@ export class BlobCache {
   private bytes = 0;
   private evictions = 0;
   private corruptDiscarded = 0;
+  private blobsTaken = 0;
+  private bytesTaken = 0;
   /** Numbers temporary file names: cheaper than random ones, and unique within the process. */
   private tempFiles = 0;
   /** The verified blobs, in memory that FUSE serving threads read too. */
@@ -74,7 +79,7 @@ export class BlobCache {
   }
 
   stats(): BlobCacheStats {
-    return { blobs: this.blobs.size, bytes: this.bytes, maxBytes: this.maxBytes, evictions: this.evictions, corruptDiscarded: this.corruptDiscarded };
+    return { blobs: this.blobs.size, bytes: this.bytes, maxBytes: this.maxBytes, evictions: this.evictions, corruptDiscarded: this.corruptDiscarded, blobsTaken: this.blobsTaken, bytesTaken: this.bytesTaken };
   }
 
   has(oid: string): boolean {
@@ -218,6 +223,8 @@ export class BlobCache {
     }
     this.blobs.set(oid, { size, pins: 0, verified, touchedAt: Date.now() });
     this.bytes += size;
+    this.blobsTaken++;
+    this.bytesTaken += size;
     if (this.bytes > this.maxBytes) void this.evict();
   }
 

@@ -11,6 +11,7 @@ import { identityService } from '../csi/identityService';
 import { nodeService } from '../csi/nodeService';
 import { startHealthEndpoint } from '../csi/healthEndpoint';
 import { startKubeletRegistration } from '../csi/kubeletRegistration';
+import { parseListenAddress, startMetricsEndpoint } from '../metrics/metricsEndpoint';
 import { InvalidArgument } from '../errors/errors';
 import { createLogger, Logger } from '../log/logger';
 import { fuseHolderFor, HolderMode } from '../mount/fuseHolderProcess';
@@ -44,6 +45,7 @@ options:
                               the node-driver-registrar sidecar); needs --kubelet-registration-path
   --kubelet-registration-path <path>  the CSI socket's path on the host, as kubelet sees it
   --health-port <port>        serve GET /healthz (instead of the livenessprobe sidecar)
+  --metrics-address <addr>    serve Prometheus metrics at GET /metrics on host:port or :port (default: off)
   --fuse-holder <mode>        what keeps the FUSE mounts alive while no plugin serves them (a crash, a
                               restart, an upgrade): spawn (default: start a gitfs-csi fuse-holder process
                               when none answers), external (one runs beside the plugin, as the Helm chart
@@ -73,6 +75,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       'registration-dir': { type: 'string' },
       'kubelet-registration-path': { type: 'string' },
       'health-port': { type: 'string' },
+      'metrics-address': { type: 'string' },
       'driver-name': { type: 'string' },
       'fuse-holder': { type: 'string' },
       'fuse-holder-socket': { type: 'string' },
@@ -106,6 +109,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   const endpoint = values.endpoint ?? DEFAULT_ENDPOINT;
   socketPathOf(endpoint);
   const healthPort = values['health-port'] === undefined ? undefined : integerOption(values['health-port'], '--health-port', 0);
+  const metricsAddress = values['metrics-address'] === undefined ? undefined : parseListenAddress(values['metrics-address'], '--metrics-address');
   const registrationDir = values['registration-dir'];
   const kubeletRegistrationPath = values['kubelet-registration-path'];
   if (registrationDir && !kubeletRegistrationPath?.startsWith('/')) {
@@ -130,13 +134,14 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   const csiLog = log.child({ component: 'csi' });
   const server = await startCsiServer(endpoint, {
     Identity: identityService({ driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, ready }, csiLog),
-    Node: nodeService(nodeId, volumes, csiLog),
+    Node: nodeService(nodeId, volumes, csiLog, (method, code, seconds) => node.metrics.csiRequests.observe({ method, code }, seconds)),
     ...(values.controller ? { Controller: controllerService({ allowFile: config.allowFile }, csiLog) } : {}),
   });
   const registration = registrationDir
     ? await startKubeletRegistration({ driverName, registrationDir, kubeletRegistrationPath: kubeletRegistrationPath! }, csiLog)
     : undefined;
   const health = healthPort === undefined ? undefined : await startHealthEndpoint(healthPort, ready);
+  const metrics = metricsAddress && (await startMetricsEndpoint(metricsAddress, node.metrics.registry));
   log.info({ endpoint: server.socketPath, nodeId, driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, volumes: volumes.count }, 'node plugin serving');
   void recovered.then(() => log.info({ volumes: volumes.count }, 'volumes from before the restart re-mounted'));
 
@@ -144,6 +149,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   log.info({ signal, mountsKept: config.fuseHolder !== undefined }, config.fuseHolder ? 'node plugin stopping; published volumes and their mounts stay for the next start' : 'node plugin stopping; published volumes stay recorded for the next start');
   await registration?.stop();
   health?.close();
+  metrics?.close();
   await server.stop();
   await node.close({ keepPublications: true });
   return 0;

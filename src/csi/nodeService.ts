@@ -2,7 +2,7 @@ import { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { Logger } from '../log/logger';
 import { NodeVolumes } from '../volume/nodeVolumes';
 import { absolutePath, required } from './requestFields';
-import { unary } from './unaryHandler';
+import { CallObserver, unary } from './unaryHandler';
 import { checkCapability, isWritablePublish, VolumeCapability } from './volumeCapability';
 
 interface NodePublishVolumeRequest {
@@ -21,12 +21,13 @@ interface VolumePathRequest {
 }
 
 /** CSI Node service: arguments are checked before any volume is looked up. */
-export function nodeService(nodeId: string, volumes: NodeVolumes, log: Logger): UntypedServiceImplementation {
+export function nodeService(nodeId: string, volumes: NodeVolumes, log: Logger, observe?: CallObserver): UntypedServiceImplementation {
+  const options = { observe };
   return {
     NodeGetCapabilities: unary('NodeGetCapabilities', log, async () => ({
       capabilities: [{ rpc: { type: 'GET_VOLUME_STATS' } }, { rpc: { type: 'VOLUME_CONDITION' } }],
-    })),
-    NodeGetInfo: unary('NodeGetInfo', log, async () => ({ node_id: nodeId, max_volumes_per_node: 0 })),
+    }), options),
+    NodeGetInfo: unary('NodeGetInfo', log, async () => ({ node_id: nodeId, max_volumes_per_node: 0 }), options),
     NodePublishVolume: unary('NodePublishVolume', log, async (request: NodePublishVolumeRequest) => {
       const volumeId = required(request.volume_id, 'volume_id');
       const target = absolutePath(request.target_path, 'target_path');
@@ -38,12 +39,12 @@ export function nodeService(nodeId: string, volumes: NodeVolumes, log: Logger): 
         attributes: request.volume_context ?? {}, secrets: request.secrets ?? {},
       });
       return {};
-    }),
+    }, options),
     NodeUnpublishVolume: unary('NodeUnpublishVolume', log, async (request: VolumePathRequest) => {
       const volumeId = required(request.volume_id, 'volume_id');
       await volumes.unpublish(volumeId, absolutePath(request.target_path, 'target_path'));
       return {};
-    }),
+    }, options),
     NodeGetVolumeStats: unary('NodeGetVolumeStats', log, async (request: VolumePathRequest) => {
       const volumeId = required(request.volume_id, 'volume_id');
       const stats = await volumes.stats(volumeId, required(request.volume_path, 'volume_path'));
@@ -54,6 +55,6 @@ export function nodeService(nodeId: string, volumes: NodeVolumes, log: Logger): 
         ],
         volume_condition: { abnormal: stats.abnormal !== undefined, message: stats.abnormal ?? 'ok' },
       };
-    }),
+    }, options),
   };
 }

@@ -4,6 +4,9 @@ import { Logger } from '../log/logger';
 import { redact } from '../log/redact';
 import { statusOf } from './statusOf';
 
+/** Told how each call ended (its gRPC status code's name) and how long it took. */
+export type CallObserver = (method: string, code: string, seconds: number) => void;
+
 /** A call running this long is logged, and again each time as long again: a stuck call shows while it is stuck. */
 export const SLOW_CALL_MS = 30_000;
 
@@ -12,7 +15,13 @@ export const SLOW_CALL_MS = 30_000;
  * of the typed error it threw and a redacted message. Kubelet cancelling a call does not
  * stop the work behind it: preparation carries on for the retry to attach to.
  */
-export function unary<Request, Response>(method: string, log: Logger, handler: (request: Request) => Promise<Response>, slowCallMs = SLOW_CALL_MS): handleUnaryCall<Request, Response> {
+export function unary<Request, Response>(
+  method: string,
+  log: Logger,
+  handler: (request: Request) => Promise<Response>,
+  options: { slowCallMs?: number; observe?: CallObserver } = {},
+): handleUnaryCall<Request, Response> {
+  const slowCallMs = options.slowCallMs ?? SLOW_CALL_MS;
   return (call, callback) => {
     const started = Date.now();
     const context = { method, ...subjectOf(call.request) };
@@ -22,6 +31,7 @@ export function unary<Request, Response>(method: string, log: Logger, handler: (
     handler(call.request).then(
       (response) => {
         clearInterval(watchdog);
+        options.observe?.(method, 'OK', (Date.now() - started) / 1000);
         log.debug({ ...context, ms: Date.now() - started }, 'call answered');
         callback(null, response);
       },
@@ -29,6 +39,7 @@ export function unary<Request, Response>(method: string, log: Logger, handler: (
         clearInterval(watchdog);
         const failure = asGitfsError(err);
         const code = statusOf(failure);
+        options.observe?.(method, status[code], (Date.now() - started) / 1000);
         const level = code === status.INTERNAL ? 'error' : 'info';
         log[level]({ ...context, code: status[code], err: failure, ms: Date.now() - started }, 'call failed');
         callback({ code, details: redact(failure.message) });

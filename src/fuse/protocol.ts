@@ -65,6 +65,19 @@ export const enum Op {
   COPY_FILE_RANGE_64 = 53,
 }
 
+/** Opcode names, lower case, for metric labels (index: opcode). */
+const OP_NAMES = [
+  'unknown', 'lookup', 'forget', 'getattr', 'setattr', 'readlink', 'symlink', 'unknown', 'mknod', 'mkdir', 'unlink', 'rmdir', 'rename',
+  'link', 'open', 'read', 'write', 'statfs', 'release', 'unknown', 'fsync', 'setxattr', 'getxattr', 'listxattr', 'removexattr', 'flush',
+  'init', 'opendir', 'readdir', 'releasedir', 'fsyncdir', 'getlk', 'setlk', 'setlkw', 'access', 'create', 'interrupt', 'bmap', 'destroy',
+  'ioctl', 'poll', 'notify_reply', 'batch_forget', 'fallocate', 'readdirplus', 'rename2', 'lseek', 'copy_file_range', 'setupmapping',
+  'removemapping', 'syncfs', 'tmpfile', 'statx', 'copy_file_range_64',
+];
+
+export function opName(op: number): string {
+  return OP_NAMES[op] ?? 'unknown';
+}
+
 /** Requests that would change the tree: a read-only mount answers each with EROFS. */
 export const WRITE_OPS: ReadonlySet<number> = new Set([
   Op.SETATTR, Op.SYMLINK, Op.MKNOD, Op.MKDIR, Op.UNLINK, Op.RMDIR, Op.RENAME, Op.LINK, Op.WRITE, Op.SETXATTR,

@@ -7,6 +7,8 @@ import { TreeIndex } from '../tree/treeIndex';
 import { Errno } from './errno';
 import { fuseDevice } from './fuseDevice';
 import { MAX_WRITE } from './initNegotiation';
+import { Op } from './protocol';
+import { RequestStats } from './requestStats';
 import type { FromServingThread, ToServingThread } from './servingThreads';
 import { answer, ConnectionFacts, Need, NO_REPLY, REQUEST_COUNT_SLOTS, ServedTree } from './treeAnswers';
 
@@ -15,7 +17,14 @@ interface Connection {
   tree?: ServedTree;
 }
 
-const { epoll, wake, control, servable: servableMemory } = workerData as { epoll: number; wake: number; control: MessagePort; servable: ServableBlobsMemory };
+const { epoll, wake, control, servable: servableMemory, stats: statsMemory } = workerData as {
+  epoll: number;
+  wake: number;
+  control: MessagePort;
+  servable: ServableBlobsMemory;
+  stats: SharedArrayBuffer;
+};
+const stats = new RequestStats(statsMemory);
 const native = fuseDevice();
 const servable = new ServableBlobs(servableMemory);
 const connections = new Map<number, Connection>();
@@ -51,13 +60,17 @@ function serve(fd: number, length: number): void {
   const connection = connections.get(fd);
   // Not announced (or already removed here): the main thread knows the connection.
   if (!connection) return forward(fd, length, Need.MainThread);
+  const started = performance.now();
   const op = length >= 8 ? request.readUInt32LE(4) : 0;
   Atomics.add(connection.facts.requests, op < REQUEST_COUNT_SLOTS ? op : 0, 1);
   const result = answer(request, length, connection.facts, connection.tree, servable, reply);
-  if (result === NO_REPLY) return;
+  if (result === NO_REPLY) return stats.record(op, 0, 0);
+  if (op === Op.READ && (result >= 0 || result === Need.Blob)) stats.recordRead(result >= 0);
+  // The main thread counts what it answers.
   if (result < 0) return forward(fd, length, result);
   try {
     writeSync(fd, reply, 0, result);
+    stats.record(op, (performance.now() - started) * 1000, -reply.readInt32LE(4));
   } catch (err) {
     // ENOENT: the request was interrupted and is gone; anything else is the main thread's to log.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') report({ fd, writeFailed: (err as NodeJS.ErrnoException).code ?? String(err) });

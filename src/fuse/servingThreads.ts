@@ -6,6 +6,7 @@ import { ServableBlobs } from '../cache/servableBlobs';
 import { Logger } from '../log/logger';
 import { TreeIndexColumns } from '../tree/treeIndex';
 import { withinDeadline } from './deadline';
+import { RequestStats } from './requestStats';
 import { fuseDevice } from './fuseDevice';
 import { ConnectionFacts, ServedTree } from './treeAnswers';
 
@@ -54,6 +55,8 @@ export class ServingThreads {
   private readonly handlers = new Map<number, { handler: ConnectionHandler; facts: ConnectionFacts; tree?: ServedTree }>();
   private readonly removals = new Map<number, { left: number; done: () => void }>();
   private readonly writeFailures = new Set<string>();
+  /** Every request of every connection, counted by the thread that answered it. */
+  readonly stats = new RequestStats();
 
   constructor(private readonly servable: ServableBlobs, private readonly log: Logger, private readonly count = Math.min(4, Math.max(2, cpus().length))) {}
 
@@ -128,7 +131,7 @@ export class ServingThreads {
     native.epollAdd(epoll, wake, false);
     const { port1: control, port2 } = new MessageChannel();
     const worker = new Worker(join(__dirname, 'servingThread.js'), {
-      workerData: { epoll, wake, control: port2, servable: this.servable.memory },
+      workerData: { epoll, wake, control: port2, servable: this.servable.memory, stats: this.stats.memory },
       transferList: [port2],
     });
     worker.unref();

@@ -28,6 +28,9 @@ export interface FilesystemOptions {
 // The gate wait stays under kubelet-visible stalls; the read wait leaves room for a large blob.
 export const DEFAULT_FILESYSTEM_OPTIONS: FilesystemOptions = { gateWaitMs: 10_000, readWaitMs: 60_000, prefetch: DEFAULT_PREFETCH };
 
+/** Requests the kernel expects no reply to. */
+const UNANSWERED = new Set<number>([Op.FORGET, Op.BATCH_FORGET, Op.INTERRUPT]);
+
 /** A request the main thread is answering, by unique id, so that an INTERRUPT can find it. */
 interface Pending {
   interrupted: boolean;
@@ -49,6 +52,8 @@ export class TreeFilesystem implements ConnectionHandler {
   /** The annotated tags the volumes of this commit asked for, which its `.git` serves. */
   readonly tags = new TagObjects();
   private readonly pending = new Map<bigint, Pending>();
+  /** When each request the main thread will answer came, for the node's request stats. */
+  private readonly started = new Map<bigint, { op: number; at: number }>();
   private readonly answering = new Set<Promise<void>>();
   private readonly out = Buffer.alloc(256 * 4096 + OUT_HEADER);
   private readonly loggedOps = new Set<number>();
@@ -110,6 +115,7 @@ export class TreeFilesystem implements ConnectionHandler {
       await withinDeadline(drained, options.drainMs ?? this.options.readWaitMs, () => new NotReady('requests still unanswered')).catch(() => undefined);
     }
     this.connection = undefined;
+    this.started.clear();
   }
 
   /** Requests the main thread is answering now; a graceful handover waits for them. */
@@ -127,6 +133,7 @@ export class TreeFilesystem implements ConnectionHandler {
     const connection = this.connection;
     if (!connection) return;
     const op = request.length >= IN_HEADER ? request.readUInt32LE(4) : -1;
+    if (op >= 0 && !UNANSWERED.has(op)) this.started.set(request.readBigUInt64LE(8), { op, at: performance.now() });
     if (need === Need.Malformed) {
       this.log.warn({ bytes: request.length, op }, 'malformed FUSE request answered with EIO');
       if (request.length >= OUT_HEADER) this.write(error(this.out, request, Errno.EIO));
@@ -313,8 +320,12 @@ export class TreeFilesystem implements ConnectionHandler {
 
   private write(length: number, reply: Buffer = this.out): void {
     if (!this.connection) return;
+    const unique = reply.readBigUInt64LE(8);
+    const started = this.started.get(unique);
+    this.started.delete(unique);
     try {
       writeSync(this.connection.fd, reply, 0, length);
+      if (started) this.connection.threads.stats.record(started.op, (performance.now() - started.at) * 1000, -reply.readInt32LE(4));
     } catch (err) {
       // ENOENT: the kernel no longer waits for this request (interrupted, or the connection ended).
       const code = (err as NodeJS.ErrnoException).code;

@@ -5,6 +5,7 @@ import { AccessDenied, GitfsError } from '../errors/errors';
 import { credentialsOf, offersCredentials, RemoteAccess } from './gitEnvironment';
 import { killGit, spawnGit } from './gitProcess';
 import { Packet, packetText, PktLineDecoder } from './pktLine';
+import { noteReceived } from './receivedBytes';
 
 /**
  * Our own client could not get a definitive answer (the server wants credentials from the node's
@@ -113,6 +114,7 @@ function httpResponse(url: URL, method: string, headers: Record<string, string>,
       const out = new PassThrough({ highWaterMark: 1 << 20 });
       res.on('error', (err) => out.destroy(new UseGitClient(`the response from ${access.remote.display} broke off: ${err.message}`)));
       res.on('aborted', () => out.destroy(new UseGitClient(`the response from ${access.remote.display} broke off`)));
+      res.on('data', (chunk: Buffer) => noteReceived(url.host, chunk.length));
       res.pipe(out);
       // A reader that stops early (an error, a corrupt pack) closes the connection with it.
       out.on('close', () => res.destroy());

@@ -24,6 +24,8 @@ export const DEFAULT_LIMITS: HydratorLimits = {
 
 export interface HydrationStats {
   queued: number;
+  /** Queued jobs per priority, most urgent first. */
+  queuedByPriority: number[];
   inFlight: number;
   fetchBatches: number;
   blobsFetched: number;
@@ -32,10 +34,20 @@ export interface HydrationStats {
   failures: number;
 }
 
+/** Told of each fetch and each blob's arrival (the node's metrics). */
+export interface HydrationObserver {
+  /** A fetch by id went out with this many blobs. */
+  fetched(blobs: number): void;
+  /** A requested blob is in the cache, `seconds` after it was first asked for at `priority`. */
+  arrived(priority: Priority, seconds: number): void;
+}
+
 interface Job {
   oid: string;
   source: BlobSource;
   priority: Priority;
+  /** When it was first asked for (performance.now()). */
+  askedAt: number;
   sizeHint: number;
   queued: boolean;
   promise: Promise<void>;
@@ -55,16 +67,26 @@ export class Hydrator {
   private activeFetches = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly counters = { fetchBatches: 0, blobsFetched: 0, blobsHydrated: 0, bytesHydrated: 0, failures: 0 };
+  private readonly counters = { fetchBatches: 0, blobsFetched: 0, failures: 0 };
 
   constructor(
     readonly cache: BlobCache,
     private readonly limits: HydratorLimits = DEFAULT_LIMITS,
     private readonly log: Logger = silentLogger,
+    private readonly observer?: HydrationObserver,
   ) {}
 
   stats(): HydrationStats {
-    return { queued: this.queuedCount, inFlight: this.jobs.size - this.queuedCount, ...this.counters };
+    // Every blob a transfer brings is counted where it lands, whether a job waited for it or not.
+    const { blobsTaken, bytesTaken } = this.cache.stats();
+    return {
+      queued: this.queuedCount,
+      queuedByPriority: this.levels.map((level) => level.length),
+      inFlight: this.jobs.size - this.queuedCount,
+      ...this.counters,
+      blobsHydrated: blobsTaken,
+      bytesHydrated: bytesTaken,
+    };
   }
 
   /** Resolves once the blob is in the cache. */
@@ -122,18 +144,15 @@ export class Hydrator {
    * while the rest still arrives. A job leaves `waiting` when its blob has come.
    */
   private receiverFor(waiting: Set<Job>): BlobReceiver {
-    const arrived = (oid: string, size: number) => {
+    const arrived = (oid: string) => {
       const job = this.jobs.get(oid);
       if (!job || !waiting.delete(job)) return;
-      this.counters.blobsHydrated++;
-      this.counters.bytesHydrated += size;
-      this.jobs.delete(oid);
-      job.resolve();
+      this.hydrated(job);
     };
     return {
       deliver: async (oid, content) => {
         await this.cache.putVerified(oid, content);
-        arrived(oid, content.length);
+        arrived(oid);
       },
       stored: arrived,
       readBack: (oid) => this.cache.readWhole(oid),
@@ -150,7 +169,7 @@ export class Hydrator {
     let reject!: (err: Error) => void;
     const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
     promise.catch(() => undefined); // prefetches may have no waiter
-    const job: Job = { oid, source, priority, sizeHint, queued: false, promise, resolve, reject };
+    const job: Job = { oid, source, priority, askedAt: performance.now(), sizeHint, queued: false, promise, resolve, reject };
     this.jobs.set(oid, job);
     return job;
   }
@@ -247,6 +266,7 @@ export class Hydrator {
     const streamable = missing.every((job) => job.sizeHint > 0 && job.sizeHint <= STREAMED_BLOB_BYTES);
     try {
       this.counters.fetchBatches++;
+      this.observer?.fetched(missing.length);
       await source.fetch(missing.map((j) => j.oid), streamable ? this.receiverFor(waiting) : undefined);
       this.counters.blobsFetched += missing.length;
       this.log.debug({ source: source.key, blobs: missing.length, ms: Date.now() - started }, 'fetched blob batch');
@@ -268,16 +288,19 @@ export class Hydrator {
   private async extract(job: Job): Promise<void> {
     const writer = this.cache.writer(job.oid);
     try {
-      const size = await job.source.extract(job.oid, writer);
+      await job.source.extract(job.oid, writer);
       await writer.finish();
-      this.counters.blobsHydrated++;
-      this.counters.bytesHydrated += size;
-      this.jobs.delete(job.oid);
-      job.resolve();
+      this.hydrated(job);
     } catch (err) {
       await writer.abort();
       throw err;
     }
+  }
+
+  private hydrated(job: Job): void {
+    this.jobs.delete(job.oid);
+    this.observer?.arrived(job.priority, (performance.now() - job.askedAt) / 1000);
+    job.resolve();
   }
 
   private fail(job: Job, error: GitfsError): void {

@@ -13,6 +13,7 @@ import { RepositoryStore } from '../git/repositoryStore';
 import { UploadPackClient } from '../git/uploadPackClient';
 import { Hydrator } from '../hydrate/hydrator';
 import { Logger } from '../log/logger';
+import { NodeMetrics } from '../metrics/nodeMetrics';
 import { detachAll } from '../mount/mountTable';
 import { TreeMount } from '../mount/treeMount';
 import { CommitRecord } from './commitRecord';
@@ -27,6 +28,7 @@ export interface RecordMachinery {
   unpacker: UnpackThread;
   threads: ServingThreads;
   log: Logger;
+  metrics: NodeMetrics;
 }
 
 /** What a consumer brings to a commit: where it comes from, and how to fetch it should it need preparing. */
@@ -56,6 +58,13 @@ export class CommitRecords {
   /** How many commits the node holds (in use or in their grace period). */
   get size(): number {
     return this.records.size;
+  }
+
+  /** How many commits are mounted now. */
+  get mounted(): number {
+    let mounted = 0;
+    for (const record of this.records.values()) if (record.hasMount) mounted++;
+    return mounted;
   }
 
   /**
@@ -121,8 +130,10 @@ export class CommitRecords {
   }
 
   private newPreparation({ store, access, resolved, client, depth, log }: CommitRequest): Preparation {
-    const { config, cache, unpacker } = this.machinery;
+    const { config, cache, unpacker, metrics } = this.machinery;
     const preparationLog = (log ?? this.machinery.log.child({ repository: access.remote.display })).child({ commit: resolved.commit });
-    return new Preparation(store, access, resolved, client, depth, cache, unpacker, config.fetchTimeoutMs, preparationLog);
+    const preparation = new Preparation(store, access, resolved, client, depth, cache, unpacker, config.fetchTimeoutMs, preparationLog);
+    metrics.watchPreparation(preparation);
+    return preparation;
   }
 }

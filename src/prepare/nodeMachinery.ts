@@ -5,7 +5,10 @@ import { ServingThreads } from '../fuse/servingThreads';
 import { RepositoryStores } from '../git/repositoryStores';
 import { SshKeyring } from '../git/sshKeyring';
 import { Hydrator } from '../hydrate/hydrator';
+import { receivedBytes } from '../git/receivedBytes';
+import { LATENCY_BOUNDS_SECONDS } from '../fuse/requestStats';
 import { Logger } from '../log/logger';
+import { NodeMetrics } from '../metrics/nodeMetrics';
 import { removeEmptyDirectories } from '../mount/emptyDirectories';
 import { CommitRecords } from './commitRecords';
 import { Publisher } from './publisher';
@@ -21,19 +24,28 @@ export class NodeMachinery {
   readonly stores: RepositoryStores;
   readonly commits: CommitRecords;
   readonly publisher: Publisher;
+  readonly metrics = new NodeMetrics();
   private readonly keyring: SshKeyring;
   private readonly unpacker: UnpackThread;
   private readonly threads: ServingThreads;
   private closed: Promise<void> | undefined;
 
   private constructor(readonly config: NodeConfig, readonly cache: BlobCache, log: Logger) {
-    this.hydrator = new Hydrator(cache, config.hydrator, log.child({ component: 'hydrator' }));
+    this.hydrator = new Hydrator(cache, config.hydrator, log.child({ component: 'hydrator' }), this.metrics.hydration);
     this.stores = new RepositoryStores(storesDirOf(config), { commandMs: config.commandTimeoutMs, fetchMs: config.fetchTimeoutMs });
     this.keyring = new SshKeyring(config.secretsDir);
     this.unpacker = new UnpackThread(cache);
     this.threads = new ServingThreads(cache.servable, log.child({ component: 'fuse' }));
-    this.commits = new CommitRecords({ config, cache, hydrator: this.hydrator, unpacker: this.unpacker, threads: this.threads, log });
+    this.commits = new CommitRecords({ config, cache, hydrator: this.hydrator, unpacker: this.unpacker, threads: this.threads, log, metrics: this.metrics });
     this.publisher = new Publisher(config, this.stores, this.keyring, this.commits, log);
+    this.metrics.readFrom({
+      hydration: () => this.hydrator.stats(),
+      cache: () => cache.stats(),
+      fuse: this.threads.stats,
+      fuseBounds: LATENCY_BOUNDS_SECONDS,
+      treeMounts: () => this.commits.mounted,
+      receivedBytes,
+    });
   }
 
   static async open(config: NodeConfig, log: Logger): Promise<NodeMachinery> {

@@ -60,11 +60,19 @@ export class NodeVolumes {
   /** Opens the node's records and re-mounts, in the background, what was published before a restart. */
   static async open(node: NodeMachinery, records: VolumeRecords, options: NodeVolumesOptions, log: Logger): Promise<{ volumes: NodeVolumes; recovered: Promise<void> }> {
     const volumes = new NodeVolumes(node, records, options, log);
+    node.metrics.readVolumesFrom(() => volumes.modes());
     return { volumes, recovered: volumes.recover() };
   }
 
   get count(): number {
     return this.records.all().length;
+  }
+
+  /** Published volumes by mode. */
+  modes(): { readOnly: number; writable: number } {
+    const all = this.records.all();
+    const writable = all.filter((record) => record.writeLimitBytes !== undefined).length;
+    return { readOnly: all.length - writable, writable };
   }
 
   async publish(request: PublishVolumeRequest): Promise<void> {
@@ -96,6 +104,7 @@ export class NodeVolumes {
         });
         this.live.set(target, published);
         this.restarted.delete(target);
+        void published.preparation.gate.whenSettled().then((tree) => tree && this.node.metrics.timeToReady.observe((Date.now() - started) / 1000));
         log.info({ commit: published.resolved.commit, readiness: spec.readiness, phase: published.preparation.phase, ms: Date.now() - started, target }, 'volume published');
       } catch (err) {
         const failure = asGitfsError(err);

@@ -169,6 +169,32 @@ describe('Helm chart charts/gitfs-csi', () => {
     assert.equal(plugin.livenessProbe.httpGet.port, 'healthz');
   });
 
+  test('metrics: off by default; when on, the plugin listens, its pods carry scrape annotations, and a ServiceMonitor selects them', async () => {
+    const plain = container(find(await template(), 'DaemonSet', 'gitfs-csi-node'), 'gitfs-csi');
+    assert.ok(!plain.args.some((arg: string) => arg.startsWith('--metrics-address')));
+    const result = await helm(['template', 'gitfs-csi', CHART, '--namespace', 'kube-system', '--set', 'metrics.enabled=true', '--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.serviceMonitor.labels.release=prom']);
+    assert.equal(result.code, 0, result.stderr);
+    const objects = parseObjects(result.stdout);
+    const node = find(objects, 'DaemonSet', 'gitfs-csi-node');
+    const plugin = container(node, 'gitfs-csi');
+    assert.ok(plugin.args.includes('--metrics-address=:9809'));
+    assert.deepEqual(plugin.ports.find((p: K8sObject) => p.name === 'metrics'), { name: 'metrics', containerPort: 9809, protocol: 'TCP' });
+    assert.deepEqual(node.spec.template.metadata.annotations, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9809', 'prometheus.io/path': '/metrics' });
+    const service = find(objects, 'Service', 'gitfs-csi-node-metrics');
+    assert.equal(service.spec.clusterIP, 'None');
+    for (const [key, value] of Object.entries(service.spec.selector)) assert.equal(node.spec.template.metadata.labels[key], value, `the Service selects the node plugin pods (${key})`);
+    const monitor = find(objects, 'ServiceMonitor');
+    assert.equal(monitor.metadata.labels.release, 'prom');
+    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels[key], value, `the ServiceMonitor selects the Service (${key})`);
+    assert.deepEqual(monitor.spec.endpoints, [{ port: 'metrics', path: '/metrics', interval: '30s' }]);
+    const dashboard = await helm(['template', 'gitfs-csi', CHART, '--set', 'metrics.dashboard.configMap=true']);
+    const configMap = find(parseObjects(dashboard.stdout), 'ConfigMap', 'gitfs-csi-dashboard');
+    assert.equal(configMap.metadata.labels.grafana_dashboard, '1');
+    assert.deepEqual(JSON.parse(configMap.data['gitfs-csi.json']), JSON.parse(await readFile(join(CHART, 'dashboards/gitfs-csi.json'), 'utf8')));
+    const lint = await helm(['lint', '--strict', CHART, '--set', 'metrics.enabled=true', '--set', 'metrics.serviceMonitor.enabled=true']);
+    assert.equal(lint.code, 0, lint.stdout + lint.stderr);
+  });
+
   test('a StorageClass without a repository is refused at render time, naming the value', async () => {
     const result = await helm(['template', 'gitfs-csi', CHART, '--set', 'storageClass.create=true']);
     assert.notEqual(result.code, 0);

@@ -26,7 +26,7 @@ before(async () => {
     await new Promise((resolve) => setTimeout(resolve, 600));
     finished.push(request.volume_id);
     return {};
-  }, 150);
+  }, { slowCallMs: 150 });
   server = await UnixSocketServer.start(join(dir, 'csi.sock'), [[loadCsiServices().Node, { NodeGetVolumeStats: slow }]]);
   const csi = loadProto<{ csi: { v1: { Node: grpc.ServiceClientConstructor } } }>('csi.proto');
   client = new csi.csi.v1.Node(`unix://${join(dir, 'csi.sock')}`, grpc.credentials.createInsecure());
