@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { commitTree, generatedTree, git, removeDir, tempDir } from '../../test/support/repoFixtures';
 import { sshKey } from '../../test/support/sshGitServer';
@@ -11,6 +12,7 @@ import { Kube, Manifest, until } from './support/kube';
 import { IMAGE, installChart, KUBELET_DIR, RELEASE_NAMESPACE, uninstallChart } from './support/release';
 
 const DRIVER = 'gitfs.csi.dev';
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const PASSWORD = 'e2e-Secret-Passw0rd';
 const NS = 'gitfs-e2e';
 const OTHER_NS = 'gitfs-e2e-other';
@@ -95,9 +97,16 @@ describe('gitfs-csi on a real cluster', () => {
     await removeDir(work);
   });
 
-  test('an inline ephemeral volume delivers the repository byte for byte, whole, to the first command', async () => {
+  test('an inline ephemeral volume delivers the repository byte for byte, whole, to the first command; its pod shows the preparation', async () => {
     await apply([readerPod(NS, 'inline', inline({ repository: server.publicUrl('app.git'), ref: 'main' }))]);
     assert.equal(sortedOutput(await kube.finishedPodLog(NS, 'inline')), expected);
+    // What an engineer reads in `kubectl describe pod`: the node plugin's own events.
+    const described = await until('the pod\'s gitfs-csi events', 60_000, async () => {
+      const { stdout } = await promisify(execFile)('kubectl', ['describe', 'pod', '-n', NS, 'inline']);
+      return /GitfsReady/.test(stdout) ? stdout : undefined;
+    });
+    assert.match(described, new RegExp(`GitfsPreparing\\s+\\S+\\s+gitfs-csi-node(, \\S+)?\\s+preparing ${escape(server.publicUrl('app.git').replace(/\.git$/, ''))}\\S* at main`));
+    assert.match(described, new RegExp(`GitfsReady\\s+\\S+\\s+gitfs-csi-node(, \\S+)?\\s+commit ${appCommit.slice(0, 12)} \\(refs/heads/main\\) ready in [0-9.]+ s: [0-9,]+ entries`));
   });
 
   test('a static PV and its PVC deliver the pinned commit', async () => {
@@ -135,6 +144,14 @@ describe('gitfs-csi on a real cluster', () => {
     const event = await until('a FailedMount event', 180_000, async () =>
       (await kube.eventsOf(NS, 'denied')).find((e) => e.reason === 'FailedMount' && /requires credentials/.test(e.message)));
     assert.doesNotMatch(event.message, new RegExp(PASSWORD));
+    // The plugin's own event says what to do about it, once however often kubelet retries (its count goes up).
+    const failed = await until('a GitfsFailed event counted twice', 180_000, async () => {
+      const events = (await kube.eventsOf(NS, 'denied')).filter((e) => e.reason === 'GitfsFailed');
+      return events.length === 1 && events[0].count >= 2 ? events[0] : undefined;
+    });
+    assert.equal(failed.component, 'gitfs-csi-node');
+    assert.match(failed.message, /^the repository needs credentials: /);
+    assert.doesNotMatch(failed.message, new RegExp(PASSWORD));
     const pod = await kube.pod(NS, 'denied');
     assert.equal(pod.status.containerStatuses?.[0]?.state?.waiting?.reason ?? 'ContainerCreating', 'ContainerCreating');
     assert.equal(pod.status.phase, 'Pending');

@@ -19,7 +19,9 @@ import { DEFAULT_WRITE_LIMIT_BYTES } from '../mount/writableLayer';
 import { KernelProfile, LINUX_5_10 } from '../fuse/initNegotiation';
 import { NodeMachinery } from '../prepare/nodeMachinery';
 import { NodeVolumes } from '../volume/nodeVolumes';
+import { VolumeEvents } from '../volume/volumeEvents';
 import { VolumeRecords } from '../volume/volumeRecords';
+import { EventRecorder } from '../kube/eventRecorder';
 import { formatBytes, parseByteSize } from '../config/byteSize';
 import { DEFAULT_DRIVER_NAME, DEFAULT_ENDPOINT, PACKAGE_VERSION } from './driverDefaults';
 import { integerOption } from './integerOption';
@@ -125,7 +127,10 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   config.fuseHolder = await fuseHolderFor(holderMode, values['fuse-holder-socket'] ?? join(stateDir, 'fuse-holder.sock'));
   const node = await NodeMachinery.open(config, log);
   const records = await VolumeRecords.open(join(config.stateDir, 'volumes'));
-  const { volumes, recovered } = await NodeVolumes.open(node, records, { publishWaitMs, writeLimit }, log.child({ component: 'volumes' }));
+  // In a cluster, pods are told how their volumes go (Events, with the plugin's service account).
+  const recorder = await EventRecorder.inCluster({ component: 'gitfs-csi-node', host: nodeId }, log.child({ component: 'events' }));
+  const events = new VolumeEvents(recorder);
+  const { volumes, recovered } = await NodeVolumes.open(node, records, { publishWaitMs, writeLimit, events }, log.child({ component: 'volumes' }));
   node.publisher.keepSpareLayer(writeLimit.defaultBytes);
   const ready = async () => {
     const usable = (dir: string) => access(dir, constants.W_OK | constants.R_OK).then(() => true, () => false);
@@ -142,7 +147,10 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     : undefined;
   const health = healthPort === undefined ? undefined : await startHealthEndpoint(healthPort, ready);
   const metrics = metricsAddress && (await startMetricsEndpoint(metricsAddress, node.metrics.registry));
-  log.info({ endpoint: server.socketPath, nodeId, driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, volumes: volumes.count }, 'node plugin serving');
+  log.info(
+    { endpoint: server.socketPath, nodeId, driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, volumes: volumes.count, podEvents: recorder !== undefined, metrics: values['metrics-address'] },
+    'node plugin serving',
+  );
   void recovered.then(() => log.info({ volumes: volumes.count }, 'volumes from before the restart re-mounted'));
 
   const signal = await stopped;

@@ -43,6 +43,8 @@ export interface PublishRequest {
   writable?: { limitBytes: number };
   /** false: the volume has no `.git` (default: it has one, naming the ref it asked for). */
   git?: boolean;
+  /** Told the commit's preparation as soon as the publish has it (before waiting for it). */
+  onPreparation?: (preparation: Preparation) => void;
 }
 
 export interface Published {
@@ -148,6 +150,7 @@ export class Publisher {
     const git = gitViewOf(request, resolved);
     // A mount of its own serves the consumer's view of .git itself.
     const record = await this.commits.acquire({ store, access, resolved, client, depth: request.depth, restoring, mountAt, ownView: mountAt ? git : undefined, log: request.log });
+    request.onPreparation?.(record.preparation);
     let treeMount: TreeMount;
     // The tree is mounted while it is prepared (its operations wait at the readiness gate), so a
     // publish that waits for ready has only its own mount left to make once the tree is.

@@ -8,6 +8,7 @@ import { NodeMachinery } from '../prepare/nodeMachinery';
 import { Published } from '../prepare/publisher';
 import { TreeIndex } from '../tree/treeIndex';
 import { volumeCredentials } from './volumeCredentials';
+import { VolumeEvents } from './volumeEvents';
 import { VolumeRecords } from './volumeRecords';
 import { parseVolumeSpec, PodInfo, podInfoOf } from './volumeSpec';
 
@@ -37,6 +38,8 @@ export interface NodeVolumesOptions {
   publishWaitMs: number;
   /** A writable volume's write limit when it names none, and the most one may name. */
   writeLimit: { defaultBytes: number; maxBytes: number };
+  /** Where pods are told how their volumes go (Kubernetes Events); none outside a cluster. */
+  events?: VolumeEvents;
 }
 
 /**
@@ -92,11 +95,13 @@ export class NodeVolumes {
 
       const log = this.log.child({ volumeId: request.volumeId, pod: podLabel(pod), podUid: pod.uid, repository: spec.remote.display });
       const started = Date.now();
+      const events = this.options.events?.publishing(pod, spec.remote.display, spec.ref);
       try {
         const published = await this.node.publisher.publish({
           repository: spec.remote.url, ref: spec.ref, commit: spec.commit, depth: spec.depth, credentials: credentials.http, ssh: credentials.ssh, target,
           readiness: spec.readiness, readyWaitMs: this.options.publishWaitMs, startedAt: started, log,
           writable: writeLimitBytes === undefined ? undefined : { limitBytes: writeLimitBytes }, git: spec.git,
+          onPreparation: (preparation) => events?.preparing(preparation),
         });
         await this.records.put({
           volumeId: request.volumeId, target, fingerprint, repository: spec.remote.url,
@@ -105,9 +110,11 @@ export class NodeVolumes {
         this.live.set(target, published);
         this.restarted.delete(target);
         void published.preparation.gate.whenSettled().then((tree) => tree && this.node.metrics.timeToReady.observe((Date.now() - started) / 1000));
+        events?.published(published);
         log.info({ commit: published.resolved.commit, readiness: spec.readiness, phase: published.preparation.phase, ms: Date.now() - started, target }, 'volume published');
       } catch (err) {
         const failure = asGitfsError(err);
+        events?.failed(failure);
         log.warn({ kind: failure.kind, err: failure, ms: Date.now() - started, target }, 'volume not published');
         throw failure;
       }

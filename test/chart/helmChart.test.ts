@@ -67,7 +67,7 @@ describe('Helm chart charts/gitfs-csi', () => {
 
   test('default values: a CSIDriver, a node DaemonSet wired for FUSE and kubelet, a FUSE holder, a controller with csi-provisioner, and their RBAC', async () => {
     const objects = await template();
-    assert.deepEqual(objects.map((o) => o.kind).sort(), ['CSIDriver', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'DaemonSet', 'Deployment', 'Role', 'RoleBinding', 'ServiceAccount', 'ServiceAccount']);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['CSIDriver', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'DaemonSet', 'DaemonSet', 'Deployment', 'Role', 'RoleBinding', 'ServiceAccount', 'ServiceAccount']);
 
     const driver = find(objects, 'CSIDriver');
     assert.equal(driver.metadata.name, 'gitfs.csi.dev');
@@ -121,16 +121,20 @@ describe('Helm chart charts/gitfs-csi', () => {
     assert.equal(provisioner.image, 'csi-provisioner:v5.3.0');
     assert.ok(provisioner.args.includes('--csi-address=/csi/csi.sock'));
     assert.equal(controller.spec.template.spec.serviceAccountName, 'gitfs-csi-controller');
-    const binding = find(objects, 'ClusterRoleBinding');
+    const binding = find(objects, 'ClusterRoleBinding', 'gitfs-csi-provisioner');
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'gitfs-csi-controller', namespace: 'kube-system' }]);
-    const role = find(objects, 'ClusterRole');
+    const role = find(objects, 'ClusterRole', 'gitfs-csi-provisioner');
     assert.ok(role.rules.some((r: K8sObject) => r.resources.includes('persistentvolumes') && r.verbs.includes('create')));
+    // The node plugin may record events on pods, and do nothing else with the API.
+    assert.equal(pod.serviceAccountName, 'gitfs-csi-node');
+    assert.deepEqual(find(objects, 'ClusterRole', 'gitfs-csi-node').rules, [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }]);
+    assert.deepEqual(find(objects, 'ClusterRoleBinding', 'gitfs-csi-node').subjects, [{ kind: 'ServiceAccount', name: 'gitfs-csi-node', namespace: 'kube-system' }]);
   });
 
   test('non-default values: driver name, image, kubelet dir, ambient credentials, sidecar registry, a default StorageClass, no controller, no holder', async () => {
     const objects = await template(custom);
     assert.equal(find(objects, 'Deployment'), undefined);
-    assert.equal(find(objects, 'ClusterRole'), undefined);
+    assert.equal(find(objects, 'ClusterRole', 'gitfs-csi-provisioner'), undefined);
     assert.deepEqual(find(objects, 'CSIDriver').spec.tokenRequests, [{ audience: 'git.example.org', expirationSeconds: 3600 }]);
 
     const node = find(objects, 'DaemonSet', 'gitfs-csi-node');

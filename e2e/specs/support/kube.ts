@@ -54,9 +54,9 @@ export class Kube {
     return this.core.readNamespacedPodLog({ name, namespace });
   }
 
-  async eventsOf(namespace: string, name: string): Promise<Array<{ reason: string; message: string }>> {
+  async eventsOf(namespace: string, name: string): Promise<Array<{ reason: string; message: string; count: number; component: string }>> {
     const list = await this.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
-    return list.items.map((e) => ({ reason: e.reason ?? '', message: e.message ?? '' }));
+    return list.items.map((e) => ({ reason: e.reason ?? '', message: e.message ?? '', count: e.count ?? 1, component: e.source?.component ?? '' }));
   }
 
   /** The logs of one container of every pod matching `selector`, concatenated. */
