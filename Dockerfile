@@ -33,5 +33,7 @@ COPY --from=build /build/proto ./proto
 COPY --from=build /build/node_modules ./node_modules
 COPY --from=build /build/dist/src ./dist/src
 COPY --from=build /build/dist/native ./dist/native
+# `kubectl exec … -- gitfs-csi status` on a node.
+RUN printf '#!/bin/sh\nexec node /opt/gitfs-csi/dist/src/cli/main.js "$@"\n' > /usr/local/bin/gitfs-csi && chmod 0755 /usr/local/bin/gitfs-csi
 ENTRYPOINT ["tini", "--", "node", "/opt/gitfs-csi/dist/src/cli/main.js"]
 CMD ["--help"]

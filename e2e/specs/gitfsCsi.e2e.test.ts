@@ -9,7 +9,8 @@ import { commitTree, generatedTree, git, removeDir, tempDir } from '../../test/s
 import { sshKey } from '../../test/support/sshGitServer';
 import { GIT_USER, GitServer, startGitServer } from './support/gitServer';
 import { Kube, Manifest, until } from './support/kube';
-import { IMAGE, installChart, KUBELET_DIR, RELEASE_NAMESPACE, uninstallChart } from './support/release';
+import { IMAGE, installChart, KUBELET_DIR, RELEASE_NAMESPACE, STATE_DIR, uninstallChart } from './support/release';
+import { NodeStatus } from '../../src/status/nodeStatus';
 
 const DRIVER = 'gitfs.csi.dev';
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -192,6 +193,14 @@ describe('gitfs-csi on a real cluster', () => {
     const trees = mounts.filter((m) => m.fsType === 'fuse.gitfs' && !m.mountPoint.startsWith(KUBELET_DIR));
     const shared = trees.filter((m) => /shared/.test(m.source));
     assert.equal(shared.length, 1, JSON.stringify(trees));
+    // The on-call view: `gitfs-csi status` in the node plugin's container says the same.
+    const [plugin] = await kube.podNames(RELEASE_NAMESPACE, 'app.kubernetes.io/component=node');
+    const { stdout } = await promisify(execFile)('kubectl', ['exec', '-n', RELEASE_NAMESPACE, plugin, '-c', 'gitfs-csi', '--', 'gitfs-csi', 'status', '--json', '--state-dir', STATE_DIR]);
+    const status = JSON.parse(stdout) as NodeStatus;
+    const tree = status.trees.find((t) => /shared/.test(t.repository));
+    assert.equal(tree?.volumes, 2, stdout);
+    assert.equal(tree?.cachedBytes, tree?.totalBytes, 'every byte of the tree was read, and is cached');
+    assert.deepEqual(status.volumes.filter((v) => /shared/.test(v.repository)).map((v) => [v.pod, v.state]).sort(), [[`${NS}/shared-1`, 'ready'], [`${NS}/shared-2`, 'ready']]);
 
     for (const name of ['shared-1', 'shared-2']) await kube.remove([{ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS } }]);
     await until('the pods to go', 120_000, async () => ((await kube.pod(NS, 'shared-1')) || (await kube.pod(NS, 'shared-2')) ? undefined : true));

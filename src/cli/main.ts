@@ -4,12 +4,14 @@ import { controllerCommand, CONTROLLER_USAGE } from './controllerCommand';
 import { describeFailure, mountCommand, MOUNT_USAGE } from './mountCommand';
 import { nodeCommand, NODE_USAGE } from './nodeCommand';
 import { fuseHolderCommand, FUSE_HOLDER_USAGE } from './fuseHolderCommand';
+import { statusCommand, STATUS_USAGE } from './statusCommand';
 
 const USAGE = `usage: gitfs-csi <command> [options]
 
 commands:
-  mount       mount a git repository read-only with lazily fetched contents
+  mount       mount a git repository (read-only or writable, with its .git) with lazily fetched contents
   node        serve the CSI node plugin (Identity + Node, optionally Controller)
+  status      what the node plugin running here holds: tree mounts, volumes, cache, stores
   controller  serve the CSI controller plugin (Identity + Controller)
   fuse-holder keep a node's FUSE connections open across node plugin restarts
 
@@ -19,7 +21,9 @@ ${NODE_USAGE}
 
 ${CONTROLLER_USAGE}
 
-${FUSE_HOLDER_USAGE}`;
+${FUSE_HOLDER_USAGE}
+
+${STATUS_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -32,6 +36,8 @@ async function main(argv: string[]): Promise<number> {
       return controllerCommand(rest);
     case 'fuse-holder':
       return fuseHolderCommand(rest);
+    case 'status':
+      return statusCommand(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -22,6 +22,8 @@ import { NodeVolumes } from '../volume/nodeVolumes';
 import { VolumeEvents } from '../volume/volumeEvents';
 import { VolumeRecords } from '../volume/volumeRecords';
 import { EventRecorder } from '../kube/eventRecorder';
+import { nodeStatus } from '../status/nodeStatus';
+import { serveStatus, STATUS_SOCKET } from '../status/statusSocket';
 import { formatBytes, parseByteSize } from '../config/byteSize';
 import { DEFAULT_DRIVER_NAME, DEFAULT_ENDPOINT, PACKAGE_VERSION } from './driverDefaults';
 import { integerOption } from './integerOption';
@@ -147,6 +149,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     : undefined;
   const health = healthPort === undefined ? undefined : await startHealthEndpoint(healthPort, ready);
   const metrics = metricsAddress && (await startMetricsEndpoint(metricsAddress, node.metrics.registry));
+  const status = await serveStatus(join(config.stateDir, STATUS_SOCKET), () => nodeStatus(node, volumes, PACKAGE_VERSION));
   log.info(
     { endpoint: server.socketPath, nodeId, driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, volumes: volumes.count, podEvents: recorder !== undefined, metrics: values['metrics-address'] },
     'node plugin serving',
@@ -158,6 +161,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   await registration?.stop();
   health?.close();
   metrics?.close();
+  status.close();
   await server.stop();
   await node.close({ keepPublications: true });
   return 0;

@@ -19,6 +19,8 @@ export class CommitRecord {
   private mounting: Promise<void> | undefined;
   /** Consumers: publishes, bound or under way. */
   private consumers = 0;
+  /** When it was made (ms since the epoch). */
+  readonly createdAt = Date.now();
   /** Consumers and the preparations still running. */
   private holds = 0;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -52,6 +54,11 @@ export class CommitRecord {
   }
 
   /** Whether a consumer uses the record (rather than only its grace period or a preparation still running). */
+  /** How many consumers (volumes) hold it now. */
+  get consumerCount(): number {
+    return this.consumers;
+  }
+
   get inUse(): boolean {
     return this.consumers > 0;
   }

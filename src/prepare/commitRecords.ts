@@ -60,6 +60,11 @@ export class CommitRecords {
     return this.records.size;
   }
 
+  /** Every record, in use or in its grace period. */
+  all(): CommitRecord[] {
+    return [...this.records.values()];
+  }
+
   /** How many commits are mounted now. */
   get mounted(): number {
     let mounted = 0;

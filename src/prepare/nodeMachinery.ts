@@ -48,6 +48,11 @@ export class NodeMachinery {
     });
   }
 
+  /** File reads answered from the cache, and those that waited for their blob. */
+  readStats(): { hits: number; misses: number } {
+    return this.threads.stats.reads();
+  }
+
   static async open(config: NodeConfig, log: Logger): Promise<NodeMachinery> {
     await mkdir(config.stateDir, { recursive: true });
     await mkdir(storesDirOf(config), { recursive: true });

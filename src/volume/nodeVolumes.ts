@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { AlreadyExists, asGitfsError, Busy, VolumeNotFound } from '../errors/errors';
 import { checkWriteLimit } from '../mount/writableLayer';
 import { Logger } from '../log/logger';
+import { redact } from '../log/redact';
 import { NodeMachinery } from '../prepare/nodeMachinery';
 import { Published } from '../prepare/publisher';
 import { TreeIndex } from '../tree/treeIndex';
@@ -31,6 +32,21 @@ export interface VolumeStats {
   entries: number;
   /** Why the volume is not healthy, or undefined. */
   abnormal?: string;
+}
+
+/** One published volume, as `gitfs-csi status` shows it. */
+export interface VolumeState {
+  volumeId: string;
+  target: string;
+  /** namespace/name of the pod, when kubelet said. */
+  pod?: string;
+  repository: string;
+  ref: string;
+  commit: string;
+  mode: 'read-only' | 'writable';
+  /** "ready", "preparing (fetching for 3.1 s)" or "failed". */
+  state: string;
+  reason?: string;
 }
 
 export interface NodeVolumesOptions {
@@ -69,6 +85,25 @@ export class NodeVolumes {
 
   get count(): number {
     return this.records.all().length;
+  }
+
+  /** Every published volume as `gitfs-csi status` shows it: what it is, and whether it serves. */
+  list(): VolumeState[] {
+    return this.records.all().map((record) => {
+      const preparation = this.live.get(record.target)?.preparation;
+      const problem = this.restarted.get(record.target) ?? (preparation ? preparation.failure?.message : 'not mounted by this node plugin');
+      return {
+        volumeId: record.volumeId,
+        target: record.target,
+        pod: record.pod.name ? `${record.pod.namespace}/${record.pod.name}` : undefined,
+        repository: redact(record.repository),
+        ref: record.refName,
+        commit: record.commit,
+        mode: record.writeLimitBytes === undefined ? 'read-only' : 'writable',
+        state: problem ? 'failed' : preparation!.gate.state === 'ready' ? 'ready' : `preparing (${preparation!.progress()})`,
+        ...(problem ? { reason: redact(problem) } : {}),
+      };
+    });
   }
 
   /** Published volumes by mode. */

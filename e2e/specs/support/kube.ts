@@ -59,6 +59,11 @@ export class Kube {
     return list.items.map((e) => ({ reason: e.reason ?? '', message: e.message ?? '', count: e.count ?? 1, component: e.source?.component ?? '' }));
   }
 
+  /** Names of the pods matching `selector`. */
+  async podNames(namespace: string, selector: string): Promise<string[]> {
+    return (await this.core.listNamespacedPod({ namespace, labelSelector: selector })).items.map((p) => p.metadata!.name!);
+  }
+
   /** The logs of one container of every pod matching `selector`, concatenated. */
   async logsOf(namespace: string, selector: string, container: string): Promise<string> {
     const pods = await this.core.listNamespacedPod({ namespace, labelSelector: selector });

@@ -10,6 +10,8 @@ export const IMAGE = process.env.E2E_IMAGE ?? 'gitfs-csi:0.1.0';
 /** The same image under another tag, loaded into the cluster too: what `helm upgrade` rolls the node plugin to. */
 export const UPGRADE_IMAGE = process.env.E2E_UPGRADE_IMAGE;
 export const KUBELET_DIR = process.env.E2E_KUBELET_DIR ?? '/var/lib/kubelet';
+/** The node plugin's --state-dir: the chart's node.stateDir, as E2E_HELM_SET sets it. */
+export const STATE_DIR = /(?:^|,)node\.stateDir=([^,]+)/.exec(process.env.E2E_HELM_SET ?? '')?.[1] ?? '/var/lib/gitfs-csi';
 
 async function helm(args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)('helm', args, { maxBuffer: 16 * 1024 * 1024 });
