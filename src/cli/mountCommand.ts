@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { nodeConfig, DEFAULT_CACHE_MAX_BYTES } from '../config/nodeConfig';
 import { DEFAULT_FILESYSTEM_OPTIONS } from '../fuse/treeFilesystem';
+import { redact } from '../log/redact';
 import { GitfsError, InvalidArgument } from '../errors/errors';
 import { validateRef } from '../git/remoteRefs';
 import { RemoteUrl } from '../git/remoteUrl';
@@ -127,14 +128,19 @@ async function serveUntilStopped(node: NodeMachinery, request: MountRequest, sig
   let ticker: NodeJS.Timeout | undefined;
   let outcome: { code: number } | { error: unknown };
   try {
-    progress.say(`resolving ${request.repository} ${request.ref ?? 'HEAD'} …`);
+    progress.say(`resolving ${redact(request.repository)} ${request.ref ?? '(its default branch)'} …`);
     // A signal while publishing waits for it (it may be binding the mount); the cleanup then takes it down.
     published = await publisher.publish({ repository: request.repository, ref: request.ref, depth: request.depth === 0 ? undefined : request.depth, target: mountpoint, writable: request.writable, git: request.git });
     const { preparation, resolved } = published;
     progress.say(`mounted at ${mountpoint} (${resolved.refName} = ${resolved.commit.slice(0, 12)}); preparing …`);
-    preparation.on('phase', (phase: string, detail: Record<string, unknown>) => {
-      if (phase === 'failed') progress.say(`preparation failed: ${String(detail.reason)}`);
-      else progress.say(`  ${phase}${detail.entries !== undefined ? ` (${detail.entries} entries)` : ''}`);
+    // Each phase as it ends, with its duration (the gate's opening itself takes none).
+    let phase: string = preparation.phase;
+    let since = Date.now();
+    preparation.on('phase', (next: string, detail: Record<string, unknown>) => {
+      if (next === 'failed') return progress.say(`preparation failed while ${phase}: ${String(detail.reason)}`);
+      const entries = typeof detail.entries === 'number' ? ` (${detail.entries.toLocaleString('en-US')} entries)` : '';
+      if (phase !== 'ready') progress.say(`  ${phase}: ${Date.now() - since} ms${entries}`);
+      [phase, since] = [next, Date.now()];
     });
     const ready = !signals.received && (await Promise.race([preparation.gate.wait(node.config.fetchTimeoutMs).then(() => true), signals.first.then(() => false)]));
     // A signal that came while preparing means no ready line, even if the gate opened in the same turn.

@@ -61,7 +61,8 @@ export class RemoteUrl {
         return RemoteUrl.parse(`ssh://${user ? `${user}@` : ''}${host}/${path.replace(/^\//, '')}`, options);
       }
       if (text.startsWith('/') && options.allowFile) return RemoteUrl.parse(`file://${text}`, options);
-      throw new InvalidArgument(field, `"${redact(text)}" is not a URL; expected https://host/path, http://host/path, ssh://host/path or user@host:path`);
+      const local = text.startsWith('/') ? ' (a local path needs --allow-file)' : '';
+      throw new InvalidArgument(field, `"${redact(text)}" is not a URL; expected https://host/path, http://host/path, ssh://host/path or user@host:path${local}`);
     }
 
     let parsed: URL;
@@ -110,7 +111,7 @@ function toTransport(scheme: string, options: RemoteUrlOptions, field: string, t
       return 'ssh';
     case 'file':
       if (options.allowFile) return 'file';
-      throw new InvalidArgument(field, `"${redact(text)}" uses file://, which is disabled; expected https, http or ssh`);
+      throw new InvalidArgument(field, `"${redact(text)}" uses file://, which is disabled without --allow-file; expected https, http or ssh`);
     default:
       throw new InvalidArgument(field, `"${redact(text)}" uses the "${scheme}" transport; expected https, http or ssh`);
   }

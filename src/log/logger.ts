@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { InvalidArgument } from '../errors/errors';
 import { redact } from './redact';
 
 /**
@@ -20,11 +21,20 @@ function redactValue(value: unknown, depth = 0): unknown {
   return out;
 }
 
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** The level asked for (`--log-level`, else GITFS_LOG_LEVEL, else info), refused with the field named unless pino knows it. */
+function levelOf(asked: string | undefined): string {
+  const [field, level] = asked !== undefined ? ['--log-level', asked] : ['GITFS_LOG_LEVEL', process.env.GITFS_LOG_LEVEL ?? 'info'];
+  if (!LEVELS.includes(level)) throw new InvalidArgument(field, `"${redact(level).slice(0, 50)}" is not a log level; expected one of ${LEVELS.join(', ')}`);
+  return level;
+}
+
 export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
   return pino(
     {
       name: 'gitfs-csi',
-      level: options.level ?? process.env.GITFS_LOG_LEVEL ?? 'info',
+      level: levelOf(options.level),
       base: { pid: process.pid },
       hooks: {
         logMethod(args, method) {

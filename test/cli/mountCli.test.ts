@@ -157,6 +157,9 @@ describe('gitfs-csi mount', () => {
       [['mount', server.url('demo.git'), join(dir, 'x'), '--write-limit', '1Gi'], /--write-limit: applies to --writable mounts only/],
       [['mount', server.url('demo.git'), join(dir, 'x'), '--writable', '--write-limit', '1Mi'], /--write-limit: 1\.0 MiB is under the smallest writable layer/],
       [['frobnicate'], /unknown command "frobnicate"/],
+      [['mount', server.url('demo.git'), join(dir, 'x'), '--colour'], /^gitfs-csi mount: unknown option --colour\n\nusage: gitfs-csi mount/],
+      [['mount', 'file:///srv/repo.git', join(dir, 'x')], /repository: "file:\/\/\/srv\/repo\.git" uses file:\/\/, which is disabled without --allow-file/],
+      [['mount', '/srv/repo.git', join(dir, 'x')], /is not a URL; .* \(a local path needs --allow-file\)/],
     ];
     for (const [args, pattern] of cases) {
       const result = await runCli(args);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -24,13 +24,23 @@ test('gitfs-csi node and controller refuse bad flags naming them, with exit code
     [['node', ...dirs, '--endpoint', 'tcp://127.0.0.1:9000'], /--endpoint: "tcp:\/\/127\.0\.0\.1:9000" is not a unix socket/],
     [['node', ...dirs, '--publish-wait-ms', 'soon'], /--publish-wait-ms: "soon" is not a positive integer/],
     [['node', ...dirs, '--cache-max-bytes', 'lots'], /--cache-max-bytes: "lots" is not a size/],
-    [['node', ...dirs, '--bogus'], /Unknown option '--bogus'/],
+    [['node', ...dirs, '--bogus'], /^gitfs-csi node: unknown option --bogus\n\nusage: gitfs-csi node \[options\]/],
+    [['node', ...dirs, '--log-level', 'bogus'], /--log-level: "bogus" is not a log level; expected one of trace, debug, info, warn, error, fatal, silent/],
+    [['node', ...dirs, '--metrics-address', '9808'], /--metrics-address: "9808" is not an address to listen on/],
     [['controller', '--endpoint', 'relative.sock'], /--endpoint: "relative\.sock" is not a unix socket/],
   ];
   for (const [args, pattern] of cases) {
     const result = await run(process.execPath, [MAIN, ...args]);
     assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
     assert.match(result.stderr, pattern);
+  }
+});
+
+test('--version and version print the version from package.json', async () => {
+  for (const flag of ['--version', 'version']) {
+    const result = await run(process.execPath, [MAIN, flag]);
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout, `gitfs-csi ${JSON.parse(await readFile(join(__dirname, '../../../package.json'), 'utf8')).version}\n`);
   }
 });
 
