@@ -13,11 +13,11 @@ describe('gitfs-csi mount', () => {
   let dir: string;
   let server: GitHttpServer;
   let n = 0;
-  /** A fresh, empty mountpoint and cache directory for one run. */
+  /** A fresh, empty mountpoint, cache and state directory for one run (a test writes only under its own directory). */
   const fresh = async () => {
     const mountpoint = join(dir, `mnt-${++n}`);
     await mkdir(mountpoint);
-    return { mountpoint, cache: join(dir, `cache-${n}`) };
+    return { mountpoint, cache: join(dir, `cache-${n}`), state: join(dir, `state-${n}`) };
   };
   before(async () => {
     dir = await tempDir('cli');
@@ -31,8 +31,8 @@ describe('gitfs-csi mount', () => {
   });
 
   test('mounts in the foreground, serves files, logs JSON, and unmounts cleanly on SIGTERM', async () => {
-    const { mountpoint, cache } = await fresh();
-    const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--ref', 'main']);
+    const { mountpoint, cache, state } = await fresh();
+    const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--state-dir', state, '--ref', 'main']);
     await untilOutput(cli, /^ready /m);
     const pid = await cli.pid();
     assert.deepEqual((await readdir(mountpoint)).slice(0, 3), ['.git', 'README.md', 'assets']);
@@ -40,7 +40,7 @@ describe('gitfs-csi mount', () => {
     assert.equal((await run('git', ['-C', mountpoint, 'branch', '--show-current'])).stdout, 'main\n');
     cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0);
-    assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
+    assert.deepEqual(await leftBehind({ pid, dir, mountpoint, stateDir: state }), []);
     assert.deepEqual(await readdir(mountpoint), [], 'the mountpoint stays, empty');
     assert.match(cli.stderr, /unmounted .*: \d+ blobs/);
     const logLines = cli.stderr.split('\n').filter((l) => l.startsWith('{'));
@@ -50,9 +50,9 @@ describe('gitfs-csi mount', () => {
   });
 
   test('SIGINT while preparing unmounts, prints no ready line and leaves nothing', async () => {
-    const { mountpoint, cache } = await fresh();
+    const { mountpoint, cache, state } = await fresh();
     await server.withFetchDelay(2000, async () => {
-      const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache]);
+      const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--state-dir', state]);
       const pid = await cli.pid();
       const deadline = Date.now() + 10_000;
       while ((await mountsAt(mountpoint)).length === 0 && Date.now() < deadline) await sleep(20);
@@ -60,31 +60,31 @@ describe('gitfs-csi mount', () => {
       cli.child.kill('SIGINT');
       assert.equal(await cli.exited, 0, cli.stderr);
       assert.doesNotMatch(cli.stdout, /ready/);
-      assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
+      assert.deepEqual(await leftBehind({ pid, dir, mountpoint, stateDir: state }), []);
     });
   });
 
   test('a second mount onto a mountpoint another one serves is refused, naming it, and the first keeps serving', async () => {
-    const { mountpoint, cache } = await fresh();
-    const first = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache]);
+    const { mountpoint, cache, state } = await fresh();
+    const first = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--state-dir', state]);
     await untilOutput(first, /^ready /m);
-    const second = await runCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache]);
+    const second = await runCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--state-dir', join(dir, 'state-second')]);
     assert.equal(second.code, 1, second.stderr);
     assert.match(second.stderr, new RegExp(`^gitfs-csi: mountpoint ${mountpoint} is already a mount point \\(fuse\\.gitfs gitfs:`));
     assert.equal(second.stdout, '');
-    assert.deepEqual(await leftBehind({ pid: second.pid, dir: join(dir, 'nothing'), mountpoint: join(dir, 'nothing') }), []);
+    assert.deepEqual(await leftBehind({ pid: second.pid, dir: join(dir, 'nothing'), mountpoint: join(dir, 'nothing'), stateDir: join(dir, 'state-second') }), []);
     assert.equal(await readFile(join(mountpoint, 'package.json'), 'utf8'), '{"name":"fixture"}\n');
     const pid = await first.pid();
     first.child.kill('SIGTERM');
     assert.equal(await first.exited, 0);
-    assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
+    assert.deepEqual(await leftBehind({ pid, dir, mountpoint, stateDir: state }), []);
   });
 
   test('signals while unmounting never abandon the cleanup: a second is reported, a third detaches at once', async () => {
     const cases = [[['SIGINT', 'SIGTERM'], []], [['SIGINT', 'SIGTERM', 'SIGINT'], []], [['SIGINT', 'SIGTERM', 'SIGINT'], ['--writable']]] as const;
     for (const [signals, extra] of cases) {
-      const { mountpoint, cache } = await fresh();
-      const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, ...extra]);
+      const { mountpoint, cache, state } = await fresh();
+      const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--state-dir', state, ...extra]);
       await untilOutput(cli, /^ready /m);
       const pid = await cli.pid();
       // Different signals in a row: a pending signal absorbs another of its kind, never one of another.
@@ -94,7 +94,7 @@ describe('gitfs-csi mount', () => {
       }
       assert.equal(await cli.exited, 0, `${signals.join(' ')}: ${cli.stderr}`);
       assert.match(cli.stderr, new RegExp(`still unmounting ${mountpoint}`));
-      assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), [], [...signals, ...extra].join(' '));
+      assert.deepEqual(await leftBehind({ pid, dir, mountpoint, stateDir: state }), [], [...signals, ...extra].join(' '));
     }
     assert.deepEqual(await readdir(join(dir, `cache-${n}`, 'layers')), ['spares'], 'the writable layer went too');
   });
@@ -106,14 +106,14 @@ describe('gitfs-csi mount', () => {
       ['fetch refused after the mount', [server.url('demo.git')], /preparation failed/, () => (server.options.rejectFetchesWith = 403)],
     ];
     for (const [what, args, pattern, arrange] of failing) {
-      const { mountpoint, cache } = await fresh();
+      const { mountpoint, cache, state } = await fresh();
       arrange();
       try {
-        const result = await runCli(['mount', args[0], mountpoint, '--cache-dir', cache, ...args.slice(1)]);
+        const result = await runCli(['mount', args[0], mountpoint, '--cache-dir', cache, '--state-dir', state, ...args.slice(1)]);
         assert.equal(result.code, 1, `${what}: ${result.stderr}`);
         assert.match(result.stderr, pattern, what);
         assert.doesNotMatch(result.stdout, /ready/, what);
-        assert.deepEqual(await leftBehind({ pid: result.pid, dir, mountpoint }), [], what);
+        assert.deepEqual(await leftBehind({ pid: result.pid, dir, mountpoint, stateDir: state }), [], what);
       } finally {
         server.options.rejectFetchesWith = undefined;
       }
@@ -121,8 +121,8 @@ describe('gitfs-csi mount', () => {
   });
 
   test('--writable takes writes in a layer of its own on disk, and unmounting deletes them with nothing left behind', async () => {
-    const { mountpoint, cache } = await fresh();
-    const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--writable', '--write-limit', '32Mi']);
+    const { mountpoint, cache, state } = await fresh();
+    const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--state-dir', state, '--writable', '--write-limit', '32Mi']);
     await untilOutput(cli, /^ready /m);
     const pid = await cli.pid();
     const edit = await run('sh', ['-c', 'echo local >> "$1/README.md" && mkdir "$1/out" && echo built > "$1/out/result" && rm "$1/package.json" && cat "$1/README.md" "$1/out/result"', 'sh', mountpoint]);
@@ -131,20 +131,20 @@ describe('gitfs-csi mount', () => {
     assert.deepEqual((await readdir(join(cache, 'layers'))).filter((name) => name !== 'spares').length, 1, 'the layer is on disk, beside the cache');
     cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0);
-    assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
+    assert.deepEqual(await leftBehind({ pid, dir, mountpoint, stateDir: state }), []);
     assert.deepEqual(await readdir(join(cache, 'layers')), ['spares'], 'only a formatted spare for the next --writable mount');
     assert.deepEqual(await readdir(mountpoint), []);
   });
 
   test('--no-git mounts the tree without .git, and leaves nothing behind', async () => {
-    const { mountpoint, cache } = await fresh();
-    const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--no-git']);
+    const { mountpoint, cache, state } = await fresh();
+    const cli = startCli(['mount', server.url('demo.git'), mountpoint, '--cache-dir', cache, '--state-dir', state, '--no-git']);
     await untilOutput(cli, /^ready /m);
     const pid = await cli.pid();
     assert.deepEqual((await readdir(mountpoint)).slice(0, 2), ['README.md', 'assets']);
     cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0);
-    assert.deepEqual(await leftBehind({ pid, dir, mountpoint }), []);
+    assert.deepEqual(await leftBehind({ pid, dir, mountpoint, stateDir: state }), []);
   });
 
   test('bad arguments name the field and exit 2', async () => {
@@ -169,15 +169,15 @@ describe('gitfs-csi mount', () => {
   });
 
   test('an unknown host fails clearly (in a network namespace of its own, so no query leaves this machine)', async () => {
-    const { mountpoint, cache } = await fresh();
-    const result = await run('unshare', ['--net', process.execPath, MAIN, 'mount', 'https://no-such-host.invalid/r.git', mountpoint, '--cache-dir', cache]);
+    const { mountpoint, cache, state } = await fresh();
+    const result = await run('unshare', ['--net', process.execPath, MAIN, 'mount', 'https://no-such-host.invalid/r.git', mountpoint, '--cache-dir', cache, '--state-dir', state]);
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /cannot resolve the host of https:\/\/no-such-host\.invalid\/r\.git/);
   });
 
   test('credentials in the repository URL never appear in output', async () => {
-    const { mountpoint, cache } = await fresh();
-    const result = await runCli(['mount', server.url('missing.git', 'someone:TopSecret123'), mountpoint, '--cache-dir', cache]);
+    const { mountpoint, cache, state } = await fresh();
+    const result = await runCli(['mount', server.url('missing.git', 'someone:TopSecret123'), mountpoint, '--cache-dir', cache, '--state-dir', state]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /was not found/);
     assert.doesNotMatch(result.stderr + result.stdout, /TopSecret123/);

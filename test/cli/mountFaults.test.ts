@@ -19,9 +19,9 @@ describe('gitfs-csi mount: bad mountpoints and FUSE faults', () => {
     await dirsOfNobody([mountpoint, cache, tmp]);
     return { mountpoint, cache, tmp, env: { PATH: process.env.PATH, HOME: tmp, TMPDIR: tmp } };
   };
-  /** Nothing mounted, no state directory (root's, or the user's private one in `tmp`), no process. */
+  /** Nothing mounted, no state directory (root's named one, or the user's private one, both in `tmp`), no process. */
   const assertNothingLeft = async (pid: number, paths: { mountpoint: string; cache: string; tmp: string }, mountTable?: () => Promise<MountEntry[]>) => {
-    assert.deepEqual(await leftBehind({ pid, dir: paths.cache, mountpoint: paths.mountpoint, mountTable }), []);
+    assert.deepEqual(await leftBehind({ pid, dir: paths.cache, mountpoint: paths.mountpoint, stateDir: join(paths.tmp, 'state'), mountTable }), []);
     assert.deepEqual(await readdir(paths.tmp), [], 'no private state directory is left');
   };
   before(async () => {
@@ -56,10 +56,10 @@ describe('gitfs-csi mount: bad mountpoints and FUSE faults', () => {
       ];
       for (const [path, why] of cases) {
         for (const wrap of [[], AS_NOBODY]) {
-          const result = await runCli(['mount', server.url('demo.git'), path, '--cache-dir', join(dir, 'cache-bad')], { wrap });
+          const result = await runCli(['mount', server.url('demo.git'), path, '--cache-dir', join(dir, 'cache-bad'), '--state-dir', join(dir, 'state-bad')], { wrap });
           assert.equal(result.code, 1, `${path}: ${result.stderr}`);
           assert.match(result.stderr, new RegExp(`^gitfs-csi: mountpoint ${path} ${why}[^\n]*\n$`));
-          assert.deepEqual(await leftBehind({ pid: result.pid, dir: join(dir, 'cache-bad'), mountpoint: path === busy ? undefined : path }), []);
+          assert.deepEqual(await leftBehind({ pid: result.pid, dir: join(dir, 'cache-bad'), mountpoint: path === busy ? undefined : path, stateDir: join(dir, 'state-bad') }), []);
         }
       }
       assert.deepEqual((await mountsAt(busy)).map((m) => m.fsType), ['tmpfs'], 'what was mounted there stays');
@@ -79,7 +79,9 @@ describe('gitfs-csi mount: bad mountpoints and FUSE faults', () => {
       const paths = await fresh();
       const namespace = await MountNamespace.create(kind, join(dir, `scratch-${n}`));
       try {
-        const command = [...namespace.enter, ...wrap, process.execPath, MAIN, 'mount', server.url('demo.git'), paths.mountpoint, '--cache-dir', paths.cache];
+        // Root names its state directory (a test writes only under its own); the user's is private, in TMPDIR.
+        const state = wrap.length === 0 ? ['--state-dir', join(paths.tmp, 'state')] : [];
+        const command = [...namespace.enter, ...wrap, process.execPath, MAIN, 'mount', server.url('demo.git'), paths.mountpoint, '--cache-dir', paths.cache, ...state];
         const result = await runCli([], { command, env: paths.env });
         assert.equal(result.code, 1, `${kind} ${wrap.join(' ')}: ${result.stderr}`);
         assert.match(result.stderr, expected);

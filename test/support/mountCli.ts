@@ -85,17 +85,16 @@ async function findCli(pid: number): Promise<number | undefined> {
 }
 
 /**
- * What a finished CLI left behind: mounts at `mountpoint` or under `dir` (in `mountTable`, by default this process's), its default state
- * directory (`/run/gitfs-csi/mount-<pid>`, or `stateDir`), and processes that still use `dir`
+ * What a finished CLI left behind: mounts at `mountpoint` or under `dir` (in `mountTable`, by default this process's), its state
+ * directory (`stateDir`), and processes that still use `dir`
  * (in their command line, working directory or environment: git children carry GIT_DIR), within 2 s.
  */
-export async function leftBehind(options: { pid: number; dir: string; mountpoint?: string; stateDir?: string; mountTable?: () => Promise<MountEntry[]> }): Promise<string[]> {
+export async function leftBehind(options: { pid: number; dir: string; mountpoint?: string; stateDir: string; mountTable?: () => Promise<MountEntry[]> }): Promise<string[]> {
   const left: string[] = [];
   for (const m of await (options.mountTable ?? readMountTable)()) {
     if (m.mountPoint === options.mountpoint || m.mountPoint.startsWith(`${options.dir}/`)) left.push(`mount ${m.fsType} at ${m.mountPoint}`);
   }
-  const stateDir = options.stateDir ?? `/run/gitfs-csi/mount-${options.pid}`;
-  if (await stat(stateDir).then(() => true, () => false)) left.push(`state directory ${stateDir}`);
+  if (await stat(options.stateDir).then(() => true, () => false)) left.push(`state directory ${options.stateDir}`);
   // A child killed as the CLI ended (SIGKILL to a git process group) may take a moment to go.
   let processes = await processesUsing(options.dir);
   for (let i = 0; i < 40 && processes.length > 0; i++) {
