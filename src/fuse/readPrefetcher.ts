@@ -37,15 +37,19 @@ export class ReadPrefetcher {
     const dir = index.parents[entry];
     if (this.options.siblingFiles > 0 && !this.prefetchedDirs.has(dir)) {
       this.prefetchedDirs.add(dir);
+      // A link read cold means a listing that reads every link (ls -l): its sibling links are asked for
+      // as reads too, so they go out in the same fetch.
+      const linkPriority = index.kind(entry) === EntryKind.Symlink ? Priority.Read : undefined;
       let files = 0;
       let bytes = 0;
       for (const sibling of index.childrenOf(dir)) {
-        if (sibling === entry || !this.isFile(tree, sibling)) continue;
+        const link = index.kind(sibling) === EntryKind.Symlink;
+        if (sibling === entry || !(link || this.isFile(tree, sibling))) continue;
         const size = Math.max(0, index.size(sibling));
         if (files >= this.options.siblingFiles || bytes + size > this.options.siblingBytes) break;
         files++;
         bytes += size;
-        this.queue(tree, sibling, priorityClassOf(index.name(sibling)));
+        this.queue(tree, sibling, (link ? linkPriority : undefined) ?? priorityClassOf(index.name(sibling)));
       }
     }
     if (this.options.bulkAfterColdReads === 0 || this.bulkQueued) return;
@@ -63,6 +67,7 @@ export class ReadPrefetcher {
     void this.hydrator.prefetchTree(tree.source, blobs);
   }
 
+  /** A regular file with content (not a link, not empty). */
   private isFile(tree: MountedTree, entry: number): boolean {
     const kind = tree.index.kind(entry);
     return (kind === EntryKind.File || kind === EntryKind.Executable) && tree.index.size(entry) !== 0;

@@ -156,6 +156,21 @@ describe('a mounted commit', () => {
     await harness.publisher.unpublish(target);
   });
 
+  test('ls -l of a directory of links fetches their targets together, not one by one', async () => {
+    const bare = harness.repoDir('links.git');
+    const links = Array.from({ length: 16 }, (_, i) => ({ path: `node_modules/.bin/tool-${i}`, symlink: `../tool-${i}/bin/cli.js` }));
+    await commitTree(bare, [{ path: 'package.json', content: '{}\n' }, ...links]);
+    const target = harness.target('links');
+    const published = await harness.publisher.publish({ repository: harness.url('links.git'), target });
+    await published.preparation.sizes.wait(30_000);
+    harness.server.resetCounters();
+    const listing = await run('ls', ['-l', join(target, 'node_modules/.bin')]);
+    for (const link of links) assert.match(listing.stdout, new RegExp(`${link.path.split('/').pop()} -> \\.\\./${link.symlink.split('/')[1]}/bin/cli\\.js`));
+    // The first link's fetch, then the other fifteen in one more at most.
+    assert.ok(harness.server.counters.fetches <= 2, `${harness.server.counters.fetches} fetches`);
+    await harness.publisher.unpublish(target);
+  });
+
   test('fifty concurrent readers of one cold file cause one fetch', async () => {
     await harness.restart();
     const target = harness.target('concurrent');
