@@ -6,13 +6,18 @@ import { IN_HEADER, INIT_OUT, Op, OUT_HEADER } from './protocol';
 import { header } from './treeAnswers';
 
 /**
+ * Where every connection's INIT is read: the kernel refuses a read into a buffer that could not hold a
+ * whole WRITE request, and the INIT in it is used up before anything else runs, so handshakes share it.
+ */
+const INIT_REQUEST = Buffer.allocUnsafe(MAX_WRITE + 8192);
+
+/**
  * Answers the INIT the kernel queues on a new connection as it is mounted. The descriptor is
  * non-blocking, so this polls (the request is normally there at once) and never blocks the
  * thread, within `deadlineMs`.
  */
 export async function answerInit(fd: number, deadlineMs: number, profile?: KernelProfile): Promise<Negotiated> {
-  // The kernel refuses a read into a buffer that could not hold a whole WRITE request.
-  const request = Buffer.alloc(MAX_WRITE + 8192);
+  const request = INIT_REQUEST;
   const until = Date.now() + deadlineMs;
   for (;;) {
     let length: number;

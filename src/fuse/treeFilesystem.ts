@@ -28,6 +28,12 @@ export interface FilesystemOptions {
 // The gate wait stays under kubelet-visible stalls; the read wait leaves room for a large blob.
 export const DEFAULT_FILESYSTEM_OPTIONS: FilesystemOptions = { gateWaitMs: 10_000, readWaitMs: 60_000, prefetch: DEFAULT_PREFETCH };
 
+/**
+ * Every filesystem's replies from the main thread are written here: each is made and written in one
+ * synchronous step, so one buffer serves them all (one per mount would be a megabyte per commit mounted).
+ */
+const MAIN_THREAD_REPLY = Buffer.allocUnsafe(256 * 4096 + OUT_HEADER);
+
 /** Requests the kernel expects no reply to. */
 const UNANSWERED = new Set<number>([Op.FORGET, Op.BATCH_FORGET, Op.INTERRUPT]);
 
@@ -55,7 +61,7 @@ export class TreeFilesystem implements ConnectionHandler {
   /** When each request the main thread will answer came, for the node's request stats. */
   private readonly started = new Map<bigint, { op: number; at: number }>();
   private readonly answering = new Set<Promise<void>>();
-  private readonly out = Buffer.alloc(256 * 4096 + OUT_HEADER);
+  private readonly out = MAIN_THREAD_REPLY;
   private readonly loggedOps = new Set<number>();
   private endedWith: number | undefined;
   /** Requests received by opcode, over every connection this filesystem served. */

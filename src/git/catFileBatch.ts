@@ -18,6 +18,9 @@ interface Pending {
   remaining: number;
 }
 
+/** How long a reader keeps its process with nothing to read. */
+const IDLE_MS = 5_000;
+
 /**
  * One long-lived `git cat-file --batch` process. Requests are pipelined: every oid is written
  * at once and answers are parsed in order, streaming each object's content to its sink
@@ -30,6 +33,7 @@ export class CatFileBatch {
   /** Bytes of content still expected by the first pending request, then its LF. */
   private inBody = false;
   private closed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly gitDir: string) {}
 
@@ -40,6 +44,7 @@ export class CatFileBatch {
   /** Streams the object to `sink`; resolves with its size. A missing object rejects with ObjectMissing. */
   read(oid: string, sink: ObjectSink): Promise<number> {
     if (this.closed) return Promise.reject(new GitfsError('internal', 'the object reader is closed'));
+    clearTimeout(this.idleTimer);
     return new Promise((resolve, reject) => {
       const child = this.process();
       this.queue.push({ oid, sink, resolve, reject, size: 0, remaining: 0 });
@@ -49,6 +54,7 @@ export class CatFileBatch {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.idleTimer);
     if (this.child) {
       this.child.stdin!.end();
       killGit(this.child);
@@ -133,5 +139,17 @@ export class CatFileBatch {
       this.queue.shift();
       head.resolve(head.size);
     }
+    if (this.queue.length === 0) this.stopWhenIdle(child);
+  }
+
+  /** A reader nobody asks for a while lets its process go (a node that used a store once keeps no git process for it); the next read starts another. */
+  private stopWhenIdle(child: ChildProcess): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.child !== child || this.queue.length > 0) return;
+      this.child = undefined;
+      child.stdin!.end();
+    }, IDLE_MS);
+    this.idleTimer.unref();
   }
 }

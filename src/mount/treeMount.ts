@@ -1,5 +1,6 @@
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { mkdir, rmdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { FuseUnavailable, GitfsError } from '../errors/errors';
 import { fuseDevice, MNT_DETACH, MS_NODEV, MS_NOSUID, MS_RDONLY } from '../fuse/fuseDevice';
 import { answerInit } from '../fuse/initHandshake';
@@ -83,7 +84,8 @@ export class TreeMount {
     else {
       // A server killed without unmounting leaves a dead mount that would refuse a new one.
       if ((await mountsAt(this.dir)).length > 0) await detachAll(this.dir);
-      await mkdir(this.dir, { recursive: true });
+      // Its parent (the repository's) may be going as its last other tree goes: then once more.
+      await mkdir(this.dir, { recursive: true }).catch(() => mkdir(this.dir, { recursive: true }));
     }
     const source = `gitfs:${this.label}`.replace(/[,\s\\]/g, '_').slice(0, 200);
     let fd: number;
@@ -118,6 +120,8 @@ export class TreeMount {
     if (this.place.atTarget) return;
     if ((await mountsAt(this.dir)).length > 0) await detachAll(this.dir);
     await rmdir(this.dir).catch(() => undefined);
+    // The repository's directory of trees goes with its last tree.
+    await rmdir(dirname(this.dir)).catch(() => undefined);
   }
 
   /** Takes the mount out of the namespace at once (lazily): a dead or busy one goes too. */
