@@ -37,8 +37,8 @@ export interface BlobCacheStats {
 }
 
 const TOUCH_INTERVAL_MS = 10 * 60 * 1000;
-/** The shared set of verified blobs has a slot per this many bytes of budget (a 10 GiB cache: 5 MiB of slots). */
-const BYTES_PER_SERVABLE_SLOT = 64 * 1024;
+/** The shared set of verified blobs has a slot per this many bytes of budget (a 10 GiB cache: 20 MiB of slots, touched as they fill). */
+const BYTES_PER_SERVABLE_SLOT = 16 * 1024;
 /** Blobs up to this size are gathered in memory and written in one call. */
 const SMALL_BLOB_BYTES = 1024 * 1024;
 
@@ -286,20 +286,20 @@ export class BlobCache {
   }
 
   private async evict(): Promise<void> {
-    // Blobs read by serving threads since the last eviction get a second chance at the recent end.
-    const readMeanwhile: Array<[string, CachedBlob]> = [];
+    // Least recently used first. A blob read by a serving thread since the last eviction, or added
+    // since (a reader may be about to read it), gets a second chance: it moves to the recent end at
+    // once, so everything older goes before it does (the iteration meets it again there).
     for (const [oid, blob] of this.blobs) {
       if (this.bytes <= this.maxBytes) break;
       if (blob.pins > 0) continue;
       if (this.servable.takeTouched(oid)) {
-        readMeanwhile.push([oid, blob]);
+        this.touch(oid, blob);
         continue;
       }
       this.forget(oid);
       this.evictions++;
       await unlink(this.pathOf(oid)).catch(() => undefined);
     }
-    for (const [oid, blob] of readMeanwhile) this.touch(oid, blob);
   }
 
   /** Indexes what an earlier run left: sizes from stat, order from mtime; no hashing. */

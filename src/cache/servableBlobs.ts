@@ -36,9 +36,8 @@ export class ServableBlobs {
     return new ServableBlobs({ keys: new Int32Array(new SharedArrayBuffer(slots * 16)), states: new Int32Array(new SharedArrayBuffer(slots * 4)) });
   }
 
-  /** Adds a verified blob (the writer only). */
+  /** Adds a verified blob (the writer only), marked used: it was just asked for, and must outlast one eviction. */
   add(oid: string): void {
-    if (this.used >= this.memory.states.length * MAX_LOAD) return;
     const key = keyOf(oid);
     let free = -1;
     for (let probe = 0, slot = key[0] & this.mask; probe < MAX_PROBES; probe++, slot = (slot + 1) & this.mask) {
@@ -51,9 +50,12 @@ export class ServableBlobs {
       }
     }
     if (free < 0) return;
+    // Past its load, the set only reuses what removals left: evictions keep making room.
+    const fresh = Atomics.load(this.memory.states, free) === EMPTY;
+    if (fresh && this.used >= this.memory.states.length * MAX_LOAD) return;
     this.memory.keys.set(key, free * 4);
-    if (Atomics.load(this.memory.states, free) === EMPTY) this.used++;
-    Atomics.store(this.memory.states, free, PRESENT);
+    if (fresh) this.used++;
+    Atomics.store(this.memory.states, free, TOUCHED);
   }
 
   /** Removes a blob before its file goes (the writer only). */

@@ -15,7 +15,7 @@ import { IN_HEADER, Op, OUT_HEADER, STATFS_OUT } from './protocol';
 import { ReadinessGate } from './readinessGate';
 import { DEFAULT_PREFETCH, PrefetchOptions, ReadPrefetcher } from './readPrefetcher';
 import { ConnectionHandler, ServingThreads } from './servingThreads';
-import { answer, ConnectionFacts, entryOf, error, gitDirBeforeReady, header, Need, nodeIdOf, NO_REPLY, REQUEST_COUNT_SLOTS, ServedTree, writeU64 } from './treeAnswers';
+import { answer, ConnectionFacts, entryOf, error, gitDirBeforeReady, header, Need, nodeIdOf, NO_REPLY, readU64, REQUEST_COUNT_SLOTS, ServedTree, writeU64 } from './treeAnswers';
 
 export interface FilesystemOptions {
   /** Longest an operation waits at the readiness gate before failing with EIO. */
@@ -197,6 +197,8 @@ export class TreeFilesystem implements ConnectionHandler {
           return;
         }
         if (result === Need.Sizes) await this.mounted!.sizes.wait(this.options.gateWaitMs);
+        // Hydrated, yet not in the serving threads' set (it was full): read here.
+        else if (result === Need.Blob && attempt > 0) return await this.readHere(request, tree, pending);
         else if (result === Need.Blob) await this.hydrate(tree, entryOf(request, tree.index), attempt);
         else return this.forwarded(result, request);
       }
@@ -209,6 +211,20 @@ export class TreeFilesystem implements ConnectionHandler {
     } finally {
       this.pending.delete(unique);
     }
+  }
+
+  /** A READ or READLINK answered from the cached blob on this thread (fetched again should it be gone). */
+  private readHere(request: Buffer, tree: ServedTree, pending: Pending): Promise<void> {
+    const entry = entryOf(request, tree.index);
+    const readlink = request.readUInt32LE(4) === Op.READLINK;
+    const position = readlink ? 0 : readU64(request, IN_HEADER + 8);
+    const wanted = Math.min(readlink ? Infinity : request.readUInt32LE(IN_HEADER + 16), this.out.length - OUT_HEADER);
+    return this.withBlob(tree.index.oid(entry), Math.max(0, tree.index.size(entry)), (read, size) => {
+      const length = Math.max(0, Math.min(wanted, size - position));
+      if (length > 0) read(position, length, this.out, OUT_HEADER);
+      // Written at once: the reply buffer is shared.
+      if (!pending.interrupted) this.write(header(this.out, request, OUT_HEADER + length, 0));
+    });
   }
 
   /** Brings the entry's blob into the cache, verified, so that it is served from there. */

@@ -52,11 +52,6 @@ export class EventRecorder {
     });
   }
 
-  /** Resolves once every event recorded so far was sent (or failed). */
-  flushed(): Promise<void> {
-    return this.chain;
-  }
-
   private async send(subject: EventSubject, type: EventType, reason: string, message: string): Promise<void> {
     const key = `${subject.namespace}/${subject.name}/${subject.uid ?? ''}\0${type}\0${reason}\0${message}`;
     const now = new Date();

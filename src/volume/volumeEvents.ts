@@ -6,7 +6,7 @@ import { Published } from '../prepare/publisher';
 import { PodInfo } from './volumeSpec';
 
 /** A preparation still running this long after its publish gets a warning on the pod. */
-export const SLOW_AFTER_MS = 30_000;
+const SLOW_AFTER_MS = 30_000;
 
 /** What a person can do something about, by error kind, ahead of the error's own words. */
 const SUMMARIES: Record<ErrorKind, string> = {
@@ -38,7 +38,7 @@ const SUMMARIES: Record<ErrorKind, string> = {
 const NOT_FAILURES = new Set<ErrorKind>(['not-ready', 'busy']);
 
 /** "credentials refused: …": a failure as its pod's event says it (redacted). */
-export function failureMessage(err: unknown): string {
+function failureMessage(err: unknown): string {
   let failure = asGitfsError(err);
   if (failure instanceof PreparationFailed && failure.cause instanceof GitfsError) failure = failure.cause;
   return redact(`${SUMMARIES[failure.kind]}: ${failure.message}`);
