@@ -11,7 +11,7 @@ import { commitTree, generatedTree, removeDir, tempDir } from '../test/support/r
 const COMMITS = Number(process.env.SOAK_COMMITS ?? 500);
 const LIVE = 20;
 const GRACE_MS = 2_000;
-const CACHE_BUDGET = 24 * 1024 * 1024;
+const CACHE_BUDGET = 8 * 1024 * 1024;
 const SAMPLE_EVERY = 10;
 const DOCS = resolve(__dirname, '../../docs');
 
@@ -29,8 +29,8 @@ interface Sample {
 
 /**
  * `npm run soak`: a real node plugin (its own process, driven over gRPC like kubelet would) publishes
- * 500 distinct commits, each read a little and unpublished in turn with at most 20 live, under a
- * cache budget smaller than what they bring. Samples its RSS, heap, descriptors, threads, handles and
+ * 500 distinct commits, each read a little (README and its 40 small files) and unpublished in turn
+ * with at most 20 live, under a cache budget (8 MiB) smaller than what they bring (40 MB). Samples its RSS, heap, descriptors, threads, handles and
  * children every ten publishes (from its own /metrics and /proc), then, after the last grace period,
  * compares with where it stood after the first twenty and lists what is left over. Prints rows as
  * JSON and draws docs/soak.svg (and docs/soak.png with rsvg-convert, where installed).
@@ -73,7 +73,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < COMMITS; i++) {
       const volume = { id: `soak-${i}`, target: join(dir, 'targets', `t${i}`) };
       await plugin.call('Node', 'NodePublishVolume', publishRequest({ volumeId: volume.id, target: volume.target, context: { repository: server.url('app.git'), ref: `b${i}` } }));
-      for (const file of ['README.md', 'package.json', `src/mod${i % 23}/pkg${i % 7}/file${i % 40}.${(i % 40) % 5 === 0 ? 'go' : 'txt'}`]) await readFile(join(volume.target, file)).catch(() => undefined);
+      // A little of each (its 40 small files, 80 KB; the fixture's 3 MiB file is the same blob in every commit),
+      // so that 500 commits bring more than the cache may hold.
+      for (const file of ['README.md', ...Array.from({ length: 40 }, (_, k) => generatedFile(k))]) await readFile(join(volume.target, file));
       live.push(volume);
       if (live.length > LIVE) await unpublish(live.shift()!);
       if (i + 1 === LIVE) samples.push((baseline = await sample(i + 1)));
@@ -98,11 +100,20 @@ async function main(): Promise<void> {
     await writeFile(join(DOCS, 'soak.svg'), chart(samples, baseline!));
     await promisify(execFile)('rsvg-convert', ['-o', join(DOCS, 'soak.png'), join(DOCS, 'soak.svg')]).catch(() => process.stderr.write('rsvg-convert is not installed (apt-get install librsvg2-bin): docs/soak.png not drawn\n'));
     process.stdout.write(`${JSON.stringify({ rows, leftOver: left, samples }, null, 1)}\n`);
+  } catch (err) {
+    // The plugin's own words on what failed.
+    (err as Error).message += `\n${plugin.logs.trimEnd().split('\n').slice(-15).join('\n')}`;
+    throw err;
   } finally {
     await plugin.stop().catch(() => undefined);
     await server.stop();
     await removeDir(dir);
   }
+}
+
+/** The path of file `k` of generatedTree(). */
+function generatedFile(k: number): string {
+  return `src/mod${k % 23}/pkg${k % 7}${k % 3 === 0 ? '/deep/er' : ''}/file${k}.${k % 5 === 0 ? 'go' : 'txt'}`;
 }
 
 function row(measure: string, ours: number, baseline: number, unit: string, target?: string) {
