@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { readMountTable } from '../src/mount/mountTable';
 import { CsiPlugin, publishRequest } from '../test/support/csiPlugin';
 import { GitHttpServer } from '../test/support/gitHttpServer';
 import { commitTree, generatedTree, removeDir, tempDir } from '../test/support/repoFixtures';
+import { freePort } from '../test/support/freePort';
 
 const COMMITS = Number(process.env.SOAK_COMMITS ?? 500);
 const LIVE = 20;
@@ -141,13 +141,6 @@ function parseMetrics(text: string): Map<string, number> {
   return values;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** RSS and heap (MiB, left axis) and descriptors (right axis) against commits published. */
 function chart(samples: Sample[], baseline: Sample): string {

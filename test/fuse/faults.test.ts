@@ -2,20 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
+import { freePort } from '../support/freePort';
 import { commitTree, generatedTree, git } from '../support/repoFixtures';
 import { NodeHarness, run } from '../support/nodeHarness';
 import { GitfsError } from '../../src/errors/errors';
 
 const fileAt = (n: number) => `src/mod${n % 23}/pkg${n % 7}${n % 3 === 0 ? '/deep/er' : ''}/file${n}.${n % 5 === 0 ? 'go' : 'txt'}`;
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function assertKind(kind: string, pattern?: RegExp) {
   return (err: unknown) => {
@@ -73,7 +66,7 @@ describe('bad input and faults', () => {
   });
 
   test('connection refused is Unavailable, quickly', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     await assert.rejects(harness.publisher.probe({ repository: `http://127.0.0.1:${port}/repo.git` }), assertKind('unavailable', /cannot connect/));
   });
 

@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CsiPlugin, outcome, publishRequest } from '../support/csiPlugin';
 import { GitHttpServer } from '../support/gitHttpServer';
 import { runCli } from '../support/mountCli';
 import { commitTree, generatedTree, removeDir, tempDir } from '../support/repoFixtures';
+import { freePort } from '../support/freePort';
 
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Every sample of a Prometheus text exposition, keyed `name{label="value",…}` with labels sorted. */
 function samples(text: string): Map<string, number> {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NodeStatus } from '../../src/status/nodeStatus';
@@ -8,14 +7,8 @@ import { CsiPlugin, outcome, publishRequest } from '../support/csiPlugin';
 import { GitHttpServer } from '../support/gitHttpServer';
 import { runCli } from '../support/mountCli';
 import { commitTree, generatedTree, removeDir, tempDir } from '../support/repoFixtures';
+import { freePort } from '../support/freePort';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('gitfs-csi status', () => {
   let dir: string;
