@@ -28,6 +28,8 @@ export interface FuseDevice {
   waitRequest(epoll: number, buffer: Buffer, timeoutMs: number, which: Int32Array): number;
   backingOpen(fuseFd: number, fileFd: number): number;
   backingClose(fuseFd: number, id: number): void;
+  /** malloc_trim(0): the C heap's free memory back to the system. */
+  trimMemory(): void;
 }
 
 export const MS_RDONLY = 1;

@@ -17,6 +17,7 @@ import { NodeMetrics } from '../metrics/nodeMetrics';
 import { detachAll } from '../mount/mountTable';
 import { TreeMount } from '../mount/treeMount';
 import { CommitRecord } from './commitRecord';
+import { collectWhenIdle } from './idleCollection';
 import { Preparation } from './preparation';
 import { UnpackThread } from './unpackThread';
 
@@ -129,7 +130,9 @@ export class CommitRecords {
       return new TreeMount(dir, filesystem, label, { threads, kernelProfile: config.kernelProfile, holder: config.fuseHolder, log: fuseLog }, { atTarget: mountAt !== undefined });
     };
     const forget = (record: CommitRecord) => {
-      if (this.records.get(key) === record) this.records.delete(key);
+      if (this.records.get(key) !== record) return;
+      this.records.delete(key);
+      if (this.records.size === 0) collectWhenIdle();
     };
     return new CommitRecord(key, dir, config.treeMountGraceMs, newMount, forget, fuseLog);
   }
