@@ -190,8 +190,9 @@ export class GitDirectory {
     const text = name.toString('latin1');
     if (local === Fixed.Objects && /^[0-9a-f]{2}$/.test(text)) return FIRST + Fixed.Count + parseInt(text, 16);
     if (local >= Fixed.Count) {
-      if (this.tags.has(hexByte(local - Fixed.Count) + text)) return tagNode(hexByte(local - Fixed.Count) + text);
-      const position = /^[0-9a-f]+$/.test(text) ? await this.looseBlobs().find(hexByte(local - Fixed.Count) + text) : undefined;
+      const oid = hexByte(local - Fixed.Count) + text;
+      if (this.tags.has(oid)) return tagNode(oid);
+      const position = /^[0-9a-f]+$/.test(text) ? await this.looseBlobs().find(oid) : undefined;
       return position === undefined ? undefined : this.looseId(position);
     }
     return (await this.children(dir)).find((child) => child.name.equals(name))?.node;

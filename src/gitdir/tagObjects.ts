@@ -1,4 +1,5 @@
 import { deflateSync } from 'node:zlib';
+import { objectHeader } from './looseObject';
 
 /**
  * The annotated tags a commit's `.git` serves as loose objects: those its volumes asked for by
@@ -17,9 +18,9 @@ export class TagObjects {
     return this.loaders.has(oid);
   }
 
-  /** The ids served, in order. */
+  /** The ids served. */
   get oids(): string[] {
-    return [...this.loaders.keys()].sort();
+    return [...this.loaders.keys()];
   }
 
   /** The tag as git stores a loose object: its header and content, deflated. */
@@ -28,7 +29,7 @@ export class TagObjects {
     if (!object) {
       const load = this.loaders.get(oid);
       if (!load) throw new Error(`tag ${oid} is not served here`);
-      object = load().then((content) => deflateSync(Buffer.concat([Buffer.from(`tag ${content.length}\0`), content])));
+      object = load().then((content) => deflateSync(Buffer.concat([objectHeader('tag', content.length), content])));
       this.objects.set(oid, object);
       // A failed load (the network) is tried again by the next read.
       object.catch(() => this.objects.delete(oid));

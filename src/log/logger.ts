@@ -21,7 +21,7 @@ function redactValue(value: unknown, depth = 0): unknown {
   return out;
 }
 
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+const LEVELS = [...Object.keys(pino.levels.values), 'silent'];
 
 /** The level asked for (`--log-level`, else GITFS_LOG_LEVEL, else info), refused with the field named unless pino knows it. */
 function levelOf(asked: string | undefined): string {

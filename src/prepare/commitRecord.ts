@@ -53,12 +53,12 @@ export class CommitRecord {
     return this.treeMount !== undefined;
   }
 
-  /** Whether a consumer uses the record (rather than only its grace period or a preparation still running). */
   /** How many consumers (volumes) hold it now. */
   get consumerCount(): number {
     return this.consumers;
   }
 
+  /** Whether a consumer uses the record (rather than only its grace period or a preparation still running). */
   get inUse(): boolean {
     return this.consumers > 0;
   }

@@ -1,7 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { storesDirOf } from '../config/nodeConfig';
-import { EntryKind } from '../tree/treeIndex';
 import { CommitRecord } from '../prepare/commitRecord';
 import { NodeMachinery } from '../prepare/nodeMachinery';
 import { NodeVolumes, VolumeState } from '../volume/nodeVolumes';
@@ -59,15 +58,10 @@ function treeState(node: NodeMachinery, record: CommitRecord): TreeState {
   if (!tree) return state;
   const { index } = tree;
   let cachedBytes = 0;
-  let totalBytes = 0;
   for (let entry = 0; entry < index.count; entry++) {
-    const kind = index.kind(entry);
-    if (kind !== EntryKind.File && kind !== EntryKind.Executable) continue;
-    const size = Math.max(0, index.size(entry));
-    totalBytes += size;
-    if (node.cache.has(index.oid(entry))) cachedBytes += size;
+    if (index.isBlob(entry) && node.cache.has(index.oid(entry))) cachedBytes += Math.max(0, index.size(entry));
   }
-  return { ...state, entries: index.count, cachedBytes, totalBytes };
+  return { ...state, entries: index.count, cachedBytes, totalBytes: index.totalBytes };
 }
 
 /** Each repository store's bytes on disk (its own small tree of files, not a mount). */

@@ -10,7 +10,7 @@ import { Published } from '../prepare/publisher';
 import { TreeIndex } from '../tree/treeIndex';
 import { volumeCredentials } from './volumeCredentials';
 import { VolumeEvents } from './volumeEvents';
-import { VolumeRecords } from './volumeRecords';
+import { VolumeRecord, VolumeRecords } from './volumeRecords';
 import { parseVolumeSpec, PodInfo, podInfoOf } from './volumeSpec';
 
 export interface PublishVolumeRequest {
@@ -99,7 +99,7 @@ export class NodeVolumes {
         repository: redact(record.repository),
         ref: record.refName,
         commit: record.commit,
-        mode: record.writeLimitBytes === undefined ? 'read-only' : 'writable',
+        mode: modeOf(record),
         state: problem ? 'failed' : preparation!.gate.state === 'ready' ? 'ready' : `preparing (${preparation!.progress()})`,
         ...(problem ? { reason: redact(problem) } : {}),
       };
@@ -109,7 +109,7 @@ export class NodeVolumes {
   /** Published volumes by mode. */
   modes(): { readOnly: number; writable: number } {
     const all = this.records.all();
-    const writable = all.filter((record) => record.writeLimitBytes !== undefined).length;
+    const writable = all.filter((record) => modeOf(record) === 'writable').length;
     return { readOnly: all.length - writable, writable };
   }
 
@@ -249,4 +249,9 @@ async function deadMountReason(path: string): Promise<string | undefined> {
     const code = (err as NodeJS.ErrnoException).code;
     return code === 'ENOTCONN' ? 'the FUSE tree behind this volume is gone (transport endpoint is not connected); republish the volume' : `the volume path cannot be read: ${code}`;
   }
+}
+
+/** A volume with a write limit has a writable layer. */
+function modeOf(record: VolumeRecord): VolumeState['mode'] {
+  return record.writeLimitBytes === undefined ? 'read-only' : 'writable';
 }
