@@ -14,6 +14,7 @@ import { NodeMachinery } from '../prepare/nodeMachinery';
 import { Published } from '../prepare/publisher';
 import { formatBytes, parseByteSize } from '../config/byteSize';
 import { integerOption } from './integerOption';
+import { REFUSE_CIDR_USAGE, REMOTE_POLICY_FLAGS, REMOTE_POLICY_USAGE, remotePolicyOption } from './remotePolicyOptions';
 import { ProgressLine } from './progressLine';
 import { defaultCacheDir, detachNow, makeDir, openStateDir, StateDir } from './mountDirs';
 import { StopSignals } from './stopSignals';
@@ -40,7 +41,7 @@ options:
                               when it unmounts; files never written are still fetched on first read
   --write-limit <size>        the most bytes a --writable mount takes on disk, under --cache-dir (default ${formatBytes(DEFAULT_WRITE_LIMIT_BYTES)})
   --no-git                    no .git in the mount (by default git log, status, diff … work in it, offline)
-  --allow-file                allow file:// repositories (tests and demos)
+${REMOTE_POLICY_USAGE}${REFUSE_CIDR_USAGE}  --allow-file                allow file:// repositories (tests and demos)
   --log-level <level>         pino level (default: info, or warn on a terminal)`;
 
 /** `gitfs-csi mount`: returns the process exit code. */
@@ -60,6 +61,7 @@ export async function mountCommand(argv: string[]): Promise<number> {
       'write-limit': { type: 'string' },
       'no-git': { type: 'boolean' },
       'allow-file': { type: 'boolean' },
+      ...REMOTE_POLICY_FLAGS,
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -80,6 +82,8 @@ export async function mountCommand(argv: string[]): Promise<number> {
   if (writable && MOUNTS_AS_USER) throw new InvalidArgument('--writable', 'needs root: a writable layer is a kernel overlayfs mount');
   // Bad arguments come out first (exit 2); the publish checks them again, as it does for every caller.
   RemoteUrl.parse(repository, { allowFile: values['allow-file'] ?? false });
+  // Any remote, unless the same flags as a node plugin's are given.
+  const remotePolicy = remotePolicyOption(values, undefined);
   validateRef(values.ref ?? 'HEAD');
   // Before anything is created or fetched: another mount there is never taken over.
   const mountpoint = await checkMountpoint(positionals[1]);
@@ -101,6 +105,7 @@ export async function mountCommand(argv: string[]): Promise<number> {
       cacheDir,
       cacheMaxBytes,
       allowFile: values['allow-file'] ?? false,
+      remotePolicy,
       treeMountGraceMs: 0,
       filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, gateWaitMs, readWaitMs },
     });

@@ -27,6 +27,8 @@ import { serveStatus, STATUS_SOCKET } from '../status/statusSocket';
 import { formatBytes, parseByteSize } from '../config/byteSize';
 import { DEFAULT_DRIVER_NAME, DEFAULT_ENDPOINT, PACKAGE_VERSION } from './driverDefaults';
 import { integerOption } from './integerOption';
+import { REFUSE_CIDR_USAGE, REMOTE_POLICY_FLAGS, REMOTE_POLICY_USAGE, remotePolicyOption } from './remotePolicyOptions';
+import { RemotePolicy } from '../git/remotePolicy';
 import { untilSignal } from './untilSignal';
 
 export const NODE_USAGE = `usage: gitfs-csi node [options]
@@ -58,6 +60,8 @@ options:
   --fuse-kernel-profile <v>   negotiate FUSE as if the kernel were Linux 5.10 (5.10): none of the newer
                               features (resend after a crash, passthrough), whatever this kernel offers
   --driver-name <name>        CSI driver name (default ${DEFAULT_DRIVER_NAME})
+${REMOTE_POLICY_USAGE.trimEnd()} (default: *)
+${REFUSE_CIDR_USAGE.trimEnd()}
   --allow-file                allow file:// repositories (tests and demos)
   --log-level <level>         pino level (default info)`;
 
@@ -85,6 +89,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       'fuse-holder-socket': { type: 'string' },
       'fuse-kernel-profile': { type: 'string' },
       'allow-file': { type: 'boolean' },
+      ...REMOTE_POLICY_FLAGS,
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -101,6 +106,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     cacheDir: values['cache-dir'] ?? '/var/cache/gitfs-csi',
     cacheMaxBytes: values['cache-max-bytes'] ? parseByteSize(values['cache-max-bytes'], '--cache-max-bytes') : DEFAULT_CACHE_MAX_BYTES,
     allowFile: values['allow-file'] ?? false,
+    remotePolicy: remotePolicyOption(values, RemotePolicy.DEFAULT_PATTERNS),
     treeMountGraceMs: integerOption(values['tree-grace-ms'], '--tree-grace-ms', 60_000, true),
     kernelProfile: kernelProfileOption(values['fuse-kernel-profile']),
   });
@@ -151,7 +157,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   const metrics = metricsAddress && (await startMetricsEndpoint(metricsAddress, node.metrics.registry));
   const status = await serveStatus(join(config.stateDir, STATUS_SOCKET), () => nodeStatus(node, volumes, PACKAGE_VERSION));
   log.info(
-    { endpoint: server.socketPath, nodeId, driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, volumes: volumes.count, podEvents: recorder !== undefined, metrics: values['metrics-address'] },
+    { endpoint: server.socketPath, nodeId, driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, volumes: volumes.count, podEvents: recorder !== undefined, metrics: values['metrics-address'], allowRemotes: config.remotePolicy?.description },
     'node plugin serving',
   );
   void recovered.then(() => log.info({ volumes: volumes.count }, 'volumes from before the restart re-mounted'));

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { RemotePolicy } from '../git/remotePolicy';
 import { FilesystemOptions, DEFAULT_FILESYSTEM_OPTIONS } from '../fuse/treeFilesystem';
 import { KernelProfile } from '../fuse/initNegotiation';
 import { FuseHolder } from '../mount/fuseHolder';
@@ -17,6 +18,8 @@ export interface NodeConfig {
   cacheMaxBytes: number;
   /** Allow file:// remotes (tests and the demo only). */
   allowFile: boolean;
+  /** Which remotes volumes may name and which addresses they may reach; none: any (a person's own mounts). */
+  remotePolicy?: RemotePolicy;
   commandTimeoutMs: number;
   fetchTimeoutMs: number;
   /** How long an idle tree mount stays mounted after its last consumer leaves. */

@@ -20,6 +20,8 @@ const CODES: Record<ErrorKind, status> = {
   'fuse-unavailable': status.FAILED_PRECONDITION,
   'overlay-unavailable': status.FAILED_PRECONDITION,
   'no-space': status.RESOURCE_EXHAUSTED,
+  'policy-refused': status.FAILED_PRECONDITION,
+  'limit-exceeded': status.RESOURCE_EXHAUSTED,
   'object-missing': status.INTERNAL,
   'corrupt-object': status.INTERNAL,
   'preparation-failed': status.INTERNAL,

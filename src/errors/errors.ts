@@ -25,6 +25,8 @@ export type ErrorKind =
   | 'fuse-unavailable'
   | 'overlay-unavailable'
   | 'no-space'
+  | 'policy-refused'
+  | 'limit-exceeded'
   | 'internal';
 
 export class GitfsError extends Error {
@@ -169,6 +171,20 @@ export class OverlayUnavailable extends GitfsError {
 export class NoSpace extends GitfsError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('no-space', message, options);
+  }
+}
+
+/** The node's remote policy refuses a volume's remote (its name, or an address it resolved to). */
+export class PolicyRefused extends GitfsError {
+  constructor(repository: string, why: string) {
+    super('policy-refused', `repository ${repository} is refused by this node's remote policy: ${why}`);
+  }
+}
+
+/** A commit is larger than a volume may mount (entries, bytes), or a blob larger than the node serves. */
+export class LimitExceeded extends GitfsError {
+  constructor(message: string) {
+    super('limit-exceeded', message);
   }
 }
 

@@ -1,3 +1,4 @@
+import { locationOf, RemotePolicy } from './remotePolicy';
 import { HttpCredentials, RemoteUrl } from './remoteUrl';
 import { SshKeyFiles } from './sshKeyring';
 
@@ -9,6 +10,10 @@ export interface RemoteAccess {
   /** A volume's own SSH key (ssh remotes); without it, the node's ssh configuration. */
   ssh?: SshKeyFiles;
   allowFile?: boolean;
+  /** Which remotes and addresses this node's volumes may reach (the node plugin); none: any. */
+  policy?: RemotePolicy;
+  /** The only addresses a git process may connect to (checked against the policy just before it starts). */
+  connectTo?: string[];
 }
 
 export function credentialsOf(access: RemoteAccess): HttpCredentials | undefined {
@@ -20,13 +25,32 @@ export function offersCredentials(access: RemoteAccess): boolean {
   return credentialsOf(access) !== undefined || access.ssh !== undefined;
 }
 
-/** ssh for one command: never prompts; with a volume's key, only that key and (if given) only its known hosts. */
+/**
+ * ssh for one command: never prompts; with a volume's key, only that key and (if given) only its
+ * known hosts; with pinned addresses, connects to the first one, checking the host key under the
+ * remote's own name.
+ */
 function sshCommand(access: RemoteAccess | undefined, base: NodeJS.ProcessEnv): string {
-  const ssh = 'ssh -o BatchMode=yes -o ConnectTimeout=15';
-  if (!access?.ssh) return base.GIT_SSH_COMMAND ?? ssh;
+  const ssh = `ssh -o BatchMode=yes -o ConnectTimeout=15${pinnedSsh(access)}`;
+  if (!access?.ssh) return base.GIT_SSH_COMMAND ? `${base.GIT_SSH_COMMAND}${pinnedSsh(access)}` : ssh;
   const { keyFile, knownHostsFile } = access.ssh;
   const hosts = knownHostsFile ? ` -o UserKnownHostsFile='${knownHostsFile}' -o StrictHostKeyChecking=yes` : '';
   return `${ssh} -o IdentitiesOnly=yes -o IdentityFile='${keyFile}'${hosts}`;
+}
+
+function pinnedSsh(access: RemoteAccess | undefined): string {
+  if (!access?.connectTo || access.remote.transport !== 'ssh') return '';
+  const { host, port } = locationOf(new URL(access.remote.url));
+  const alias = port === 22 ? host : `[${host}]:${port}`;
+  return ` -o HostName=${access.connectTo[0]} -o HostKeyAlias=${alias} -o CheckHostIP=no`;
+}
+
+/** curl's resolve entry ("host:port:addr,addr") and no redirects: git reaches only the addresses checked. */
+function pinnedHttp(access: RemoteAccess): Array<[string, string]> {
+  if (!access.connectTo || (access.remote.transport !== 'http' && access.remote.transport !== 'https')) return [];
+  const { host, port } = locationOf(new URL(access.remote.url));
+  const addresses = access.connectTo.map((a) => (a.includes(':') ? `[${a}]` : a)).join(',');
+  return [['http.curloptResolve', `${host}:${port}:${addresses}`], ['http.followRedirects', 'false']];
 }
 
 /** The name under which the remote is configured for a single command, never in a config file. */
@@ -75,6 +99,7 @@ export function gitEnvironment(
   if (access) {
     config.push([`remote.${REMOTE_NAME}.url`, access.remote.url], [`remote.${REMOTE_NAME}.promisor`, 'true']);
     if (!withBlobs) config.push([`remote.${REMOTE_NAME}.partialclonefilter`, 'blob:none']);
+    config.push(...pinnedHttp(access));
     const credentials = credentialsOf(access);
     if (credentials) {
       // An empty helper first clears any helpers from ambient config for this command.

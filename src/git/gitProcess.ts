@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { GitfsError } from '../errors/errors';
 import { classifyGitFailure, FailureContext, timeoutFailure } from './gitFailure';
 import { gitEnvironment, offersCredentials, RemoteAccess } from './gitEnvironment';
+import { pinnedAccess } from './remoteAddresses';
 
 export interface GitRun {
   args: string[];
@@ -56,10 +57,14 @@ function failureContext(run: GitRun): FailureContext {
   };
 }
 
-/** Runs git to completion, buffering its output; failures come back as typed errors. */
-export function runGit(run: GitRun): Promise<GitOutput> {
+/**
+ * Runs git to completion, buffering its output; failures come back as typed errors. A command
+ * that talks to a remote under a policy connects only to the addresses checked as it starts.
+ */
+export async function runGit(run: GitRun): Promise<GitOutput> {
+  const access = run.access && (await pinnedAccess(run.access));
   return new Promise((resolve, reject) => {
-    const child = spawnGit(run);
+    const child = spawnGit({ ...run, access });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;

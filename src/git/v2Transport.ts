@@ -1,15 +1,16 @@
 import http from 'node:http';
 import https from 'node:https';
 import { PassThrough, Readable } from 'node:stream';
-import { AccessDenied, GitfsError } from '../errors/errors';
+import { AccessDenied, GitfsError, PolicyRefused } from '../errors/errors';
 import { credentialsOf, offersCredentials, RemoteAccess } from './gitEnvironment';
 import { killGit, spawnGit } from './gitProcess';
 import { Packet, packetText, PktLineDecoder } from './pktLine';
 import { noteReceived } from './receivedBytes';
+import { requestGuard } from './remoteAddresses';
 
 /**
  * Our own client could not get a definitive answer (the server wants credentials from the node's
- * git configuration, redirects, speaks only protocol v0, the network failed, …): the caller asks
+ * git configuration, redirects where git would not follow, speaks only protocol v0, the network failed, …): the caller asks
  * git itself, which knows the node's whole configuration and classifies the failure.
  */
 export class UseGitClient extends GitfsError {
@@ -83,30 +84,77 @@ function proxyConfigured(): boolean {
   return ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY'].some((name) => process.env[name]);
 }
 
+/** How many redirects the advertisement may follow, as git's own client allows on its first request. */
+const MAX_REDIRECTS = 5;
+const ADVERTISEMENT = '/info/refs?service=git-upload-pack';
+
+/**
+ * Smart HTTP. The advertisement may be redirected (a renamed repository, a moved server): every
+ * hop is checked against the remote policy again, credentials go only to the remote's own host,
+ * and the requests after it go where it ended up, as git does.
+ */
 function httpTransport(access: RemoteAccess, timeoutMs: number): V2Transport {
-  const base = access.remote.url.replace(/\/+$/, '');
+  let base = access.remote.url.replace(/\/+$/, '');
+  const origin = new URL(base).host;
   const credentials = credentialsOf(access);
-  const headers: Record<string, string> = { 'Git-Protocol': 'version=2', 'User-Agent': 'git/gitfs-csi' };
-  if (credentials) headers.Authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
   const send = (method: string, path: string, body?: Buffer) => {
-    const bodyHeaders: Record<string, string> = body ? { 'Content-Type': 'application/x-git-upload-pack-request', Accept: 'application/x-git-upload-pack-result' } : {};
-    return httpResponse(new URL(base + path), method, { ...headers, ...bodyHeaders }, body, timeoutMs, access);
+    const url = new URL(base + path);
+    const headers: Record<string, string> = { 'Git-Protocol': 'version=2', 'User-Agent': 'git/gitfs-csi' };
+    if (credentials && url.host === origin) headers.Authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    if (body) Object.assign(headers, { 'Content-Type': 'application/x-git-upload-pack-request', Accept: 'application/x-git-upload-pack-result' });
+    return httpResponse(url, method, headers, body, timeoutMs, access);
   };
+  const follow = async () => {
+    for (let hops = 0; ; hops++) {
+      const answer = await send('GET', ADVERTISEMENT);
+      if (answer instanceof Readable) return collectPackets(answer);
+      const next = new URL(answer.location, base + ADVERTISEMENT);
+      if (hops === MAX_REDIRECTS || !/^https?:$/.test(next.protocol) || !next.href.endsWith(ADVERTISEMENT)) {
+        throw new UseGitClient(`${access.remote.display} redirects to a place git would not follow`);
+      }
+      base = next.href.slice(0, -ADVERTISEMENT.length);
+    }
+  };
+  let advertisement: Promise<Packet[]> | undefined;
   return {
-    advertise: async () => collectPackets(await send('GET', '/info/refs?service=git-upload-pack')),
-    request: (body) => send('POST', '/git-upload-pack', body),
+    advertise: () => {
+      if (!advertisement) {
+        advertisement = follow();
+        advertisement.catch(() => (advertisement = undefined));
+      }
+      return advertisement;
+    },
+    request: async (body) => {
+      const sentTo = base;
+      const answer = await send('POST', '/git-upload-pack', body);
+      if (answer instanceof Readable) return answer;
+      // A request sent while the advertisement was being redirected goes again where it ended up.
+      await advertisement?.catch(() => undefined);
+      if (base !== sentTo) {
+        const again = await send('POST', '/git-upload-pack', body);
+        if (again instanceof Readable) return again;
+      }
+      throw new UseGitClient(`${access.remote.display} redirects a request`);
+    },
   };
 }
 
-function httpResponse(url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, timeoutMs: number, access: RemoteAccess): Promise<Readable> {
+/** A 3xx answer: where it points. */
+interface Redirect {
+  location: string;
+}
+
+function httpResponse(url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, timeoutMs: number, access: RemoteAccess): Promise<Readable | Redirect> {
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    // No keep-alive agent: a connection closes with its response, so idle sockets never pile up in the node plugin.
-    const req = client.request(url, { method, headers, timeout: timeoutMs, agent: false }, (res) => {
+    // No keep-alive agent: a connection closes with its response, so idle sockets never pile up in
+    // the node plugin, and each new connection's address is checked against the policy.
+    const req = client.request(url, { method, headers, timeout: timeoutMs, agent: false, ...requestGuard(access, url) }, (res) => {
       const status = res.statusCode ?? 0;
       if (status !== 200) {
         res.resume();
-        // Refused credentials the volume brought are final; the rest git may still answer (ambient credentials, redirects).
+        if (status >= 300 && status < 400 && res.headers.location) return resolve({ location: res.headers.location });
+        // Refused credentials the volume brought are final; the rest git may still answer (ambient credentials).
         if ((status === 401 || status === 403) && offersCredentials(access)) return reject(new AccessDenied(access.remote.display));
         return reject(new UseGitClient(`HTTP ${status} from ${access.remote.display}`));
       }
@@ -121,7 +169,8 @@ function httpResponse(url: URL, method: string, headers: Record<string, string>,
       resolve(out);
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (err) => reject(new UseGitClient(`${access.remote.display}: ${err.message}`)));
+    // A policy refusal is final: git, under the same policy, would be refused too.
+    req.on('error', (err) => reject(err instanceof PolicyRefused ? err : new UseGitClient(`${access.remote.display}: ${err.message}`)));
     req.end(body);
   });
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { layersDirOf, NodeConfig, viewsDirOf } from '../config/nodeConfig';
 import { RemoteAccess } from '../git/gitEnvironment';
 import { resolveRemoteRef, ResolvedRef, validateRef } from '../git/remoteRefs';
+import { admissionOf } from '../git/remoteAddresses';
 import { HttpCredentials, RemoteUrl } from '../git/remoteUrl';
 import { CommitMismatch, InvalidArgument, NotReady } from '../errors/errors';
 import { RepositoryStores } from '../git/repositoryStores';
@@ -216,8 +217,11 @@ export class Publisher {
 
   private async accessFor(request: Pick<PublishRequest, 'repository' | 'credentials' | 'ssh'>): Promise<RemoteAccess> {
     const remote = RemoteUrl.parse(request.repository, { allowFile: this.config.allowFile });
+    const policy = this.config.remotePolicy;
+    // The name is checked before anything else happens; addresses as connections are made.
+    if (policy && remote.transport !== 'file') admissionOf({ remote, policy }, new URL(remote.url));
     const ssh = request.ssh ? await this.keyring.files(request.ssh) : undefined;
-    return { remote, credentials: request.credentials, ssh, allowFile: this.config.allowFile };
+    return { remote, credentials: request.credentials, ssh, allowFile: this.config.allowFile, policy };
   }
 
   /** Waits at the gate; a timeout says how far preparation got, so a retry can be told apart from a hang. */

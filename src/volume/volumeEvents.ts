@@ -31,6 +31,8 @@ const SUMMARIES: Record<ErrorKind, string> = {
   'fuse-unavailable': 'FUSE is unavailable on the node',
   'overlay-unavailable': 'overlayfs is unavailable on the node',
   'no-space': 'the node is out of space',
+  'policy-refused': 'policy refused',
+  'limit-exceeded': 'over a limit',
   internal: 'internal error',
 };
 

@@ -20,6 +20,8 @@ export interface PluginOptions {
   env?: NodeJS.ProcessEnv;
   /** Run the plugin in a network namespace of its own (nothing it sends leaves the machine). */
   isolatedNetwork?: boolean;
+  /** A command prefix that runs the plugin in namespaces made for the test (NetworkSandbox.enter). */
+  enter?: string[];
 }
 
 /**
@@ -59,8 +61,11 @@ export class CsiPlugin {
     const extra = this.options.args ?? [];
     // Mounts end with the plugin unless a test asks for a holder: most tests count what a stop leaves.
     const holder = this.options.command === 'controller' || extra.includes('--fuse-holder') ? [] : ['--fuse-holder', 'none'];
-    const args = [MAIN, ...command, '--endpoint', `unix://${this.socket}`, '--log-level', 'debug', ...holder, ...extra];
-    const [file, argv] = this.options.isolatedNetwork ? ['unshare', ['--net', process.execPath, ...args]] : [process.execPath, args];
+    // The tests' git servers listen on loopback, which a node plugin refuses unless allowed by name.
+    const remotes = this.options.command === 'controller' || extra.includes('--allow-remote') ? [] : ['--allow-remote', '127.0.0.1'];
+    const args = [MAIN, ...command, '--endpoint', `unix://${this.socket}`, '--log-level', 'debug', ...holder, ...remotes, ...extra];
+    const prefix = this.options.enter ?? (this.options.isolatedNetwork ? ['unshare', '--net'] : []);
+    const [file, argv] = prefix.length > 0 ? [prefix[0], [...prefix.slice(1), process.execPath, ...args]] : [process.execPath, args];
     const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.options.env } });
     this.child = child;
     child.stderr!.on('data', (chunk: Buffer) => (this.logs += chunk.toString()));

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { gunzip } from 'node:zlib';
-import { AddressInfo, Socket } from 'node:net';
+import { AddressInfo, Server, Socket } from 'node:net';
 
 export interface ServerOptions {
   /** Require HTTP basic auth with these credentials. */
@@ -12,6 +12,10 @@ export interface ServerOptions {
   rejectFetchesWith?: number;
   /** Act as a server that does not offer object-info (git 2.39 always advertises it). */
   hideObjectInfo?: boolean;
+  /** Where to redirect a request for this path (302), or undefined to serve it. */
+  redirect?: (path: string) => string | undefined;
+  /** Called as each request arrives, before it is answered. */
+  onRequest?: (path: string, method: string) => void;
 }
 
 export interface ServerCounters {
@@ -76,6 +80,11 @@ export class GitHttpServer {
     this.port_ = (server.address() as AddressInfo).port;
   }
 
+  /** Serves the connections another listener accepts too (one in a test's network namespace). */
+  serveOn(listener: Server): void {
+    listener.on('connection', (socket: Socket) => this.server!.emit('connection', socket));
+  }
+
   /** Stops at once, cutting connections mid-transfer, as a killed server would. */
   async stop(): Promise<void> {
     const server = this.server;
@@ -86,6 +95,14 @@ export class GitHttpServer {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    this.options.onRequest?.(url.pathname, req.method ?? 'GET');
+    const location = this.options.redirect?.(url.pathname + url.search);
+    if (location) {
+      req.resume();
+      res.writeHead(302, { Location: location });
+      res.end();
+      return;
+    }
     if (this.options.auth) {
       const expected = `Basic ${Buffer.from(`${this.options.auth.username}:${this.options.auth.password}`).toString('base64')}`;
       if (req.headers.authorization !== expected) {

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { hostAddress } from './gitServer';
 
 const CHART = resolve(__dirname, '../../../../charts/gitfs-csi');
 export const RELEASE = 'gitfs-csi';
@@ -29,6 +30,8 @@ export async function installChart(image = IMAGE): Promise<void> {
     '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'image.pullPolicy=Never',
     '--set', `sidecars.registry=${process.env.E2E_SIDECAR_REGISTRY ?? ''}`, '--set', 'sidecars.pullPolicy=Never',
     '--set', `node.kubeletDir=${KUBELET_DIR}`, '--set', 'node.treeGraceMs=0', '--set', 'logLevel=debug',
+    // The specs' git server is on this machine's own (private) address: allowed by name.
+    '--set', `remotes.allow={*,${hostAddress()}}`,
     ...(process.env.E2E_HELM_SET ?? '').split(',').filter(Boolean).flatMap((assignment) => ['--set', assignment]),
     '--wait', '--timeout', '5m',
   ]);
