@@ -177,7 +177,7 @@ export class NoSpace extends GitfsError {
 /** The node's remote policy refuses a volume's remote (its name, or an address it resolved to). */
 export class PolicyRefused extends GitfsError {
   constructor(repository: string, why: string) {
-    super('policy-refused', `repository ${repository} is refused by this node's remote policy: ${why}`);
+    super('policy-refused', `repository ${repository} is refused by the remote policy: ${why}`);
   }
 }
 

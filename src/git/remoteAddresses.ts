@@ -24,7 +24,7 @@ export async function allowedAddresses(access: RemoteAccess, host: string): Prom
     return [{ address: host, family: isIP(host) }];
   }
   const answers = await new Promise<LookupAddress[]>((resolve, reject) =>
-    lookup(host, { all: true, verbatim: true }, (err, addresses) => (err ? reject(new Unavailable(`cannot resolve host ${host} of ${access.remote.display}: ${err.code ?? err.message}`)) : resolve(addresses))),
+    lookup(host, { all: true, verbatim: true }, (err, addresses) => (err ? reject(new Unavailable(`cannot resolve the host of ${access.remote.display} (${err.code ?? err.message})`)) : resolve(addresses))),
   );
   let refusal: unknown;
   const allowed = answers.filter(({ address }) => {

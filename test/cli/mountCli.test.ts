@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -173,6 +173,21 @@ describe('gitfs-csi mount', () => {
     const result = await run('unshare', ['--net', process.execPath, MAIN, 'mount', 'https://no-such-host.invalid/r.git', mountpoint, '--cache-dir', cache, '--state-dir', state]);
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /cannot resolve the host of https:\/\/no-such-host\.invalid\/r\.git/);
+  });
+
+  test('with --allow-remote, a remote it does not name or a loopback address under * is refused, leaving nothing behind', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['github.com/acme', /repository http:\/\/127\.0\.0\.1:\d+\/demo\.git is refused by the remote policy: it matches none of the remotes this node allows \(--allow-remote github\.com\/acme\)/],
+      ['*', /127\.0\.0\.1 is a loopback address; a volume reaches it only when the node allows the remote by name \(--allow-remote 127\.0\.0\.1\)/],
+    ];
+    for (const [pattern, message] of cases) {
+      const { mountpoint, cache, state } = await fresh();
+      const result = await runCli(['mount', server.url('demo.git'), mountpoint, '--allow-remote', pattern, '--cache-dir', cache, '--state-dir', state]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, message);
+      assert.equal(await stat(state).then(() => true, () => false), false, 'the state directory is removed');
+      assert.deepEqual(await readdir(mountpoint), []);
+    }
   });
 
   test('credentials in the repository URL never appear in output', async () => {
