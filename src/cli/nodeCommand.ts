@@ -4,7 +4,8 @@ import { access, mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_CACHE_MAX_BYTES, nodeConfig } from '../config/nodeConfig';
+import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_TREE_LIMITS, nodeConfig } from '../config/nodeConfig';
+import { DEFAULT_LIMITS } from '../hydrate/hydrator';
 import { controllerService } from '../csi/controllerService';
 import { socketPathOf, startCsiServer } from '../csi/csiServer';
 import { identityService } from '../csi/identityService';
@@ -46,6 +47,11 @@ options:
   --write-limit <size>        a writable volume's most bytes of writes when it names no writeLimit (default ${formatBytes(DEFAULT_WRITE_LIMIT_BYTES)});
                               allocated on this node's disk under --state-dir while the volume is published
   --max-write-limit <size>    the largest writeLimit a volume may name (default 10Gi)
+  --max-tree-entries <n>      the most entries a mounted commit's tree may have; a volume may name less
+                              (maxTreeEntries) (default ${DEFAULT_TREE_LIMITS.maxEntries})
+  --max-commit-bytes <size>   the most bytes a mounted commit's files may hold together; a volume may name
+                              less (maxCommitBytes); a publish checking it waits for the tree's sizes (default: none)
+  --max-blob-bytes <size>     the largest file fetched and served; larger ones read as EFBIG (default: none)
   --controller                also serve the Controller service (csi-sanity, single-socket setups)
   --registration-dir <dir>    register with kubelet through its plugins_registry directory (instead of
                               the node-driver-registrar sidecar); needs --kubelet-registration-path
@@ -79,6 +85,9 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       'tree-grace-ms': { type: 'string' },
       'write-limit': { type: 'string' },
       'max-write-limit': { type: 'string' },
+      'max-tree-entries': { type: 'string' },
+      'max-commit-bytes': { type: 'string' },
+      'max-blob-bytes': { type: 'string' },
       controller: { type: 'boolean' },
       'registration-dir': { type: 'string' },
       'kubelet-registration-path': { type: 'string' },
@@ -107,6 +116,11 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     cacheMaxBytes: values['cache-max-bytes'] ? parseByteSize(values['cache-max-bytes'], '--cache-max-bytes') : DEFAULT_CACHE_MAX_BYTES,
     allowFile: values['allow-file'] ?? false,
     remotePolicy: remotePolicyOption(values, RemotePolicy.DEFAULT_PATTERNS),
+    treeLimits: {
+      maxEntries: integerOption(values['max-tree-entries'], '--max-tree-entries', DEFAULT_TREE_LIMITS.maxEntries),
+      maxBytes: values['max-commit-bytes'] === undefined ? undefined : parseByteSize(values['max-commit-bytes'], '--max-commit-bytes'),
+    },
+    hydrator: { ...DEFAULT_LIMITS, maxBlobBytes: values['max-blob-bytes'] === undefined ? undefined : parseByteSize(values['max-blob-bytes'], '--max-blob-bytes') },
     treeMountGraceMs: integerOption(values['tree-grace-ms'], '--tree-grace-ms', 60_000, true),
     kernelProfile: kernelProfileOption(values['fuse-kernel-profile']),
   });

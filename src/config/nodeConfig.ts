@@ -20,6 +20,8 @@ export interface NodeConfig {
   allowFile: boolean;
   /** Which remotes volumes may name and which addresses they may reach; none: any (a person's own mounts). */
   remotePolicy?: RemotePolicy;
+  /** The largest commit a volume may mount here; a volume may ask for less (TreeLimits). */
+  treeLimits: TreeLimits;
   commandTimeoutMs: number;
   fetchTimeoutMs: number;
   /** How long an idle tree mount stays mounted after its last consumer leaves. */
@@ -34,11 +36,20 @@ export interface NodeConfig {
 
 export const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
 
+/** How large a commit may be to be mounted: its tree's entries, and the bytes of all its files (none: any). */
+export interface TreeLimits {
+  maxEntries: number;
+  maxBytes?: number;
+}
+
+export const DEFAULT_TREE_LIMITS: TreeLimits = { maxEntries: 1_000_000 };
+
 export function nodeConfig(overrides: Partial<NodeConfig> & Pick<NodeConfig, 'stateDir' | 'cacheDir'>): NodeConfig {
   return {
     cacheMaxBytes: DEFAULT_CACHE_MAX_BYTES,
     secretsDir: `/dev/shm/gitfs-csi-${process.pid}`,
     allowFile: false,
+    treeLimits: DEFAULT_TREE_LIMITS,
     commandTimeoutMs: 30_000,
     fetchTimeoutMs: 10 * 60_000,
     treeMountGraceMs: 60_000,

@@ -1,5 +1,6 @@
 import { BlobCache } from '../cache/blobCache';
-import { asGitfsError, GitfsError, ObjectMissing } from '../errors/errors';
+import { asGitfsError, GitfsError, LimitExceeded, ObjectMissing } from '../errors/errors';
+import { formatBytes } from '../config/byteSize';
 import { Logger, silentLogger } from '../log/logger';
 import { BlobReceiver, BlobSource, Priority, PRIORITY_LEVELS } from './blobSource';
 
@@ -10,6 +11,8 @@ export interface HydratorLimits {
   maxBatchBytes: number;
   /** How long the first request of a batch waits for others to join it. */
   batchWindowMs: number;
+  /** The largest blob fetched and served (larger ones read as EFBIG); none: any. */
+  maxBlobBytes?: number;
 }
 
 /** Blobs up to this size may be fetched into memory whole; larger ones always stream through local storage. */
@@ -90,6 +93,10 @@ export class Hydrator {
   }
 
   /** Resolves once the blob is in the cache. */
+  private tooLarge(size: number): boolean {
+    return this.limits.maxBlobBytes !== undefined && size > this.limits.maxBlobBytes;
+  }
+
   hydrate(source: BlobSource, oid: string, priority: Priority, sizeHint = 0): Promise<void> {
     if (this.closed) return Promise.reject(new GitfsError('internal', 'the hydrator is shut down'));
     const existing = this.jobs.get(oid);
@@ -101,6 +108,7 @@ export class Hydrator {
       return existing.promise;
     }
     if (this.cache.has(oid)) return Promise.resolve();
+    if (this.tooLarge(sizeHint)) return Promise.reject(new LimitExceeded(`blob ${oid} is ${formatBytes(sizeHint)}, over the largest this node serves (--max-blob-bytes ${formatBytes(this.limits.maxBlobBytes!)})`));
     const job = this.newJob(source, oid, priority, sizeHint);
     this.enqueue(job);
     this.schedule();
@@ -115,7 +123,7 @@ export class Hydrator {
    * transfer did not bring (or all, if it failed) are fetched by id.
    */
   async prefetchTree(source: BlobSource, blobs: Array<{ oid: string; size: number }>): Promise<void> {
-    const jobs = blobs.filter((b) => !this.cache.has(b.oid) && !this.jobs.has(b.oid)).map((b) => this.newJob(source, b.oid, Priority.Background, b.size));
+    const jobs = blobs.filter((b) => !this.cache.has(b.oid) && !this.jobs.has(b.oid) && !this.tooLarge(b.size)).map((b) => this.newJob(source, b.oid, Priority.Background, b.size));
     if (jobs.length === 0) return;
     const started = Date.now();
     const waiting = new Set(jobs);

@@ -140,7 +140,7 @@ export class CommitRecords {
   private newPreparation({ store, access, resolved, client, depth, log }: CommitRequest): Preparation {
     const { config, cache, unpacker, metrics } = this.machinery;
     const preparationLog = (log ?? this.machinery.log.child({ repository: access.remote.display })).child({ commit: resolved.commit });
-    const preparation = new Preparation(store, access, resolved, client, depth, cache, unpacker, config.fetchTimeoutMs, preparationLog);
+    const preparation = new Preparation(store, access, resolved, client, depth, cache, unpacker, { fetchMs: config.fetchTimeoutMs, maxEntries: config.treeLimits.maxEntries }, preparationLog);
     metrics.watchPreparation(preparation);
     return preparation;
   }

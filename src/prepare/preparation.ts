@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { BlobCache } from '../cache/blobCache';
-import { asGitfsError, GitfsError, PreparationFailed } from '../errors/errors';
+import { asGitfsError, GitfsError, LimitExceeded, PreparationFailed } from '../errors/errors';
 import { MountedTree } from '../fuse/mountedTree';
 import { ReadinessGate } from '../fuse/readinessGate';
 import { RemoteAccess } from '../git/gitEnvironment';
@@ -42,8 +42,12 @@ export class Preparation extends EventEmitter {
     private readonly depth: number | undefined,
     private readonly cache: BlobCache,
     private readonly unpacker: UnpackThread,
-    /** Longest the tree listing (`ls-tree` of a commit already in the store) may take. */
-    private readonly fetchMs: number,
+    private readonly bounds: {
+      /** Longest the tree listing (`ls-tree` of a commit already in the store) may take. */
+      fetchMs: number;
+      /** The most entries a tree may have to be served on this node. */
+      maxEntries: number;
+    },
     private readonly log: Logger,
   ) {
     super();
@@ -92,8 +96,11 @@ export class Preparation extends EventEmitter {
         enter('indexing', { fetched, client: 'git' });
         [index, commitTime] = await Promise.all([this.indexTree(), this.store.commitTime(this.resolved.commit)]);
       }
+      if (index.count > this.bounds.maxEntries) {
+        throw new LimitExceeded(`commit ${this.resolved.commit} of ${this.access.remote.display} has ${index.count} entries, over this node's limit of ${this.bounds.maxEntries} (--max-tree-entries)`);
+      }
       const trees = stored ?? Promise.resolve();
-      const history = () => trees.then(() => historyPack(this.store.gitDir, this.resolved.commit, this.fetchMs));
+      const history = () => trees.then(() => historyPack(this.store.gitDir, this.resolved.commit, this.bounds.fetchMs));
       const source = new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth, this.client, this.unpacker);
       this.gate.open({ index, source, sizes: this.sizes, commitTime, history });
       enter('ready', { entries: index.count, readyMs: Date.now() - this.startedAt });
@@ -158,7 +165,7 @@ export class Preparation extends EventEmitter {
 
   private async indexTree(): Promise<TreeIndex> {
     const child = this.store.listTree(this.resolved.commit);
-    const timer = setTimeout(() => killGit(child), this.fetchMs);
+    const timer = setTimeout(() => killGit(child), this.bounds.fetchMs);
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { layersDirOf, NodeConfig, viewsDirOf } from '../config/nodeConfig';
+import { layersDirOf, NodeConfig, TreeLimits, viewsDirOf } from '../config/nodeConfig';
 import { RemoteAccess } from '../git/gitEnvironment';
 import { resolveRemoteRef, ResolvedRef, validateRef } from '../git/remoteRefs';
 import { admissionOf } from '../git/remoteAddresses';
@@ -18,6 +18,7 @@ import { layerDirFor, mountWritable, prepareLayer, removeWritable } from '../mou
 import { CommitRecord } from './commitRecord';
 import { CommitRecords } from './commitRecords';
 import { Preparation } from './preparation';
+import { checkTreeLimits, VolumeLimits } from './treeLimits';
 
 export interface PublishRequest {
   repository: string;
@@ -46,6 +47,8 @@ export interface PublishRequest {
   git?: boolean;
   /** Told the commit's preparation as soon as the publish has it (before waiting for it). */
   onPreparation?: (preparation: Preparation) => void;
+  /** The volume's own limits, at most the node's: checked before its target is mounted. */
+  limits?: Partial<TreeLimits>;
 }
 
 export interface Published {
@@ -158,10 +161,14 @@ export class Publisher {
     const mounting = record.mount();
     mounting.catch(() => undefined);
     try {
-      // An overlay mounts over a tree not ready yet as a bind does (its root is there): only "wait" waits.
-      if (request.readiness === 'wait') {
-        const waited = Date.now() - (request.startedAt ?? Date.now());
-        await this.waitUntilReady(record.preparation, Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - waited));
+      // An overlay mounts over a tree not ready yet as a bind does (its root is there): only "wait"
+      // waits, and a publish that has limits of its own to check against the tree.
+      // A volume restored after a restart passed its checks when it was first published.
+      const limits = restoring ? undefined : this.limitsOf(request);
+      if (request.readiness === 'wait' || limits) {
+        const remainingMs = () => Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - (Date.now() - (request.startedAt ?? Date.now())));
+        await this.waitUntilReady(record.preparation, remainingMs());
+        if (limits) await checkTreeLimits(record.preparation, limits, remainingMs());
       }
       treeMount = await mounting;
       const tag = resolved.tag;
@@ -222,6 +229,17 @@ export class Publisher {
     if (policy && remote.transport !== 'file') admissionOf({ remote, policy }, new URL(remote.url));
     const ssh = request.ssh ? await this.keyring.files(request.ssh) : undefined;
     return { remote, credentials: request.credentials, ssh, allowFile: this.config.allowFile, policy };
+  }
+
+  /**
+   * What this publish checks before mounting: the volume's own limits, and the node's byte limit
+   * (which needs the tree's sizes, known after ready); the node's entry limit is the preparation's.
+   */
+  private limitsOf(request: PublishRequest): VolumeLimits | undefined {
+    const maxBytes = request.limits?.maxBytes ?? this.config.treeLimits.maxBytes;
+    const maxEntries = request.limits?.maxEntries;
+    if (maxBytes === undefined && maxEntries === undefined) return undefined;
+    return { maxBytes, maxEntries, bytesFrom: request.limits?.maxBytes === undefined ? 'node' : 'volume' };
   }
 
   /** Waits at the gate; a timeout says how far preparation got, so a retry can be told apart from a hang. */

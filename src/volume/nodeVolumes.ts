@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { AlreadyExists, asGitfsError, Busy, VolumeNotFound } from '../errors/errors';
+import { AlreadyExists, asGitfsError, Busy, InvalidArgument, VolumeNotFound } from '../errors/errors';
+import { formatBytes } from '../config/byteSize';
+import { TreeLimits } from '../config/nodeConfig';
 import { checkWriteLimit } from '../mount/writableLayer';
 import { Logger } from '../log/logger';
 import { redact } from '../log/redact';
@@ -11,7 +13,7 @@ import { TreeIndex } from '../tree/treeIndex';
 import { volumeCredentials } from './volumeCredentials';
 import { VolumeEvents } from './volumeEvents';
 import { VolumeRecord, VolumeRecords } from './volumeRecords';
-import { parseVolumeSpec, PodInfo, podInfoOf } from './volumeSpec';
+import { parseVolumeSpec, PodInfo, podInfoOf, VolumeSpec } from './volumeSpec';
 
 export interface PublishVolumeRequest {
   volumeId: string;
@@ -120,6 +122,7 @@ export class NodeVolumes {
       const credentials = volumeCredentials(request.secrets, spec.remote);
       const pod = podInfoOf(request.attributes);
       const writeLimitBytes = request.writable ? this.writeLimitOf(spec.writeLimitBytes) : undefined;
+      const limits = this.treeLimitsOf(spec);
       const fingerprint = fingerprintOf(request);
       const existing = this.records.get(target);
       if (existing && (existing.volumeId !== request.volumeId || existing.fingerprint !== fingerprint)) {
@@ -136,7 +139,7 @@ export class NodeVolumes {
           repository: spec.remote.url, ref: spec.ref, commit: spec.commit, depth: spec.depth, credentials: credentials.http, ssh: credentials.ssh, target,
           readiness: spec.readiness, readyWaitMs: this.options.publishWaitMs, startedAt: started, log,
           writable: writeLimitBytes === undefined ? undefined : { limitBytes: writeLimitBytes }, git: spec.git,
-          onPreparation: (preparation) => events?.preparing(preparation),
+          onPreparation: (preparation) => events?.preparing(preparation), limits,
         });
         await this.records.put({
           volumeId: request.volumeId, target, fingerprint, repository: spec.remote.url,
@@ -187,6 +190,19 @@ export class NodeVolumes {
   private writeLimitOf(asked: number | undefined): number {
     const { defaultBytes, maxBytes } = this.options.writeLimit;
     return checkWriteLimit(asked ?? defaultBytes, 'volume_context["writeLimit"]', { bytes: maxBytes, name: '--max-write-limit' });
+  }
+
+  /** A volume's own tree limits: each at most the node's, which apply where the volume names none. */
+  private treeLimitsOf(spec: VolumeSpec): Partial<TreeLimits> | undefined {
+    const node = this.node.config.treeLimits;
+    if (spec.maxTreeEntries !== undefined && spec.maxTreeEntries > node.maxEntries) {
+      throw new InvalidArgument('volume_context["maxTreeEntries"]', `${spec.maxTreeEntries} is over this node's --max-tree-entries (${node.maxEntries})`);
+    }
+    if (spec.maxCommitBytes !== undefined && node.maxBytes !== undefined && spec.maxCommitBytes > node.maxBytes) {
+      throw new InvalidArgument('volume_context["maxCommitBytes"]', `${formatBytes(spec.maxCommitBytes)} is over this node's --max-commit-bytes (${formatBytes(node.maxBytes)})`);
+    }
+    if (spec.maxTreeEntries === undefined && spec.maxCommitBytes === undefined) return undefined;
+    return { maxEntries: spec.maxTreeEntries, maxBytes: spec.maxCommitBytes };
   }
 
   private hydratedBytes(index: TreeIndex): number {

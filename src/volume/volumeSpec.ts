@@ -20,6 +20,10 @@ export interface VolumeSpec {
   writeLimitBytes?: number;
   /** Whether the volume has a `.git` (attribute `git`, default "true"). */
   git: boolean;
+  /** The most entries the commit's tree may have (attribute `maxTreeEntries`; at most the node's). */
+  maxTreeEntries?: number;
+  /** The most bytes the commit's files may hold together (attribute `maxCommitBytes`; at most the node's). */
+  maxCommitBytes?: number;
 }
 
 /** The pod a volume is published for, from the keys kubelet adds (podInfoOnMount). */
@@ -37,7 +41,7 @@ const KUBELET_PREFIX = 'csi.storage.k8s.io/';
 /** Added by csi-provisioner to the context of volumes it created. */
 const PROVISIONER_KEYS = new Set(['storage.kubernetes.io/csiProvisionerIdentity']);
 /** The attributes a volume is made of. */
-export const VOLUME_ATTRIBUTE_KEYS = new Set(['repository', 'ref', 'commit', 'depth', 'readiness', 'writeLimit', 'git']);
+export const VOLUME_ATTRIBUTE_KEYS = new Set(['repository', 'ref', 'commit', 'depth', 'readiness', 'writeLimit', 'git', 'maxTreeEntries', 'maxCommitBytes']);
 
 /**
  * Parses volume attributes. `where` names the map in errors ("volume_context",
@@ -79,7 +83,13 @@ export function parseVolumeSpec(attributes: Record<string, string>, options: { a
   const writeLimitBytes = writeLimitText === undefined ? undefined : parseByteSize(writeLimitText, field('writeLimit'));
   const git = optional(attributes.git) ?? 'true';
   if (git !== 'true' && git !== 'false') throw new InvalidArgument(field('git'), `"${redact(git).slice(0, 100)}" is not "true" or "false"`);
-  return { remote, ref: ref ?? commit, commit, depth, readiness, writeLimitBytes, git: git === 'true' };
+  const maxEntriesText = optional(attributes.maxTreeEntries);
+  if (maxEntriesText !== undefined && !/^[1-9]\d{0,9}$/.test(maxEntriesText)) {
+    throw new InvalidArgument(field('maxTreeEntries'), `"${redact(maxEntriesText).slice(0, 100)}" is not a positive integer`);
+  }
+  const maxBytesText = optional(attributes.maxCommitBytes);
+  const maxCommitBytes = maxBytesText === undefined ? undefined : parseByteSize(maxBytesText, field('maxCommitBytes'));
+  return { remote, ref: ref ?? commit, commit, depth, readiness, writeLimitBytes, git: git === 'true', maxTreeEntries: maxEntriesText === undefined ? undefined : Number(maxEntriesText), maxCommitBytes };
 }
 
 export function podInfoOf(attributes: Record<string, string>): PodInfo {
