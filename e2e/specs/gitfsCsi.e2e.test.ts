@@ -158,6 +158,15 @@ describe('gitfs-csi on a real cluster', () => {
     assert.equal(pod.status.phase, 'Pending');
   });
 
+  test('a volume naming the cloud metadata address is refused by the node\'s remote policy, and its pod is told so', async () => {
+    // Refused before any connection: nothing is sent to the address.
+    await apply([readerPod(NS, 'metadata', inline({ repository: 'http://169.254.169.254/latest/meta-data.git' }))]);
+    const failed = await until('a GitfsFailed event', 180_000, async () =>
+      (await kube.eventsOf(NS, 'metadata')).find((e) => e.reason === 'GitfsFailed'));
+    assert.match(failed.message, /^policy refused: repository http:\/\/169\.254\.169\.254\/latest\/meta-data\.git is refused by the remote policy: 169\.254\.169\.254 is a link-local address/);
+    assert.equal((await kube.pod(NS, 'metadata')).status.phase, 'Pending');
+  });
+
   test("a per-volume secret opens a private repository for its pod, and is no use to another namespace's pod", async () => {
     const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'git-creds', namespace: NS }, stringData: { username: GIT_USER, password: PASSWORD } };
     await apply([secret, readerPod(NS, 'private', inline({ repository: server.privateUrl('secret.git') }, 'git-creds'))]);

@@ -1,12 +1,13 @@
 import { ChildProcess } from 'node:child_process';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GitfsError, RefNotFound } from '../errors/errors';
 import { createBareRepository } from './bareRepository';
 import { parseCommit } from './commitObject';
 import { CatFileBatch } from './catFileBatch';
 import { RemoteAccess, REMOTE_NAME } from './gitEnvironment';
-import { runGit, spawnGit } from './gitProcess';
+import { GitRun, runGit, spawnGit } from './gitProcess';
+import { noteReceived } from './receivedBytes';
 import { isCommitId, ResolvedRef } from './remoteRefs';
 import { recordFetch } from './fetchBookkeeping';
 import { PackIndexer } from './packIndexer';
@@ -40,6 +41,8 @@ export class RepositoryStore {
   /** The commit fetchFirst brought in, if any. */
   private firstCommit: string | undefined;
   private commitFetches = Promise.resolve();
+  /** Packs here before this process fetched, stored by our own client, or counted already. */
+  private countedPacks: Promise<Set<string>> | undefined;
   private readonly readers: CatFileBatch[] = [];
   private closed = false;
 
@@ -76,15 +79,34 @@ export class RepositoryStore {
     this.commitFetches = this.commitFetches.then(async () => {
       if (this.ready || (await this.exists())) return;
       await this.init('sha1');
-      await runGit({
-        args: ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', ...(depth ? [`--depth=${depth}`] : []), REMOTE_NAME, `+${ref ?? 'HEAD'}:refs/gitfs/first`],
-        gitDir: this.gitDir,
-        access,
-        timeoutMs: this.timeouts.fetchMs,
-      });
+      await this.gitFetch(access, [...(depth ? [`--depth=${depth}`] : []), REMOTE_NAME, `+${ref ?? 'HEAD'}:refs/gitfs/first`]);
       // A fresh ref is a loose file: read it rather than start another git process.
       this.firstCommit = (await readFile(join(this.gitDir, 'refs/gitfs/first'), 'utf8')).trim();
     }).catch(() => undefined);
+  }
+
+  /**
+   * `git fetch` into this store, counting the packs it stores in gitfs_remote_received_bytes_total
+   * (a pack is what the remote sent); our own client counts its bytes as they arrive.
+   */
+  private async gitFetch(access: RemoteAccess, args: string[], options: Pick<GitRun, 'extraConfig' | 'input' | 'withBlobs'> = {}): Promise<void> {
+    const counted = await (this.countedPacks ??= this.packs());
+    try {
+      await runGit({ args: ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', ...args], gitDir: this.gitDir, access, timeoutMs: this.timeouts.fetchMs, ...options });
+    } finally {
+      const dir = join(this.gitDir, 'objects', 'pack');
+      for (const pack of await this.packs()) {
+        if (counted.has(pack)) continue;
+        counted.add(pack);
+        noteReceived(new URL(access.remote.url).host, await stat(join(dir, pack)).then((s) => s.size, () => 0));
+      }
+    }
+  }
+
+  /** The store's pack files by name. */
+  private async packs(): Promise<Set<string>> {
+    const names = await readdir(join(this.gitDir, 'objects', 'pack')).catch(() => []);
+    return new Set(names.filter((name) => name.endsWith('.pack')));
   }
 
   private exists(): Promise<boolean> {
@@ -133,12 +155,7 @@ export class RepositoryStore {
       const byName = !isCommitId(resolved.refName);
       const source = byName ? resolved.refName : resolved.commit;
       await withRetry(() =>
-        runGit({
-          args: ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', ...depthArgs, REMOTE_NAME, `+${source}:${keep}`],
-          gitDir: this.gitDir,
-          access,
-          timeoutMs: this.timeouts.fetchMs,
-        }).catch((err) => {
+        this.gitFetch(access, [...depthArgs, REMOTE_NAME, `+${source}:${keep}`]).catch((err) => {
           if (err instanceof GitfsError && /not our ref|couldn't find remote ref|no such remote ref|unadvertised object/i.test(err.message)) {
             throw new RefNotFound(access.remote.display, resolved.refName);
           }
@@ -164,14 +181,7 @@ export class RepositoryStore {
     const run = this.commitFetches.then(async () => {
       const local = await read().catch(() => undefined);
       if (local) return local;
-      await withRetry(() =>
-        runGit({
-          args: ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', REMOTE_NAME, `+${resolved.refName}:${TAG_REFS}/${resolved.tag}`],
-          gitDir: this.gitDir,
-          access,
-          timeoutMs: this.timeouts.fetchMs,
-        }),
-      );
+      await withRetry(() => this.gitFetch(access, [REMOTE_NAME, `+${resolved.refName}:${TAG_REFS}/${resolved.tag}`]));
       return read().catch(() => {
         throw new GitfsError('transient', `tag ${resolved.refName} of ${access.remote.display} moved while fetching; retry`);
       });
@@ -204,7 +214,10 @@ export class RepositoryStore {
           await stored;
         });
         await parser.end();
-        const stored = indexer!.finish().then(() => recordFetch(this.gitDir, `${COMMIT_REFS}/${resolved.commit}`, resolved.commit, shallow));
+        const stored = indexer!.finish().then(async (pack) => {
+          (await (this.countedPacks ??= this.packs())).add(pack);
+          await recordFetch(this.gitDir, `${COMMIT_REFS}/${resolved.commit}`, resolved.commit, shallow);
+        });
         stored.catch(() => undefined);
         return { stored };
       } catch (err) {
@@ -252,16 +265,7 @@ export class RepositoryStore {
   /** Fetches many blobs in one round trip: noop negotiation, wants read from stdin. */
   async fetchBlobs(access: RemoteAccess, oids: string[]): Promise<void> {
     if (oids.length === 0) return;
-    await withRetry(() =>
-      runGit({
-        args: ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--stdin', REMOTE_NAME],
-        gitDir: this.gitDir,
-        access,
-        extraConfig: [['fetch.negotiationAlgorithm', 'noop']],
-        input: oids.join('\n') + '\n',
-        timeoutMs: this.timeouts.fetchMs,
-      }),
-    );
+    await withRetry(() => this.gitFetch(access, ['--stdin', REMOTE_NAME], { extraConfig: [['fetch.negotiationAlgorithm', 'noop']], input: oids.join('\n') + '\n' }));
   }
 
   /**
@@ -269,15 +273,7 @@ export class RepositoryStore {
    * packed deltas, which it cannot for a list of blob ids. For readers that read everything.
    */
   async fetchCommitContents(access: RemoteAccess, commit: string, depth: number | undefined): Promise<void> {
-    await withRetry(() =>
-      runGit({
-        args: ['fetch', '--quiet', '--refetch', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', ...(depth ? [`--depth=${depth}`] : []), REMOTE_NAME, commit],
-        gitDir: this.gitDir,
-        access,
-        withBlobs: true,
-        timeoutMs: this.timeouts.fetchMs,
-      }),
-    );
+    await withRetry(() => this.gitFetch(access, ['--refetch', ...(depth ? [`--depth=${depth}`] : []), REMOTE_NAME, commit], { withBlobs: true }));
   }
 
   /** A cat-file reader, the least busy of a small pool. */

@@ -8,6 +8,7 @@ import { GitHttpServer } from '../support/gitHttpServer';
 import { NetworkSandbox } from '../support/networkSandbox';
 import { run } from '../support/nodeHarness';
 import { commitTree, generatedTree, removeDir, serveConfig, tempDir } from '../support/repoFixtures';
+import { SshGitServer } from '../support/sshGitServer';
 
 const METADATA = '169.254.169.254';
 const PRIVATE = '10.1.2.3';
@@ -18,6 +19,7 @@ describe('the remote policy of a node plugin, in a network namespace of its own'
   let dir: string;
   let sandbox: NetworkSandbox;
   let server: GitHttpServer;
+  let sshd: SshGitServer;
   let plugin: CsiPlugin;
   /** Connections each sandbox address received. */
   const connections = new Map<string, number>();
@@ -37,6 +39,8 @@ describe('the remote policy of a node plugin, in a network namespace of its own'
     for (const copy of ['allowed', 'rebind']) await cp(join(root, 'repo.git'), join(root, copy, 'repo.git'), { recursive: true });
     sandbox = await NetworkSandbox.create(dir, [METADATA, PRIVATE, PUBLIC]);
     sandbox.setHosts({ 'git.public.test': PUBLIC, 'rebind.test': PUBLIC });
+    sshd = new SshGitServer(join(dir, 'sshd'), { address: PUBLIC, host: 'rebind.test', enter: sandbox.enter });
+    await sshd.start();
     server = new GitHttpServer(root, {
       redirect: (path) => {
         if (path.startsWith('/moved-to-metadata/')) return `http://${METADATA}/repo.git/info/refs?service=git-upload-pack`;
@@ -59,6 +63,7 @@ describe('the remote policy of a node plugin, in a network namespace of its own'
   after(async () => {
     await plugin?.stop();
     await server?.stop();
+    await sshd?.stop();
     await sandbox?.close();
     await removeDir(dir);
   });
@@ -122,5 +127,22 @@ describe('the remote policy of a node plugin, in a network namespace of its own'
     const passed = await publish('http://rebind.test/rebind/repo.git', t);
     assert.equal(passed.code, 'OK', passed.message);
     await plugin.call('Node', 'NodeUnpublishVolume', { volume_id: `policy-${n}`, target_path: t });
+  });
+
+  test('ssh connects to the address checked, the host key checked under the remote\'s name; a name turned private is refused', async () => {
+    rebindOn = undefined;
+    sandbox.setHosts({ 'git.public.test': PUBLIC, 'rebind.test': PUBLIC });
+    const secrets = { 'ssh-privatekey': sshd.clientKey.privateKey, known_hosts: sshd.knownHosts };
+    const repository = sshd.url(join(dir, 'served', 'repo.git'));
+    const t = target();
+    const passed = await outcome(plugin.call('Node', 'NodePublishVolume', publishRequest({ volumeId: `policy-${n}`, target: t, context: { repository }, secrets })));
+    assert.equal(passed.code, 'OK', passed.message);
+    assert.equal(await readInSandbox(join(t, 'README.md')), '# generated fixture\n');
+    await plugin.call('Node', 'NodeUnpublishVolume', { volume_id: `policy-${n}`, target_path: t });
+    sandbox.setHosts({ 'git.public.test': PUBLIC, 'rebind.test': PRIVATE });
+    const t2 = target();
+    const refused = await outcome(plugin.call('Node', 'NodePublishVolume', publishRequest({ volumeId: `policy-${n}`, target: t2, context: { repository }, secrets })));
+    assert.equal(refused.code, 'FAILED_PRECONDITION', refused.message);
+    assert.match(refused.message, /rebind\.test \(10\.1\.2\.3\) is a private address/);
   });
 });

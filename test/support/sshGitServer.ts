@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './freePort';
 import { run } from './nodeHarness';
 
 export interface SshKey {
@@ -15,15 +15,10 @@ export async function sshKey(path: string): Promise<SshKey> {
   return { privateKey: await readFile(path, 'utf8'), publicKey: (await readFile(`${path}.pub`, 'utf8')).trim() };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** A real OpenSSH server on loopback that serves git over ssh to one authorized key. */
+/**
+ * A real OpenSSH server on loopback that serves git over ssh to one authorized key; or, given a
+ * command prefix (NetworkSandbox.enter), on an address of a test's network namespace.
+ */
 export class SshGitServer {
   private child: ChildProcess | undefined;
   port = 0;
@@ -31,7 +26,15 @@ export class SshGitServer {
   clientKey!: SshKey;
   logs = '';
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly where: { address: string; host?: string; enter?: string[] } = { address: '127.0.0.1' },
+  ) {}
+
+  /** The name volumes use for the server: its address, or a host name the test resolves to it. */
+  private get host(): string {
+    return this.where.host ?? this.where.address;
+  }
 
   async start(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
@@ -42,11 +45,12 @@ export class SshGitServer {
     this.port = await freePort();
     const config = join(this.dir, 'sshd_config');
     await writeFile(config, [
-      `Port ${this.port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(this.dir, 'host_key')}`,
+      `Port ${this.port}`, `ListenAddress ${this.where.address}`, `HostKey ${join(this.dir, 'host_key')}`,
       `AuthorizedKeysFile ${join(this.dir, 'authorized_keys')}`, 'PasswordAuthentication no', 'KbdInteractiveAuthentication no',
       'PermitRootLogin prohibit-password', 'StrictModes no', 'UsePAM no', `PidFile ${join(this.dir, 'sshd.pid')}`, '',
     ].join('\n'));
-    const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const command = [...(this.where.enter ?? []), '/usr/sbin/sshd', '-D', '-e', '-f', config];
+    const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     child.stderr!.on('data', (c: Buffer) => (this.logs += c.toString()));
     for (let i = 0; i < 100 && !/Server listening/.test(this.logs); i++) {
@@ -57,11 +61,11 @@ export class SshGitServer {
 
   /** The known_hosts line for this server. */
   get knownHosts(): string {
-    return `[127.0.0.1]:${this.port} ${this.hostKey.publicKey.split(' ').slice(0, 2).join(' ')}\n`;
+    return `[${this.host}]:${this.port} ${this.hostKey.publicKey.split(' ').slice(0, 2).join(' ')}\n`;
   }
 
   url(bareDir: string): string {
-    return `ssh://root@127.0.0.1:${this.port}${bareDir}`;
+    return `ssh://root@${this.host}:${this.port}${bareDir}`;
   }
 
   async stop(): Promise<void> {
