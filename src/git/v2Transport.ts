@@ -10,8 +10,9 @@ import { requestGuard } from './remoteAddresses';
 
 /**
  * Our own client could not get a definitive answer (the server wants credentials from the node's
- * git configuration, redirects where git would not follow, speaks only protocol v0, the network failed, …): the caller asks
- * git itself, which knows the node's whole configuration and classifies the failure.
+ * git configuration, redirects where git would not follow, speaks only protocol v0, the network
+ * failed, …): the caller asks git itself, which knows the node's whole configuration and
+ * classifies the failure.
  */
 export class UseGitClient extends GitfsError {
   constructor(why: string) {

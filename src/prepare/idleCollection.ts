@@ -2,17 +2,20 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { fuseDevice } from '../fuse/fuseDevice';
 
-let gc: (() => void) | undefined;
+type Gc = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+let gc: Gc | undefined;
 
 /**
- * A full garbage collection, for when the node holds no commit any more: the heap V8 grew to while
- * busy goes back to the system instead of staying until the next burst (docs/benchmarks.md, the soak).
+ * V8's most thorough collection (the one it runs before giving up on memory: every weak reference
+ * cleared, pages compacted and unmapped), for when the node holds no commit any more: the heap V8
+ * grew to while busy goes back to the system instead of staying until the next burst
+ * (docs/benchmarks.md, the soak).
  */
 export function collectWhenIdle(): void {
   if (!gc) {
     setFlagsFromString('--expose-gc');
-    gc = runInNewContext('gc') as () => void;
+    gc = runInNewContext('gc') as Gc;
   }
-  gc();
+  gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
   fuseDevice().trimMemory();
 }

@@ -162,8 +162,7 @@ export class Publisher {
     mounting.catch(() => undefined);
     try {
       // An overlay mounts over a tree not ready yet as a bind does (its root is there): only "wait"
-      // waits, and a publish that has limits of its own to check against the tree.
-      // A volume restored after a restart passed its checks when it was first published.
+      // waits, and a publish with limits to check against the tree (a restored volume passed them).
       const limits = restoring ? undefined : this.limitsOf(request);
       if (request.readiness === 'wait' || limits) {
         const remainingMs = () => Math.max(0, (request.readyWaitMs ?? this.config.fetchTimeoutMs) - (Date.now() - (request.startedAt ?? Date.now())));

@@ -27,6 +27,10 @@ test('gitfs-csi node and controller refuse bad flags naming them, with exit code
     [['node', ...dirs, '--bogus'], /^gitfs-csi node: unknown option --bogus\n\nusage: gitfs-csi node \[options\]/],
     [['node', ...dirs, '--log-level', 'bogus'], /--log-level: "bogus" is not a log level; expected one of trace, debug, info, warn, error, fatal, silent/],
     [['node', ...dirs, '--metrics-address', '9808'], /--metrics-address: "9808" is not an address to listen on/],
+    [['node', ...dirs, '--allow-remote', 'https://github.com/acme'], /--allow-remote: "https:\/\/github\.com\/acme" is not a remote pattern; expected a host name or address/],
+    [['node', ...dirs, '--refuse-cidr', '10.96.0.0'], /--refuse-cidr: "10\.96\.0\.0" is not a CIDR range/],
+    [['node', ...dirs, '--max-tree-entries', '0'], /--max-tree-entries: "0" is not a positive integer/],
+    [['node', ...dirs, '--max-blob-bytes', 'big'], /--max-blob-bytes: "big" is not a size/],
     [['controller', '--endpoint', 'relative.sock'], /--endpoint: "relative\.sock" is not a unix socket/],
   ];
   for (const [args, pattern] of cases) {
