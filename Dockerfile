@@ -35,5 +35,7 @@ COPY --from=build /build/dist/src ./dist/src
 COPY --from=build /build/dist/native ./dist/native
 # `kubectl exec … -- gitfs-csi status` on a node.
 RUN printf '#!/bin/sh\nexec node /opt/gitfs-csi/dist/src/cli/main.js "$@"\n' > /usr/local/bin/gitfs-csi && chmod 0755 /usr/local/bin/gitfs-csi
-ENTRYPOINT ["tini", "--", "node", "/opt/gitfs-csi/dist/src/cli/main.js"]
+# A young generation of 2 MiB semi-spaces, not V8's 16: the node plugin's RSS stays flat over
+# weeks of publishes (docs/benchmarks.md, the soak; bench/soak.ts passes the same).
+ENTRYPOINT ["tini", "--", "node", "--max-semi-space-size=2", "/opt/gitfs-csi/dist/src/cli/main.js"]
 CMD ["--help"]

@@ -13,6 +13,8 @@ const LIVE = 20;
 const GRACE_MS = 2_000;
 const CACHE_BUDGET = 8 * 1024 * 1024;
 const SAMPLE_EVERY = 10;
+/** The Dockerfile's ENTRYPOINT passes the same. */
+const IMAGE_V8_FLAGS = '--max-semi-space-size=2';
 const DOCS = resolve(__dirname, '../../docs');
 
 interface Sample {
@@ -44,7 +46,8 @@ async function main(): Promise<void> {
   const port = await freePort();
   const plugin = await CsiPlugin.start(join(dir, 'plugin'), {
     args: ['--metrics-address', `127.0.0.1:${port}`, '--tree-grace-ms', String(GRACE_MS), '--cache-max-bytes', String(CACHE_BUDGET), '--log-level', 'warn'],
-    env: process.env.SOAK_PLUGIN_ENV ? Object.fromEntries(process.env.SOAK_PLUGIN_ENV.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : undefined,
+    // V8's flags as the image runs the plugin (Dockerfile), unless SOAK_PLUGIN_ENV says otherwise.
+    env: process.env.SOAK_PLUGIN_ENV ? Object.fromEntries(process.env.SOAK_PLUGIN_ENV.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : { NODE_OPTIONS: IMAGE_V8_FLAGS },
   });
   const metrics = async () => parseMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
   const sample = async (published: number): Promise<Sample> => {

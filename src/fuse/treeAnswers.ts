@@ -194,13 +194,25 @@ function open(out: Buffer, req: Buffer, conn: ConnectionFacts, zeroMessageFlag: 
 function lookup(out: Buffer, req: Buffer, length: number, conn: ConnectionFacts, tree: ServedTree, parent: number): number {
   const index = tree.index;
   if (!index.isDirectory(parent)) return error(out, req, index.kind(parent) === EntryKind.Gitlink ? Errno.ENOENT : Errno.ENOTDIR);
-  let end = IN_HEADER;
-  while (end < length && req[end] !== 0) end++;
-  if (end === length) return Need.Malformed;
-  const child = index.child(parent, req, IN_HEADER, end);
+  const child = childNamed(req, length, index, parent);
+  if (child === Need.Malformed) return child;
   if (child >= 0 && !sizeKnown(index, child)) return Need.Sizes;
   writeEntry(out, OUT_HEADER, conn, tree, child);
   return header(out, req, OUT_HEADER + ENTRY_OUT, 0);
+}
+
+/** The entry a LOOKUP names in directory `parent` (-1 when there is none), or Need.Malformed. */
+function childNamed(req: Buffer, length: number, index: TreeIndex, parent: number): number {
+  let end = IN_HEADER;
+  while (end < length && req[end] !== 0) end++;
+  if (end === length) return Need.Malformed;
+  return index.child(parent, req, IN_HEADER, end);
+}
+
+/** The entry whose size a request answered with Need.Sizes waits for: a LOOKUP's child, else the request's node. */
+export function sizedEntryOf(req: Buffer, index: TreeIndex): number {
+  const entry = entryOf(req, index);
+  return req.readUInt32LE(4) === Op.LOOKUP ? childNamed(req, req.length, index, entry) : entry;
 }
 
 /**

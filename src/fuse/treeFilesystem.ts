@@ -15,7 +15,8 @@ import { IN_HEADER, Op, OUT_HEADER, STATFS_OUT } from './protocol';
 import { ReadinessGate } from './readinessGate';
 import { DEFAULT_PREFETCH, PrefetchOptions, ReadPrefetcher } from './readPrefetcher';
 import { ConnectionHandler, ServingThreads } from './servingThreads';
-import { answer, ConnectionFacts, entryOf, error, gitDirBeforeReady, header, Need, nodeIdOf, NO_REPLY, readU64, REQUEST_COUNT_SLOTS, ServedTree, writeU64 } from './treeAnswers';
+import { answer, ConnectionFacts, entryOf, error, gitDirBeforeReady, header, Need, nodeIdOf, NO_REPLY, readU64, REQUEST_COUNT_SLOTS, ServedTree, sizedEntryOf, writeU64 } from './treeAnswers';
+import { EntrySizes } from './entrySizes';
 
 export interface FilesystemOptions {
   /** Longest an operation waits at the readiness gate before failing with EIO. */
@@ -55,6 +56,8 @@ export class TreeFilesystem implements ConnectionHandler {
   private tree: ServedTree | undefined;
   private mounted: MountedTree | undefined;
   private gitDir: GitDirectory | undefined;
+  /** Sizes asked for entry by entry, for the tree being served, before the tree's sizes are all in. */
+  private entrySizes: EntrySizes | undefined;
   /** The annotated tags the volumes of this commit asked for, which its `.git` serves. */
   readonly tags = new TagObjects();
   private readonly pending = new Map<bigint, Pending>();
@@ -196,7 +199,7 @@ export class TreeFilesystem implements ConnectionHandler {
           if (!pending.interrupted) this.write(reply.length, reply);
           return;
         }
-        if (result === Need.Sizes) await this.mounted!.sizes.wait(this.options.gateWaitMs);
+        if (result === Need.Sizes) await this.sizeOf(tree, sizedEntryOf(request, tree.index));
         // Hydrated, yet not in the serving threads' set (it was full): read here.
         else if (result === Need.Blob && attempt > 0) return await this.readHere(request, tree, pending);
         else if (result === Need.Blob) await this.hydrate(tree, entryOf(request, tree.index), attempt);
@@ -211,6 +214,19 @@ export class TreeFilesystem implements ConnectionHandler {
     } finally {
       this.pending.delete(unique);
     }
+  }
+
+  /**
+   * Waits until the entry's size is known: asked for alone (with its neighbours), or learnt with
+   * the whole tree's, whichever comes first; a failure of one leaves the other to answer.
+   */
+  private async sizeOf(tree: ServedTree, entry: number): Promise<void> {
+    const mounted = this.mounted!;
+    if (this.entrySizes?.index !== tree.index) this.entrySizes = new EntrySizes(tree.index, mounted.source, this.hydrator);
+    const learnt = withinDeadline(this.entrySizes.learn(entry), this.options.gateWaitMs, () => new NotReady(`the size of entry ${entry} is not known after ${this.options.gateWaitMs} ms`));
+    await Promise.any([learnt, mounted.sizes.wait(this.options.gateWaitMs)]).catch((err: AggregateError) => {
+      throw err.errors[0];
+    });
   }
 
   /** A READ or READLINK answered from the cached blob on this thread (fetched again should it be gone). */

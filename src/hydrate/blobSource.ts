@@ -13,6 +13,8 @@ export interface BlobSource {
    * the source cannot stream them) brought into local storage, for `extract` afterwards.
    */
   fetchEverything(receiver: BlobReceiver): Promise<void>;
+  /** The blobs' sizes without their contents, or undefined where the source cannot tell them alone. */
+  sizesOf?(oids: string[]): Promise<Map<string, number> | undefined>;
   /** Streams a locally stored blob; rejects with ObjectMissing when it is not local. */
   extract(oid: string, sink: { start(size: number): void; data(chunk: Buffer): void | Promise<void> }): Promise<number>;
 }

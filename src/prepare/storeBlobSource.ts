@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { credentialsOf, RemoteAccess } from '../git/gitEnvironment';
 import { RepositoryStore } from '../git/repositoryStore';
 import { blobUnpacker, PackSinkFor, transferBlobs } from '../git/blobTransfer';
+import { fetchObjectSizes } from '../git/objectInfo';
 import { UploadPackClient } from '../git/uploadPackClient';
 import { leftToGit } from '../git/v2Transport';
 import { BlobReceiver, BlobSource } from '../hydrate/blobSource';
@@ -36,6 +37,11 @@ export class StoreBlobSource implements BlobSource {
   async fetchEverything(receiver: BlobReceiver): Promise<void> {
     const sink: PackSinkFor = (format) => this.unpacker.sink(format, (oid, size) => receiver.stored(oid, size));
     if (!(await this.streamed({ commit: this.commit }, sink))) await this.store.fetchCommitContents(this.access, this.commit, this.depth);
+  }
+
+  /** From the server's object-info, where our client reaches it and it offers that. */
+  sizesOf(oids: string[]): Promise<Map<string, number> | undefined> {
+    return fetchObjectSizes(this.client, oids);
   }
 
   /** Whether our own client delivered the blobs; false when there is none, or it stepped aside or the transfer broke. */

@@ -14,6 +14,8 @@ export interface ServerOptions {
   hideObjectInfo?: boolean;
   /** Where to redirect a request for this path (302), or undefined to serve it. */
   redirect?: (path: string) => string | undefined;
+  /** Given each object-info or fetch request's count of object ids: a promise holds that request until it settles. */
+  hold?: (request: 'object-info' | 'fetch', oids: number) => Promise<void> | undefined;
   /** Called as each request arrives, before it is answered. */
   onRequest?: (path: string, method: string) => void;
 }
@@ -141,7 +143,10 @@ export class GitHttpServer {
           return;
         }
         const run = () => this.runBackend(req, res, url, input);
-        if (isFetch && this.options.fetchDelayMs) setTimeout(run, this.options.fetchDelayMs);
+        const objectInfo = text.includes('command=object-info');
+        const held = objectInfo || isFetch ? this.options.hold?.(objectInfo ? 'object-info' : 'fetch', text.match(objectInfo ? /oid [0-9a-f]/g : /want [0-9a-f]/g)?.length ?? 0) : undefined;
+        if (held) void held.then(run);
+        else if (isFetch && this.options.fetchDelayMs) setTimeout(run, this.options.fetchDelayMs);
         else run();
       };
       if (req.headers['content-encoding'] === 'gzip') gunzip(input, (err, plain) => inspect(err ? input : plain));

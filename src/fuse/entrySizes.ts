@@ -1,0 +1,88 @@
+import { BlobSource, Priority } from '../hydrate/blobSource';
+import { Hydrator } from '../hydrate/hydrator';
+import { TreeIndex, UNKNOWN_SIZE } from '../tree/treeIndex';
+
+/** The most blobs one request asks the size of. */
+const MAX_ASKED = 1000;
+
+interface Round {
+  /** Object id → the entries that take its size. */
+  wanted: Map<string, number[]>;
+  /** The entries a request is waiting for (the others came along as their neighbours). */
+  needed: Set<number>;
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Sizes of single entries, asked for before the tree's sizes are all known (a file looked up right
+ * after ready), so that a lookup never waits for the whole tree. An entry is asked for with its
+ * directory's other files (whoever stats one stats its neighbours next); the entries asked for
+ * while a request is out go together in the next. A source that cannot tell sizes alone (a server
+ * without object-info) fetches the needed blobs instead: their contents carry their sizes.
+ */
+export class EntrySizes {
+  private next: Round | undefined;
+  private asking = false;
+
+  constructor(
+    readonly index: TreeIndex,
+    private readonly source: BlobSource,
+    private readonly hydrator: Hydrator,
+  ) {}
+
+  /** Resolves once `entry`'s size is in the index. */
+  learn(entry: number): Promise<void> {
+    const round = (this.next ??= newRound());
+    round.needed.add(entry);
+    add(round, this.index, entry);
+    const parent = this.index.parents[entry];
+    const first = this.index.firstChildOf(parent);
+    const count = this.index.childCountOf(parent);
+    for (let e = first; e < first + count && round.wanted.size < MAX_ASKED; e++) {
+      if (this.index.isBlob(e) && this.index.sizes[e] === UNKNOWN_SIZE) add(round, this.index, e);
+    }
+    if (!this.asking) void this.askAll();
+    return round.done;
+  }
+
+  private async askAll(): Promise<void> {
+    this.asking = true;
+    while (this.next) {
+      const round = this.next;
+      this.next = undefined;
+      await this.ask(round).then(round.resolve, round.reject);
+    }
+    this.asking = false;
+  }
+
+  private async ask(round: Round): Promise<void> {
+    const sizes = await this.source.sizesOf?.([...round.wanted.keys()]).catch(() => undefined);
+    if (sizes) {
+      for (const [oid, size] of sizes) for (const entry of round.wanted.get(oid) ?? []) this.index.sizes[entry] = size;
+    }
+    const unknown = [...round.needed].filter((entry) => this.index.sizes[entry] === UNKNOWN_SIZE);
+    await Promise.all(unknown.map(async (entry) => {
+      const oid = this.index.oid(entry);
+      await this.hydrator.hydrate(this.source, oid, Priority.Read);
+      const size = this.hydrator.cache.sizeOf(oid);
+      if (size === undefined) throw new Error(`the size of blob ${oid} is unknown after fetching it`);
+      this.index.sizes[entry] = size;
+    }));
+  }
+}
+
+function newRound(): Round {
+  const round = { wanted: new Map(), needed: new Set() } as Partial<Round>;
+  round.done = new Promise<void>((resolve, reject) => Object.assign(round, { resolve, reject }));
+  round.done.catch(() => undefined);
+  return round as Round;
+}
+
+function add(round: Round, index: TreeIndex, entry: number): void {
+  const oid = index.oid(entry);
+  const entries = round.wanted.get(oid);
+  if (!entries) round.wanted.set(oid, [entry]);
+  else if (!entries.includes(entry)) entries.push(entry);
+}
