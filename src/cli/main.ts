@@ -1,13 +1,22 @@
 #!/usr/bin/env node
 import { redact } from '../log/redact';
-import { controllerCommand, CONTROLLER_USAGE } from './controllerCommand';
-import { describeFailure, mountCommand, MOUNT_USAGE } from './mountCommand';
-import { nodeCommand, NODE_USAGE } from './nodeCommand';
-import { fuseHolderCommand, FUSE_HOLDER_USAGE } from './fuseHolderCommand';
-import { statusCommand, STATUS_USAGE } from './statusCommand';
 import { PACKAGE_VERSION } from './driverDefaults';
 
-const USAGE = `usage: gitfs-csi <command> [options]
+interface Command {
+  run(args: string[]): Promise<number>;
+  usage: string;
+}
+
+/** Each command's module is loaded only when it runs: `gitfs-csi mount` does not pay for the CSI server's start-up. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  mount: () => import('./mountCommand').then((m) => ({ run: m.mountCommand, usage: m.MOUNT_USAGE })),
+  node: () => import('./nodeCommand').then((m) => ({ run: m.nodeCommand, usage: m.NODE_USAGE })),
+  controller: () => import('./controllerCommand').then((m) => ({ run: m.controllerCommand, usage: m.CONTROLLER_USAGE })),
+  'fuse-holder': () => import('./fuseHolderCommand').then((m) => ({ run: m.fuseHolderCommand, usage: m.FUSE_HOLDER_USAGE })),
+  status: () => import('./statusCommand').then((m) => ({ run: m.statusCommand, usage: m.STATUS_USAGE })),
+};
+
+const SUMMARY = `usage: gitfs-csi <command> [options]
 
 commands:
   mount       mount a git repository (read-only or writable, with its .git) with lazily fetched contents
@@ -15,31 +24,19 @@ commands:
   status      what the node plugin running here holds: tree mounts, volumes, cache, stores
   version     print gitfs-csi's version (also --version)
   controller  serve the CSI controller plugin (Identity + Controller)
-  fuse-holder keep a node's FUSE connections open across node plugin restarts
+  fuse-holder keep a node's FUSE connections open across node plugin restarts`;
 
-${MOUNT_USAGE}
-
-${NODE_USAGE}
-
-${CONTROLLER_USAGE}
-
-${FUSE_HOLDER_USAGE}
-
-${STATUS_USAGE}`;
+/** The summary and every command's usage (loading every command: only for help and mistakes). */
+async function fullUsage(): Promise<string> {
+  const order = ['mount', 'node', 'controller', 'fuse-holder', 'status'];
+  const usages = await Promise.all(order.map(async (name) => (await COMMANDS[name]()).usage));
+  return [SUMMARY, ...usages].join('\n\n');
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && Object.hasOwn(COMMANDS, command)) return (await COMMANDS[command]()).run(rest);
   switch (command) {
-    case 'mount':
-      return mountCommand(rest);
-    case 'node':
-      return nodeCommand(rest);
-    case 'controller':
-      return controllerCommand(rest);
-    case 'fuse-holder':
-      return fuseHolderCommand(rest);
-    case 'status':
-      return statusCommand(rest);
     case '--version':
     case '-V':
     case 'version':
@@ -49,28 +46,28 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(`${USAGE}\n`);
+      process.stdout.write(`${await fullUsage()}\n`);
       return command === undefined ? 2 : 0;
     default:
-      process.stderr.write(`gitfs-csi: unknown command "${redact(command)}"\n\n${USAGE}\n`);
+      process.stderr.write(`gitfs-csi: unknown command "${redact(command)}"\n\n${await fullUsage()}\n`);
       return 2;
   }
 }
 
-const USAGES: Record<string, string> = { mount: MOUNT_USAGE, node: NODE_USAGE, controller: CONTROLLER_USAGE, 'fuse-holder': FUSE_HOLDER_USAGE, status: STATUS_USAGE };
-
 /** Node's own words for a flag it could not parse, said plainly, with the command's usage after them. */
-function describeBadFlags(command: string, err: Error & { code: string }): string {
+async function describeBadFlags(command: string, err: Error & { code: string }): Promise<string> {
   const unknown = /^Unknown option '([^']*)'/.exec(err.message);
   const what = unknown ? `unknown option ${unknown[1]}` : err.message.replace(/\.$/, '');
-  return `gitfs-csi ${command}: ${what}\n\n${USAGES[command] ?? USAGE}`;
+  const usage = Object.hasOwn(COMMANDS, command) ? (await COMMANDS[command]()).usage : await fullUsage();
+  return `gitfs-csi ${command}: ${what}\n\n${usage}`;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err) => {
+  async (err) => {
     const parseError = err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS');
-    process.stderr.write(`${redact(parseError ? describeBadFlags(process.argv[2], err as Error & { code: string }) : describeFailure(err))}\n`);
+    const failure = parseError ? await describeBadFlags(process.argv[2], err as Error & { code: string }) : `gitfs-csi: ${err instanceof Error ? err.message : String(err)}`;
+    process.stderr.write(`${redact(failure)}\n`);
     const badArguments = parseError || (err && typeof err === 'object' && 'kind' in err && err.kind === 'invalid-argument');
     process.exit(badArguments ? 2 : 1);
   },

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { nodeConfig, DEFAULT_CACHE_MAX_BYTES } from '../config/nodeConfig';
 import { DEFAULT_FILESYSTEM_OPTIONS } from '../fuse/treeFilesystem';
 import { redact } from '../log/redact';
-import { GitfsError, InvalidArgument } from '../errors/errors';
+import { InvalidArgument } from '../errors/errors';
 import { validateRef } from '../git/remoteRefs';
 import { RemoteUrl } from '../git/remoteUrl';
 import { createLogger } from '../log/logger';
@@ -174,9 +174,4 @@ async function serveUntilStopped(node: NodeMachinery, request: MountRequest, sig
   }
   if ('error' in outcome) throw outcome.error;
   return outcome.code;
-}
-
-export function describeFailure(err: unknown): string {
-  if (err instanceof GitfsError) return `gitfs-csi: ${err.message}`;
-  return `gitfs-csi: ${err instanceof Error ? err.message : String(err)}`;
 }

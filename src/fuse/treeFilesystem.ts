@@ -247,8 +247,10 @@ export class TreeFilesystem implements ConnectionHandler {
   private async hydrate(tree: ServedTree, entry: number, attempt: number): Promise<void> {
     const oid = tree.index.oid(entry);
     if (await this.verifiedInCache(oid)) return;
-    if (attempt === 0) this.prefetcher.onColdRead(this.mounted!, entry);
+    // What may be read next is asked for once this read is served: a reader waiting for its first
+    // byte does not share the server with a prefetch.
     await this.fetchBlob(oid, Math.max(0, tree.index.size(entry)));
+    if (attempt === 0) this.prefetcher.onColdRead(this.mounted!, entry);
   }
 
   private async verifiedInCache(oid: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { ChildProcess } from 'node:child_process';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GitfsError, RefNotFound } from '../errors/errors';
 import { createBareRepository } from './bareRepository';
@@ -20,6 +20,8 @@ import { UploadPackClient } from './uploadPackClient';
 const COMMIT_REFS = 'refs/gitfs/commits';
 /** Annotated tags fetched on their own, each under its object id. */
 const TAG_REFS = 'refs/gitfs/tags';
+/** Written before git first fetches into the store. */
+const GIT_FETCHED_MARKER = 'gitfs-git-fetched';
 
 export interface StoreTimeouts {
   /** ls-remote, init, rev-parse. */
@@ -45,6 +47,8 @@ export class RepositoryStore {
   private countedPacks: Promise<Set<string>> | undefined;
   private readonly readers: CatFileBatch[] = [];
   private closed = false;
+  /** Whether git ever fetched into this store (a marker file says so across restarts). */
+  private gitFetched: Promise<boolean> | undefined;
 
   constructor(
     readonly gitDir: string,
@@ -91,6 +95,7 @@ export class RepositoryStore {
    */
   private async gitFetch(access: RemoteAccess, args: string[], options: Pick<GitRun, 'extraConfig' | 'input' | 'withBlobs'> = {}): Promise<void> {
     const counted = await (this.countedPacks ??= this.packs());
+    await this.markGitFetched();
     try {
       await runGit({ args: ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', ...args], gitDir: this.gitDir, access, timeoutMs: this.timeouts.fetchMs, ...options });
     } finally {
@@ -201,14 +206,19 @@ export class RepositoryStore {
   receiveCommit(client: UploadPackClient, resolved: ResolvedRef, depth: number | undefined, onObject: (object: PackObject) => void): Promise<{ stored: Promise<void> }> {
     const run = this.commitFetches.then(async () => {
       const objectFormat = await client.objectFormat();
-      await this.initAs(objectFormat);
+      // Laid out while the server makes the pack.
+      const initialized = this.initAs(objectFormat);
+      initialized.catch(() => undefined);
       const parser = new PackParser({ objectFormat, onObject });
       let indexer: PackIndexer | undefined;
       try {
         // An annotated tag comes in the same pack as its commit, for the volume's .git to show.
         const { shallow } = await client.fetch({ wants: resolved.tag ? [resolved.commit, resolved.tag] : [resolved.commit], depth, filter: 'blob:none' }, async (chunk) => {
           // Started with the first bytes: a failed request never starts git at all.
-          indexer ??= new PackIndexer(this.gitDir, this.timeouts.fetchMs);
+          if (!indexer) {
+            await initialized;
+            indexer = new PackIndexer(this.gitDir, this.timeouts.fetchMs);
+          }
           const stored = indexer.write(chunk);
           await parser.push(chunk);
           await stored;
@@ -274,6 +284,22 @@ export class RepositoryStore {
    */
   async fetchCommitContents(access: RemoteAccess, commit: string, depth: number | undefined): Promise<void> {
     await withRetry(() => this.gitFetch(access, ['--refetch', ...(depth ? [`--depth=${depth}`] : []), REMOTE_NAME, commit], { withBlobs: true }));
+  }
+
+  /**
+   * Whether blobs may be here: only git's fetches bring them (by id, a whole commit's, or from a
+   * server that ignores the blob filter); our own client streams blobs into the cache. A store git
+   * never fetched into is not asked for blobs (no cat-file process to start).
+   */
+  mayHoldBlobs(): Promise<boolean> {
+    this.gitFetched ??= stat(join(this.gitDir, GIT_FETCHED_MARKER)).then(() => true, () => false);
+    return this.gitFetched;
+  }
+
+  private async markGitFetched(): Promise<void> {
+    if (await this.mayHoldBlobs()) return;
+    await writeFile(join(this.gitDir, GIT_FETCHED_MARKER), '');
+    this.gitFetched = Promise.resolve(true);
   }
 
   /** A cat-file reader, the least busy of a small pool. */

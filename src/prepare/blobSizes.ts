@@ -17,6 +17,8 @@ export type SizeSource = 'cache' | 'local' | 'object-info' | 'fetched';
 export async function resolveBlobSizes(
   index: TreeIndex,
   store: RepositoryStore,
+  /** Settles once the store holds the tree's objects (it is asked only after). */
+  stored: Promise<void>,
   access: RemoteAccess,
   client: UploadPackClient | undefined,
   cache: BlobCache,
@@ -48,6 +50,7 @@ export async function resolveBlobSizes(
     });
     if (remote) unknown = learn('object-info', remote);
   }
+  await stored;
   if (unknown.length > 0) unknown = learn('local', await store.localSizes(unknown));
   if (unknown.length > 0) {
     await store.fetchBlobs(access, unknown);

@@ -111,13 +111,16 @@ export class Preparation extends EventEmitter {
       this.fail(failure);
       return;
     }
-    // The gate may open before the store has the trees too (ours indexes them from the transfer).
-    let step = 'storing the fetched trees';
+    // The gate may open before the store has the trees too (ours indexes them from the transfer):
+    // sizes are asked for meanwhile, and the store only for what the server did not tell.
+    let step = 'sizing';
     try {
-      await stored;
-      step = 'sizing';
       enter('sizing');
-      const sources = await resolveBlobSizes(index, this.store, this.access, this.client, this.cache, this.log);
+      const storing = (stored ?? Promise.resolve()).catch((err) => {
+        step = 'storing the fetched trees';
+        throw err;
+      });
+      const [sources] = await Promise.all([resolveBlobSizes(index, this.store, storing, this.access, this.client, this.cache, this.log), storing]);
       this.sizes.open();
       enter('complete', { sources, totalBytes: index.totalBytes, totalMs: Date.now() - this.startedAt });
     } catch (err) {

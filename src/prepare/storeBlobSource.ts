@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ObjectMissing } from '../errors/errors';
 import { credentialsOf, RemoteAccess } from '../git/gitEnvironment';
 import { RepositoryStore } from '../git/repositoryStore';
 import { blobUnpacker, PackSinkFor, transferBlobs } from '../git/blobTransfer';
@@ -56,7 +57,8 @@ export class StoreBlobSource implements BlobSource {
     }
   }
 
-  extract(oid: string, sink: { start(size: number): void; data(chunk: Buffer): void | Promise<void> }): Promise<number> {
+  async extract(oid: string, sink: { start(size: number): void; data(chunk: Buffer): void | Promise<void> }): Promise<number> {
+    if (!(await this.store.mayHoldBlobs())) throw new ObjectMissing(oid);
     return this.store.reader().read(oid, { start: (size) => sink.start(size), data: (chunk) => sink.data(chunk) });
   }
 }
