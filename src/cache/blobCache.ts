@@ -306,20 +306,9 @@ export class BlobCache {
   private async load(): Promise<void> {
     await mkdir(join(this.dir, 'blobs'), { recursive: true });
     await Promise.all(Array.from({ length: 256 }, (_, i) => mkdir(join(this.dir, 'blobs', i.toString(16).padStart(2, '0')), { recursive: true })));
-    const found: Array<{ oid: string; size: number; mtime: number }> = [];
-    for (const prefix of await readdir(join(this.dir, 'blobs'))) {
-      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
-      for (const rest of await readdir(join(this.dir, 'blobs', prefix))) {
-        if (rest.startsWith(TEMP_PREFIX)) {
-          await unlink(join(this.dir, 'blobs', prefix, rest)).catch(() => undefined); // a write cut short
-          continue;
-        }
-        const oid = prefix + rest;
-        if (!isObjectId(oid)) continue;
-        const info = await stat(join(this.dir, 'blobs', prefix, rest)).catch(() => undefined);
-        if (info?.isFile()) found.push({ oid, size: info.size, mtime: info.mtimeMs });
-      }
-    }
+    // The 256 directories are read at once: one after another, they were most of a fresh mount's start.
+    const prefixes = (await readdir(join(this.dir, 'blobs'))).filter((prefix) => /^[0-9a-f]{2}$/.test(prefix));
+    const found = (await Promise.all(prefixes.map((prefix) => this.loadPrefix(prefix)))).flat();
     found.sort((a, b) => a.mtime - b.mtime);
     for (const f of found) {
       this.blobs.set(f.oid, { size: f.size, pins: 0, verified: false, touchedAt: f.mtime });
@@ -327,6 +316,22 @@ export class BlobCache {
     }
     if (this.bytes > this.maxBytes) await this.evict();
     this.log.info({ blobs: this.blobs.size, bytes: this.bytes, maxBytes: this.maxBytes }, 'blob cache loaded');
+  }
+
+  /** The blobs of one prefix directory; temporary files of writes cut short are removed. */
+  private async loadPrefix(prefix: string): Promise<Array<{ oid: string; size: number; mtime: number }>> {
+    const found: Array<{ oid: string; size: number; mtime: number }> = [];
+    for (const rest of await readdir(join(this.dir, 'blobs', prefix))) {
+      if (rest.startsWith(TEMP_PREFIX)) {
+        await unlink(join(this.dir, 'blobs', prefix, rest)).catch(() => undefined);
+        continue;
+      }
+      const oid = prefix + rest;
+      if (!isObjectId(oid)) continue;
+      const info = await stat(join(this.dir, 'blobs', prefix, rest)).catch(() => undefined);
+      if (info?.isFile()) found.push({ oid, size: info.size, mtime: info.mtimeMs });
+    }
+    return found;
   }
 }
 

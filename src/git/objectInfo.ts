@@ -15,17 +15,11 @@ export async function fetchObjectSizes(client: UploadPackClient | undefined, oid
   try {
     if (!(await client.offers('object-info'))) return undefined;
     const sizes = new Map<string, number>();
-    const chunks: string[][] = [];
-    for (let i = 0; i < oids.length; i += CHUNK) chunks.push(oids.slice(i, i + CHUNK));
-    // Two requests in flight: the server spends its time looking objects up, on both cores.
-    let next = 0;
-    const worker = async () => {
-      while (next < chunks.length) {
-        const chunk = chunks[next++];
-        parseObjectInfo(await client.command('object-info', ['size', ...chunk.map((oid) => `oid ${oid}`)]), sizes);
-      }
-    };
-    await Promise.all([worker(), worker()]);
+    // One request at a time: a tree's sizes are background work, and the server's other core is
+    // left to what a reader waits for (one file's size, its content).
+    for (let i = 0; i < oids.length; i += CHUNK) {
+      parseObjectInfo(await client.command('object-info', ['size', ...oids.slice(i, i + CHUNK).map((oid) => `oid ${oid}`)]), sizes);
+    }
     return sizes;
   } catch (err) {
     if (leftToGit(err)) return undefined;
