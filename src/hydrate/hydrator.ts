@@ -92,11 +92,11 @@ export class Hydrator {
     };
   }
 
-  /** Resolves once the blob is in the cache. */
   private tooLarge(size: number): boolean {
     return this.limits.maxBlobBytes !== undefined && size > this.limits.maxBlobBytes;
   }
 
+  /** Resolves once the blob is in the cache. */
   hydrate(source: BlobSource, oid: string, priority: Priority, sizeHint = 0): Promise<void> {
     if (this.closed) return Promise.reject(new GitfsError('internal', 'the hydrator is shut down'));
     const existing = this.jobs.get(oid);
