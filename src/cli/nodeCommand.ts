@@ -13,6 +13,7 @@ import { nodeService } from '../csi/nodeService';
 import { startHealthEndpoint } from '../csi/healthEndpoint';
 import { startKubeletRegistration } from '../csi/kubeletRegistration';
 import { parseListenAddress, startMetricsEndpoint } from '../metrics/metricsEndpoint';
+import { NodeMetrics } from '../metrics/nodeMetrics';
 import { InvalidArgument } from '../errors/errors';
 import { createLogger, Logger } from '../log/logger';
 import { fuseHolderFor, HolderMode } from '../mount/fuseHolderProcess';
@@ -147,7 +148,8 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   warnAboutRequestTimeout(log);
   await mkdir(stateDir, { recursive: true });
   config.fuseHolder = await fuseHolderFor(holderMode, values['fuse-holder-socket'] ?? join(stateDir, 'fuse-holder.sock'));
-  const node = await NodeMachinery.open(config, log);
+  const nodeMetrics = new NodeMetrics();
+  const node = await NodeMachinery.open(config, log, nodeMetrics);
   const records = await VolumeRecords.open(join(config.stateDir, 'volumes'));
   // In a cluster, pods are told how their volumes go (Events, with the plugin's service account).
   const recorder = await EventRecorder.inCluster({ component: 'gitfs-csi-node', host: nodeId }, log.child({ component: 'events' }));
@@ -161,14 +163,14 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   const csiLog = log.child({ component: 'csi' });
   const server = await startCsiServer(endpoint, {
     Identity: identityService({ driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, ready }, csiLog),
-    Node: nodeService(nodeId, volumes, csiLog, (method, code, seconds) => node.metrics.csiRequests.observe({ method, code }, seconds)),
+    Node: nodeService(nodeId, volumes, csiLog, (method, code, seconds) => nodeMetrics.csiRequests.observe({ method, code }, seconds)),
     ...(values.controller ? { Controller: controllerService({ allowFile: config.allowFile }, csiLog) } : {}),
   });
   const registration = registrationDir
     ? await startKubeletRegistration({ driverName, registrationDir, kubeletRegistrationPath: kubeletRegistrationPath! }, csiLog)
     : undefined;
   const health = healthPort === undefined ? undefined : await startHealthEndpoint(healthPort, ready);
-  const metrics = metricsAddress && (await startMetricsEndpoint(metricsAddress, node.metrics.registry));
+  const metrics = metricsAddress && (await startMetricsEndpoint(metricsAddress, nodeMetrics.registry));
   const status = await serveStatus(join(config.stateDir, STATUS_SOCKET), () => nodeStatus(node, volumes, PACKAGE_VERSION));
   log.info(
     { endpoint: server.socketPath, nodeId, driverName, version: PACKAGE_VERSION, controller: values.controller ?? false, volumes: volumes.count, podEvents: recorder !== undefined, metrics: values['metrics-address'], allowRemotes: config.remotePolicy?.description },

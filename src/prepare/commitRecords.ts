@@ -13,7 +13,7 @@ import { RepositoryStore } from '../git/repositoryStore';
 import { UploadPackClient } from '../git/uploadPackClient';
 import { Hydrator } from '../hydrate/hydrator';
 import { Logger } from '../log/logger';
-import { NodeMetrics } from '../metrics/nodeMetrics';
+import type { NodeMetrics } from '../metrics/nodeMetrics';
 import { detachAll } from '../mount/mountTable';
 import { TreeMount } from '../mount/treeMount';
 import { CommitRecord } from './commitRecord';
@@ -29,7 +29,7 @@ export interface RecordMachinery {
   unpacker: UnpackThread;
   threads: ServingThreads;
   log: Logger;
-  metrics: NodeMetrics;
+  metrics?: NodeMetrics;
 }
 
 /** What a consumer brings to a commit: where it comes from, and how to fetch it should it need preparing. */
@@ -141,7 +141,7 @@ export class CommitRecords {
     const { config, cache, unpacker, metrics } = this.machinery;
     const preparationLog = (log ?? this.machinery.log.child({ repository: access.remote.display })).child({ commit: resolved.commit });
     const preparation = new Preparation(store, access, resolved, client, depth, cache, unpacker, { fetchMs: config.fetchTimeoutMs, maxEntries: config.treeLimits.maxEntries }, preparationLog);
-    metrics.watchPreparation(preparation);
+    metrics?.watchPreparation(preparation);
     return preparation;
   }
 }

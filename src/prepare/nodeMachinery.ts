@@ -8,7 +8,8 @@ import { Hydrator } from '../hydrate/hydrator';
 import { receivedBytes } from '../git/receivedBytes';
 import { LATENCY_BOUNDS_SECONDS } from '../fuse/requestStats';
 import { Logger } from '../log/logger';
-import { NodeMetrics } from '../metrics/nodeMetrics';
+// A type only: `gitfs-csi mount`, which has no metrics, never loads prom-client (docs/benchmarks.md).
+import type { NodeMetrics } from '../metrics/nodeMetrics';
 import { removeEmptyDirectories } from '../mount/emptyDirectories';
 import { CommitRecords } from './commitRecords';
 import { Publisher } from './publisher';
@@ -24,21 +25,20 @@ export class NodeMachinery {
   readonly stores: RepositoryStores;
   readonly commits: CommitRecords;
   readonly publisher: Publisher;
-  readonly metrics = new NodeMetrics();
   private readonly keyring: SshKeyring;
   private readonly unpacker: UnpackThread;
   private readonly threads: ServingThreads;
   private closed: Promise<void> | undefined;
 
-  private constructor(readonly config: NodeConfig, readonly cache: BlobCache, log: Logger) {
-    this.hydrator = new Hydrator(cache, config.hydrator, log.child({ component: 'hydrator' }), this.metrics.hydration);
+  private constructor(readonly config: NodeConfig, readonly cache: BlobCache, log: Logger, readonly metrics: NodeMetrics | undefined) {
+    this.hydrator = new Hydrator(cache, config.hydrator, log.child({ component: 'hydrator' }), metrics?.hydration);
     this.stores = new RepositoryStores(storesDirOf(config), { commandMs: config.commandTimeoutMs, fetchMs: config.fetchTimeoutMs });
     this.keyring = new SshKeyring(config.secretsDir);
     this.unpacker = new UnpackThread(cache);
     this.threads = new ServingThreads(cache.servable, log.child({ component: 'fuse' }));
-    this.commits = new CommitRecords({ config, cache, hydrator: this.hydrator, unpacker: this.unpacker, threads: this.threads, log, metrics: this.metrics });
+    this.commits = new CommitRecords({ config, cache, hydrator: this.hydrator, unpacker: this.unpacker, threads: this.threads, log, metrics });
     this.publisher = new Publisher(config, this.stores, this.keyring, this.commits, log);
-    this.metrics.readFrom({
+    metrics?.readFrom({
       hydration: () => this.hydrator.stats(),
       cache: () => cache.stats(),
       fuse: this.threads.stats,
@@ -53,11 +53,12 @@ export class NodeMachinery {
     return this.threads.stats.reads();
   }
 
-  static async open(config: NodeConfig, log: Logger): Promise<NodeMachinery> {
+  /** With `metrics`, everything the node does is recorded there (the node plugin's). */
+  static async open(config: NodeConfig, log: Logger, metrics?: NodeMetrics): Promise<NodeMachinery> {
     await mkdir(config.stateDir, { recursive: true });
     await mkdir(storesDirOf(config), { recursive: true });
     const cache = await BlobCache.open(blobsDirOf(config), config.cacheMaxBytes, log.child({ component: 'cache' }));
-    return new NodeMachinery(config, cache, log);
+    return new NodeMachinery(config, cache, log, metrics);
   }
 
   /**

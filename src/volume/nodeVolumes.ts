@@ -81,7 +81,7 @@ export class NodeVolumes {
   /** Opens the node's records and re-mounts, in the background, what was published before a restart. */
   static async open(node: NodeMachinery, records: VolumeRecords, options: NodeVolumesOptions, log: Logger): Promise<{ volumes: NodeVolumes; recovered: Promise<void> }> {
     const volumes = new NodeVolumes(node, records, options, log);
-    node.metrics.readVolumesFrom(() => volumes.modes());
+    node.metrics?.readVolumesFrom(() => volumes.modes());
     return { volumes, recovered: volumes.recover() };
   }
 
@@ -147,7 +147,7 @@ export class NodeVolumes {
         });
         this.live.set(target, published);
         this.restarted.delete(target);
-        void published.preparation.gate.whenSettled().then((tree) => tree && this.node.metrics.timeToReady.observe((Date.now() - started) / 1000));
+        void published.preparation.gate.whenSettled().then((tree) => tree && this.node.metrics?.timeToReady.observe((Date.now() - started) / 1000));
         events?.published(published);
         log.info({ commit: published.resolved.commit, readiness: spec.readiness, phase: published.preparation.phase, ms: Date.now() - started, target }, 'volume published');
       } catch (err) {
