@@ -28,14 +28,19 @@ commands:
 
 /** The summary and every command's usage (loading every command: only for help and mistakes). */
 async function fullUsage(): Promise<string> {
-  const order = ['mount', 'node', 'controller', 'fuse-holder', 'status'];
-  const usages = await Promise.all(order.map(async (name) => (await COMMANDS[name]()).usage));
+  const usages = await Promise.all(Object.values(COMMANDS).map(async (load) => (await load()).usage));
   return [SUMMARY, ...usages].join('\n\n');
+}
+
+/** The named command's loader, or undefined for anything else (`toString` included). */
+function commandNamed(name: string | undefined): (() => Promise<Command>) | undefined {
+  return name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command !== undefined && Object.hasOwn(COMMANDS, command)) return (await COMMANDS[command]()).run(rest);
+  const load = commandNamed(command);
+  if (load) return (await load()).run(rest);
   switch (command) {
     case '--version':
     case '-V':
@@ -58,7 +63,8 @@ async function main(argv: string[]): Promise<number> {
 async function describeBadFlags(command: string, err: Error & { code: string }): Promise<string> {
   const unknown = /^Unknown option '([^']*)'/.exec(err.message);
   const what = unknown ? `unknown option ${unknown[1]}` : err.message.replace(/\.$/, '');
-  const usage = Object.hasOwn(COMMANDS, command) ? (await COMMANDS[command]()).usage : await fullUsage();
+  const load = commandNamed(command);
+  const usage = load ? (await load()).usage : await fullUsage();
   return `gitfs-csi ${command}: ${what}\n\n${usage}`;
 }
 

@@ -37,11 +37,9 @@ export class EntrySizes {
     const round = (this.next ??= newRound());
     round.needed.add(entry);
     add(round, this.index, entry);
-    const parent = this.index.parents[entry];
-    const first = this.index.firstChildOf(parent);
-    const count = this.index.childCountOf(parent);
-    for (let e = first; e < first + count && round.wanted.size < MAX_ASKED; e++) {
-      if (this.index.isBlob(e) && this.index.sizes[e] === UNKNOWN_SIZE) add(round, this.index, e);
+    for (const sibling of this.index.childrenOf(this.index.parents[entry])) {
+      if (round.wanted.size >= MAX_ASKED) break;
+      if (this.index.isBlob(sibling) && this.index.size(sibling) === UNKNOWN_SIZE) add(round, this.index, sibling);
     }
     if (!this.asking) void this.askAll();
     return round.done;
@@ -60,15 +58,15 @@ export class EntrySizes {
   private async ask(round: Round): Promise<void> {
     const sizes = await this.source.sizesOf?.([...round.wanted.keys()]).catch(() => undefined);
     if (sizes) {
-      for (const [oid, size] of sizes) for (const entry of round.wanted.get(oid) ?? []) this.index.sizes[entry] = size;
+      for (const [oid, size] of sizes) for (const entry of round.wanted.get(oid) ?? []) this.index.setSize(entry, size);
     }
-    const unknown = [...round.needed].filter((entry) => this.index.sizes[entry] === UNKNOWN_SIZE);
+    const unknown = [...round.needed].filter((entry) => this.index.size(entry) === UNKNOWN_SIZE);
     await Promise.all(unknown.map(async (entry) => {
       const oid = this.index.oid(entry);
       await this.hydrator.hydrate(this.source, oid, Priority.Read);
       const size = this.hydrator.cache.sizeOf(oid);
       if (size === undefined) throw new Error(`the size of blob ${oid} is unknown after fetching it`);
-      this.index.sizes[entry] = size;
+      this.index.setSize(entry, size);
     }));
   }
 }

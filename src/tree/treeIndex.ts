@@ -172,6 +172,11 @@ export class TreeIndex {
     return [...oids];
   }
 
+  /** One entry's size, learnt before the tree's (totals follow with applySizes). */
+  setSize(entry: number, size: number): void {
+    this.sizes[entry] = size;
+  }
+
   /** Records sizes by object id; returns how many entries are still unknown. */
   applySizes(sizes: Map<string, number>): number {
     let unknown = 0;

@@ -132,7 +132,8 @@ export class GitHttpServer {
       const inspect = (plain: Buffer) => {
         const text = plain.toString('latin1');
         const isFetch = text.includes('command=fetch') || /^[0-9a-f]{4}want /m.test(text);
-        if (text.includes('command=object-info')) this.counters.objectInfo++;
+        const objectInfo = text.includes('command=object-info');
+        if (objectInfo) this.counters.objectInfo++;
         if (isFetch) {
           this.counters.fetches++;
           for (const [, oid] of text.matchAll(/want ([0-9a-f]{40,64})/g)) this.counters.wants.set(oid, (this.counters.wants.get(oid) ?? 0) + 1);
@@ -143,7 +144,6 @@ export class GitHttpServer {
           return;
         }
         const run = () => this.runBackend(req, res, url, input);
-        const objectInfo = text.includes('command=object-info');
         const held = objectInfo || isFetch ? this.options.hold?.(objectInfo ? 'object-info' : 'fetch', text.match(objectInfo ? /oid [0-9a-f]/g : /want [0-9a-f]/g)?.length ?? 0) : undefined;
         if (held) void held.then(run);
         else if (isFetch && this.options.fetchDelayMs) setTimeout(run, this.options.fetchDelayMs);
