@@ -188,6 +188,13 @@ export class LimitExceeded extends GitfsError {
   }
 }
 
+/** A pack entry is larger than its reader holds whole; its header said so before its content came. */
+export class BlobTooLarge extends GitfsError {
+  constructor(readonly size: number, largest: number) {
+    super('limit-exceeded', `a blob of ${size} bytes is larger than a transfer holds whole (${largest})`);
+  }
+}
+
 /** Wraps anything thrown into a GitfsError without losing it. */
 export function asGitfsError(err: unknown): GitfsError {
   if (err instanceof GitfsError) return err;

@@ -19,7 +19,7 @@ interface Round {
  * Sizes of single entries, asked for before the tree's sizes are all known (a file looked up right
  * after ready), so that a lookup never waits for the whole tree. An entry is asked for with its
  * directory's other files (whoever stats one stats its neighbours next); the entries asked for
- * while a request is out go together in the next. A source that cannot tell sizes alone (a server
+ * while a request is out go together in the next, and so do a directory listing's. A source that cannot tell sizes alone (a server
  * without object-info) fetches the needed blobs instead: their contents carry their sizes.
  */
 export class EntrySizes {
@@ -32,8 +32,13 @@ export class EntrySizes {
     private readonly hydrator: Hydrator,
   ) {}
 
-  /** Resolves once `entry`'s size is in the index. */
-  learn(entry: number): Promise<void> {
+  /**
+   * Resolves once `entry`'s size is in the index. An entry looked up on its own (nothing else is
+   * being asked: not a walk) is also fetched, beside its size: a read of it usually follows, and
+   * its content carries its size.
+   */
+  learn(entry: number, lookedUp = false): Promise<void> {
+    const alone = !this.asking;
     const round = (this.next ??= newRound());
     round.needed.add(entry);
     add(round, this.index, entry);
@@ -41,8 +46,21 @@ export class EntrySizes {
       if (round.wanted.size >= MAX_ASKED) break;
       if (this.index.isBlob(sibling) && this.index.size(sibling) === UNKNOWN_SIZE) add(round, this.index, sibling);
     }
-    if (!this.asking) void this.askAll();
+    this.askSoon();
+    if (!(lookedUp && alone)) return round.done;
+    return Promise.any([round.done, this.fetched(entry)]).catch(() => round.done);
+  }
+
+  /** Resolves once the sizes of these entries (a directory's listing) are asked; never fetches their contents. */
+  learnListed(entries: number[]): Promise<void> {
+    const round = (this.next ??= newRound());
+    for (const entry of entries) if (this.index.isBlob(entry) && this.index.size(entry) === UNKNOWN_SIZE) add(round, this.index, entry);
+    this.askSoon();
     return round.done;
+  }
+
+  private askSoon(): void {
+    if (!this.asking) void this.askAll();
   }
 
   private async askAll(): Promise<void> {
@@ -61,13 +79,16 @@ export class EntrySizes {
       for (const [oid, size] of sizes) for (const entry of round.wanted.get(oid) ?? []) this.index.setSize(entry, size);
     }
     const unknown = [...round.needed].filter((entry) => this.index.size(entry) === UNKNOWN_SIZE);
-    await Promise.all(unknown.map(async (entry) => {
-      const oid = this.index.oid(entry);
-      await this.hydrator.hydrate(this.source, oid, Priority.Read);
-      const size = this.hydrator.cache.sizeOf(oid);
-      if (size === undefined) throw new Error(`the size of blob ${oid} is unknown after fetching it`);
-      this.index.setSize(entry, size);
-    }));
+    await Promise.all(unknown.map((entry) => this.fetched(entry)));
+  }
+
+  /** Fetches the entry's blob and takes its size from the cache. */
+  private async fetched(entry: number): Promise<void> {
+    const oid = this.index.oid(entry);
+    await this.hydrator.hydrate(this.source, oid, Priority.Read);
+    const size = this.hydrator.cache.sizeOf(oid);
+    if (size === undefined) throw new Error(`the size of blob ${oid} is unknown after fetching it`);
+    this.index.setSize(entry, size);
   }
 }
 

@@ -135,6 +135,8 @@ export function answer(req: Buffer, length: number, conn: ConnectionFacts, tree:
     case Op.READDIR:
     case Op.READDIRPLUS:
       if (length < IN_HEADER + 24) return Need.Malformed;
+      // A walk's listing waits for its files' sizes (one request for them all), not a lookup each.
+      if (op === Op.READDIRPLUS && listedChildren(req, tree.index, entry).some((child) => !sizeKnown(tree.index, child))) return Need.Sizes;
       return readdir(out, req, conn, tree, entry, op === Op.READDIRPLUS);
     case Op.READLINK:
       if (tree.index.kind(entry) !== EntryKind.Symlink) return error(out, req, Errno.EINVAL);
@@ -207,6 +209,23 @@ function childNamed(req: Buffer, length: number, index: TreeIndex, parent: numbe
   while (end < length && req[end] !== 0) end++;
   if (end === length) return Need.Malformed;
   return index.child(parent, req, IN_HEADER, end);
+}
+
+/** The children a READDIR(PLUS) reply may hold: from its offset, as many as its size could fit. */
+export function listedChildren(req: Buffer, index: TreeIndex, dir: number): number[] {
+  if (!index.isDirectory(dir)) return [];
+  const skipped = Math.max(0, readU64(req, IN_HEADER + 8) - 2);
+  const fitting = Math.floor(req.readUInt32LE(IN_HEADER + 16) / (ENTRY_OUT + align8(DIRENT_HEADER + 1)));
+  const first = index.firstChildOf(dir);
+  const end = Math.min(index.childCountOf(dir), skipped + fitting);
+  const children: number[] = [];
+  for (let i = skipped; i < end; i++) children.push(first + i);
+  return children;
+}
+
+/** A READDIRPLUS answered as the index stands: a child whose size could not be learnt goes without attributes. */
+export function listingAsItStands(out: Buffer, req: Buffer, conn: ConnectionFacts, tree: ServedTree): number {
+  return readdir(out, req, conn, tree, entryOf(req, tree.index), true);
 }
 
 /** The entry whose size a request answered with Need.Sizes waits for: a LOOKUP's child, else the request's node. */

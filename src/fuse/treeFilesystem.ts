@@ -15,7 +15,7 @@ import { IN_HEADER, Op, OUT_HEADER, STATFS_OUT } from './protocol';
 import { ReadinessGate } from './readinessGate';
 import { DEFAULT_PREFETCH, PrefetchOptions, ReadPrefetcher } from './readPrefetcher';
 import { ConnectionHandler, ServingThreads } from './servingThreads';
-import { answer, ConnectionFacts, entryOf, error, gitDirBeforeReady, header, Need, nodeIdOf, NO_REPLY, readU64, REQUEST_COUNT_SLOTS, ServedTree, sizedEntryOf, writeU64 } from './treeAnswers';
+import { answer, ConnectionFacts, entryOf, error, gitDirBeforeReady, header, listedChildren, listingAsItStands, Need, nodeIdOf, NO_REPLY, readU64, REQUEST_COUNT_SLOTS, ServedTree, sizedEntryOf, writeU64 } from './treeAnswers';
 import { EntrySizes } from './entrySizes';
 
 export interface FilesystemOptions {
@@ -199,7 +199,14 @@ export class TreeFilesystem implements ConnectionHandler {
           if (!pending.interrupted) this.write(reply.length, reply);
           return;
         }
-        if (result === Need.Sizes) await this.sizeOf(tree, sizedEntryOf(request, tree.index));
+        if (result === Need.Sizes) {
+          await this.sizesOf(tree, request);
+          // A listing goes without the sizes that could not be learnt rather than asking again.
+          if (request.readUInt32LE(4) === Op.READDIRPLUS) {
+            if (!pending.interrupted) this.write(listingAsItStands(this.out, request, facts, tree));
+            return;
+          }
+        }
         // Hydrated, yet not in the serving threads' set (it was full): read here.
         else if (result === Need.Blob && attempt > 0) return await this.readHere(request, tree, pending);
         else if (result === Need.Blob) await this.hydrate(tree, entryOf(request, tree.index), attempt);
@@ -217,14 +224,17 @@ export class TreeFilesystem implements ConnectionHandler {
   }
 
   /**
-   * Waits until the entry's size is known: asked for alone (with its neighbours), or learnt with
-   * the whole tree's, whichever comes first; a failure of one leaves the other to answer.
+   * Waits until the sizes a request needs are known: asked for alone (with their neighbours), or
+   * learnt with the whole tree's, whichever comes first; a failure of one leaves the other to answer.
    */
-  private async sizeOf(tree: ServedTree, entry: number): Promise<void> {
-    const mounted = this.mounted!;
-    if (this.entrySizes?.index !== tree.index) this.entrySizes = new EntrySizes(tree.index, mounted.source, this.hydrator);
-    const learnt = withinDeadline(this.entrySizes.learn(entry), this.options.gateWaitMs, () => new NotReady(`the size of entry ${entry} is not known after ${this.options.gateWaitMs} ms`));
-    await Promise.any([learnt, mounted.sizes.wait(this.options.gateWaitMs)]).catch((err: AggregateError) => {
+  private async sizesOf(tree: ServedTree, request: Buffer): Promise<void> {
+    if (this.entrySizes?.index !== tree.index) this.entrySizes = new EntrySizes(tree.index, this.mounted!.source, this.hydrator);
+    const op = request.readUInt32LE(4);
+    const asked = op === Op.READDIRPLUS
+      ? this.entrySizes.learnListed(listedChildren(request, tree.index, entryOf(request, tree.index)))
+      : this.entrySizes.learn(sizedEntryOf(request, tree.index), op === Op.LOOKUP);
+    const learnt = withinDeadline(asked, this.options.gateWaitMs, () => new NotReady(`sizes for node ${nodeIdOf(request)} are not known after ${this.options.gateWaitMs} ms`));
+    await Promise.any([learnt, this.mounted!.sizes.wait(this.options.gateWaitMs)]).catch((err: AggregateError) => {
       throw err.errors[0];
     });
   }

@@ -7,6 +7,8 @@ export interface BlobReceiver {
   deliver(oid: string, content: Buffer): Promise<void>;
   /** A blob delivered earlier, read back. */
   readBack(oid: string): Promise<Buffer>;
+  /** The largest blob it takes whole: a larger one ends the transfer with BlobTooLarge, its size said. */
+  readonly largest?: number;
 }
 
 /** Takes a transfer's pack as it arrives: parses it here, or hands it to a thread that does. */
@@ -38,8 +40,8 @@ export const DEFAULT_BLOB_TRANSFER: BlobTransferLimits = { maxBlobBytes: 64 * 10
  * Fetches blobs in one transfer, the pack handed to the sink as it arrives, so each blob can be
  * delivered while the rest is still on its way. Nothing goes into the store. Either every blob of
  * one commit, as a clone would fetch them (the server reuses its deltas, which it cannot for a
- * list of ids; blobs over `maxBlobBytes` are left out), or blobs by id, which the caller must
- * know to be small enough to hold whole.
+ * list of ids; blobs over `maxBlobBytes` are left out), or blobs by id, held whole (the receiver's
+ * `largest` stops a transfer whose blob turns out larger).
  */
 export async function transferBlobs(
   client: UploadPackClient,
@@ -68,6 +70,7 @@ export function blobUnpacker(objectFormat: 'sha1' | 'sha256', receiver: BlobRece
   const parser = new PackParser({
     objectFormat,
     blobBaseBudget: limits.baseBytes,
+    maxObjectBytes: receiver.largest,
     loadBlob: async (oid) => {
       await delivered.get(oid);
       return receiver.readBack(oid);

@@ -1,6 +1,6 @@
 import { createHash, Hash } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
-import { GitfsError } from '../errors/errors';
+import { BlobTooLarge, GitfsError } from '../errors/errors';
 import { applyDelta } from './packDelta';
 
 export type ObjectKind = 'commit' | 'tree' | 'blob' | 'tag';
@@ -26,6 +26,8 @@ export interface PackParserOptions {
    */
   blobBaseBudget?: number;
   loadBlob?(oid: string): Promise<Buffer>;
+  /** The largest object taken: a larger one stops parsing with BlobTooLarge, before it is inflated where its header says so. */
+  maxObjectBytes?: number;
 }
 
 interface Base {
@@ -158,6 +160,8 @@ export class PackParser {
       throw corrupt(`entry ${this.parsed} has the unknown type ${type}`);
     }
 
+    const largest = this.options.maxObjectBytes ?? Infinity;
+    if (size > largest) throw new BlobTooLarge(size, largest);
     let inflated: Buffer;
     let used: number;
     try {
@@ -185,6 +189,7 @@ export class PackParser {
       const base = await this.baseAt(baseOffset);
       kind = base.kind;
       data = applyDelta(base.data, inflated);
+      if (data.length > largest) throw new BlobTooLarge(data.length, largest);
     }
     const oid = createHash(this.hashBytes === 32 ? 'sha256' : 'sha1').update(`${kind} ${data.length}\0`).update(data).digest('hex');
     this.keep(entryOffset, kind, oid, data);

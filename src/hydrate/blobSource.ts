@@ -4,8 +4,7 @@ export interface BlobSource {
   readonly key: string;
   /**
    * The blobs in one round trip: handed to `receiver` as they arrive when there is one and the
-   * source can stream, or brought into local storage for `extract`. A receiver is only given for
-   * blobs small enough to hold whole.
+   * source can stream, or brought into local storage for `extract`.
    */
   fetch(oids: string[], receiver?: BlobReceiver): Promise<void>;
   /**
@@ -38,4 +37,6 @@ export interface BlobReceiver {
   stored(oid: string, size: number): void;
   /** A blob delivered earlier, read back (a later delta may be based on it). */
   readBack(oid: string): Promise<Buffer>;
+  /** The largest blob it takes whole: a larger one ends the transfer with BlobTooLarge, its size said. */
+  readonly largest: number;
 }

@@ -1,5 +1,5 @@
 import { BlobCache } from '../cache/blobCache';
-import { asGitfsError, GitfsError, LimitExceeded, ObjectMissing } from '../errors/errors';
+import { asGitfsError, BlobTooLarge, GitfsError, LimitExceeded, ObjectMissing } from '../errors/errors';
 import { formatBytes } from '../config/byteSize';
 import { Logger, silentLogger } from '../log/logger';
 import { BlobReceiver, BlobSource, Priority, PRIORITY_LEVELS } from './blobSource';
@@ -13,10 +13,11 @@ export interface HydratorLimits {
   batchWindowMs: number;
   /** The largest blob fetched and served (larger ones read as EFBIG); none: any. */
   maxBlobBytes?: number;
+  /** Blobs up to this size may be fetched into memory whole; larger ones go through local storage (default 64 MiB). */
+  maxHeldBlobBytes?: number;
 }
 
-/** Blobs up to this size may be fetched into memory whole; larger ones always stream through local storage. */
-const STREAMED_BLOB_BYTES = 64 * 1024 * 1024;
+const HELD_BLOB_BYTES = 64 * 1024 * 1024;
 
 export const DEFAULT_LIMITS: HydratorLimits = {
   maxConcurrentFetches: 4,
@@ -92,6 +93,10 @@ export class Hydrator {
     };
   }
 
+  private get heldBlobBytes(): number {
+    return this.limits.maxHeldBlobBytes ?? HELD_BLOB_BYTES;
+  }
+
   private tooLarge(size: number): boolean {
     return this.limits.maxBlobBytes !== undefined && size > this.limits.maxBlobBytes;
   }
@@ -108,11 +113,17 @@ export class Hydrator {
       return existing.promise;
     }
     if (this.cache.has(oid)) return Promise.resolve();
-    if (this.tooLarge(sizeHint)) return Promise.reject(new LimitExceeded(`blob ${oid} is ${formatBytes(sizeHint)}, over the largest this node serves (--max-blob-bytes ${formatBytes(this.limits.maxBlobBytes!)})`));
+    if (this.tooLarge(sizeHint)) return Promise.reject(this.overLimit(oid, sizeHint));
     const job = this.newJob(source, oid, priority, sizeHint);
     this.enqueue(job);
-    this.schedule();
+    // A reader on an idle node does not wait for others to join its fetch.
+    if (priority === Priority.Read && this.activeFetches === 0) this.pumpNow();
+    else this.schedule();
     return job.promise;
+  }
+
+  private overLimit(oid: string, size: number): LimitExceeded {
+    return new LimitExceeded(`blob ${oid} is ${formatBytes(size)}, over the largest this node serves (--max-blob-bytes ${formatBytes(this.limits.maxBlobBytes!)})`);
   }
 
   /**
@@ -158,6 +169,7 @@ export class Hydrator {
       this.hydrated(job);
     };
     return {
+      largest: Math.min(this.heldBlobBytes, this.limits.maxBlobBytes ?? Infinity),
       deliver: async (oid, content) => {
         await this.cache.putVerified(oid, content);
         arrived(oid);
@@ -206,10 +218,13 @@ export class Hydrator {
 
   private schedule(): void {
     if (this.timer || this.activeFetches >= this.limits.maxConcurrentFetches) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.pump();
-    }, this.limits.batchWindowMs);
+    this.timer = setTimeout(() => this.pumpNow(), this.limits.batchWindowMs);
+  }
+
+  private pumpNow(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pump();
   }
 
   /** Fails everything queued or waiting and accepts no more work: nothing runs after shutdown. */
@@ -269,13 +284,11 @@ export class Hydrator {
     );
     if (missing.length === 0) return;
     const started = Date.now();
-    // Blobs known to be small enough to hold whole may stream straight into the cache.
     const waiting = new Set(missing);
-    const streamable = missing.every((job) => job.sizeHint > 0 && job.sizeHint <= STREAMED_BLOB_BYTES);
     try {
       this.counters.fetchBatches++;
       this.observer?.fetched(missing.length);
-      await source.fetch(missing.map((j) => j.oid), streamable ? this.receiverFor(waiting) : undefined);
+      await this.fetchBatch(source, missing, waiting);
       this.counters.blobsFetched += missing.length;
       this.log.debug({ source: source.key, blobs: missing.length, ms: Date.now() - started }, 'fetched blob batch');
     } catch (err) {
@@ -285,6 +298,24 @@ export class Hydrator {
       return;
     }
     await Promise.all([...waiting].map((job) => this.extract(job).catch((err) => this.fail(job, asGitfsError(err)))));
+  }
+
+  /**
+   * Blobs known to be small enough to hold whole stream straight into the cache, and so does a
+   * lone blob of unknown size: its pack header tells its size before its content, and one too
+   * large to hold is then refused by the node's limit or brought into local storage instead.
+   */
+  private async fetchBatch(source: BlobSource, missing: Job[], waiting: Set<Job>): Promise<void> {
+    const oids = missing.map((job) => job.oid);
+    const streamable = missing.every((job) => (job.sizeHint > 0 || missing.length === 1) && job.sizeHint <= this.heldBlobBytes);
+    if (!streamable) return source.fetch(oids);
+    try {
+      await source.fetch(oids, this.receiverFor(waiting));
+    } catch (err) {
+      if (!(err instanceof BlobTooLarge && missing.length === 1)) throw err;
+      if (this.tooLarge(err.size)) throw this.overLimit(oids[0], err.size);
+      await source.fetch(oids);
+    }
   }
 
   private missingOrFail(job: Job, err: unknown): Job | undefined {

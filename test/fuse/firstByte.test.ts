@@ -6,36 +6,50 @@ import { commitTree, generatedTree, git } from '../support/repoFixtures';
 import { NodeHarness, run } from '../support/nodeHarness';
 import { ServerOptions } from '../support/gitHttpServer';
 import { DEFAULT_FILESYSTEM_OPTIONS } from '../../src/fuse/treeFilesystem';
+import { DEFAULT_LIMITS, HydratorLimits } from '../../src/hydrate/hydrator';
 
 // Requests for the whole tree's blobs are held back; one entry's ask for its directory's, a read's for one blob.
 const TREE_WIDE = 100;
 const FILE = 'src/mod10/pkg3/file10.go';
 
 /** A node whose server holds every request for the tree's sizes (object-info, or the blobs without it) until released. */
-async function heldBack(server: ServerOptions = {}) {
+async function heldBack(server: ServerOptions = {}, hydrator: Partial<HydratorLimits> = {}) {
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   const held: string[] = [];
   const asked: Array<[string, number]> = [];
+  // The tree-wide request may reach the server after the read is served: it is awaited, not assumed.
+  let firstHeld!: (request: string) => void;
+  const tree = new Promise<string>((resolve) => (firstHeld = resolve));
+  const hold = (request: string, oids: number) => {
+    asked.push([request, oids]);
+    if (oids <= TREE_WIDE) return undefined;
+    held.push(request);
+    firstHeld(request);
+    return released;
+  };
   const harness = await NodeHarness.start({
-    server: { ...server, hold: (request, oids) => (asked.push([request, oids]), oids > TREE_WIDE ? (held.push(request), released) : undefined) },
+    server: { ...server, hold },
     // Nothing is fetched beyond what is read, so that the fetches counted are the reads'.
-    config: { filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, prefetch: { siblingFiles: 0, siblingBytes: 0, bulkAfterColdReads: 0 } } },
+    config: { filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, prefetch: { siblingFiles: 0, siblingBytes: 0, bulkAfterColdReads: 0 } }, hydrator: { ...DEFAULT_LIMITS, ...hydrator } },
   });
   await commitTree(harness.repoDir('app.git'), generatedTree(600));
-  return { harness, held, asked, release };
+  return { harness, held, asked, release, tree };
 }
 
-async function readRightAfterReady(harness: NodeHarness, target: string) {
+async function readRightAfterReady(harness: NodeHarness, target: string, path = FILE) {
   const published = await harness.publisher.publish({ repository: harness.url('app.git'), depth: 1, target });
   await published.preparation.gate.wait(30_000);
-  const file = join(target, FILE);
+  const file = join(target, path);
   const [facts, bytes] = await Promise.all([stat(file), readFile(file, 'utf8')]);
-  const expected = await git(['--git-dir', harness.repoDir('app.git'), 'show', `HEAD:${FILE}`]);
+  const expected = await git(['--git-dir', harness.repoDir('app.git'), 'show', `HEAD:${path}`]);
   assert.equal(bytes, expected);
   assert.equal(facts.size, Buffer.byteLength(expected));
   return published;
 }
+
+const LARGE = 'assets/large.bin';
+const oidOf = async (harness: NodeHarness, path: string) => (await git(['--git-dir', harness.repoDir('app.git'), 'rev-parse', `HEAD:${path}`])).trim();
 
 describe('a file read right after ready', () => {
   const stops: Array<() => Promise<void>> = [];
@@ -44,10 +58,11 @@ describe('a file read right after ready', () => {
   });
 
   test('gets its size and bytes while the tree-wide object-info is held back, and a stat of every file fetches no contents', async () => {
-    const { harness, held, release } = await heldBack();
+    const { harness, held, release, tree } = await heldBack();
     stops.push(async () => (release(), await harness.stop()));
     const target = harness.target('first-byte');
     const published = await readRightAfterReady(harness, target);
+    assert.equal(await tree, 'object-info');
     assert.deepEqual(held, ['object-info']);
     assert.equal(published.preparation.sizes.state, 'pending');
     assert.equal(harness.server.counters.fetches, 2, 'the trees, then that one blob');
@@ -65,11 +80,41 @@ describe('a file read right after ready', () => {
     await harness.publisher.unpublish(target);
   });
 
+  test('a file looked up alone is fetched beside its size; one larger than the node holds whole stops at its pack header and comes through local storage', async () => {
+    const { harness, release, tree } = await heldBack({}, { maxHeldBlobBytes: 1 << 20 });
+    stops.push(async () => (release(), await harness.stop()));
+    const target = harness.target('first-byte');
+    const published = await readRightAfterReady(harness, target, LARGE);
+    assert.equal(await tree, 'object-info');
+    assert.equal(published.preparation.sizes.state, 'pending');
+    assert.equal(harness.server.counters.wants.get(await oidOf(harness, LARGE)), 2, 'asked for at the lookup, then by git');
+    release();
+    await published.preparation.sizes.wait(30_000);
+    await harness.publisher.unpublish(target);
+  });
+
+  test('a file over --max-blob-bytes looked up alone right after ready has its size, reads as EFBIG, and is never cached', async () => {
+    const { harness, release } = await heldBack({}, { maxBlobBytes: 1 << 20 });
+    stops.push(async () => (release(), await harness.stop()));
+    const target = harness.target('first-byte');
+    const published = await harness.publisher.publish({ repository: harness.url('app.git'), depth: 1, target });
+    await published.preparation.gate.wait(30_000);
+    const file = join(target, LARGE);
+    const [facts, read] = await Promise.all([stat(file), readFile(file).then(() => 'read', (err: NodeJS.ErrnoException) => err.code)]);
+    assert.equal(facts.size, 3 * 1024 * 1024 + 17);
+    assert.equal(read, 'EFBIG');
+    assert.equal(harness.node.hydrator.cache.has(await oidOf(harness, LARGE)), false);
+    release();
+    await published.preparation.sizes.wait(30_000);
+    await harness.publisher.unpublish(target);
+  });
+
   test('from a server without object-info, gets its size from its content while the tree-wide fetch is held back', async () => {
-    const { harness, held, asked, release } = await heldBack({ hideObjectInfo: true });
+    const { harness, held, asked, release, tree } = await heldBack({ hideObjectInfo: true });
     stops.push(async () => (release(), await harness.stop()));
     const target = harness.target('first-byte');
     const published = await readRightAfterReady(harness, target);
+    assert.equal(await tree, 'fetch');
     assert.deepEqual(held, ['fetch']);
     assert.equal(published.preparation.sizes.state, 'pending');
     assert.deepEqual(asked.filter(([, oids]) => oids <= TREE_WIDE), [['fetch', 1], ['fetch', 1]], 'the trees, then that one blob');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { BlobTooLarge } from '../../src/errors/errors';
 import { PackObject, PackParser } from '../../src/git/packParser';
 import { commitSimilarPair, packOfAll, removeDir, storedObjects, tempDir } from '../support/repoFixtures';
 
@@ -68,6 +69,16 @@ test('blob bases dropped under a memory budget are loaded back for the deltas th
   await parser.end();
   await assertAllObjects(objects);
   assert.ok(loaded.length > 0, 'some blob deltas needed a dropped base');
+});
+
+test('an object larger than the parser takes stops it at its header, its size said, before its content has come', async () => {
+  const pack = await packOfAll(repo, ['--delta-base-offset']);
+  const [first] = await parse(pack, 1 << 20);
+  const parser = new PackParser({ objectFormat: 'sha1', onObject: () => assert.fail('no object is taken'), maxObjectBytes: first.data.length - 1 });
+  // The pack's header and the first entry's type and size, nothing of its compressed content.
+  const rejected = await parser.push(pack.subarray(0, 12 + 4)).then(() => undefined, (err: unknown) => err);
+  assert.ok(rejected instanceof BlobTooLarge, String(rejected));
+  assert.equal(rejected.size, first.data.length);
 });
 
 test('a damaged or truncated pack is refused, never parsed into wrong objects', async () => {
