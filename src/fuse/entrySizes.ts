@@ -1,9 +1,13 @@
+import { BlobTooLarge } from '../errors/errors';
 import { BlobSource, Priority } from '../hydrate/blobSource';
 import { Hydrator } from '../hydrate/hydrator';
 import { TreeIndex, UNKNOWN_SIZE } from '../tree/treeIndex';
 
 /** The most blobs one request asks the size of. */
 const MAX_ASKED = 1000;
+
+/** The largest blob a lookup fetches beside its size: a read costs no more than a request. */
+const LOOKUP_FETCH_BYTES = 1024 * 1024;
 
 interface Round {
   /** Object id → the entries that take its size. */
@@ -34,8 +38,8 @@ export class EntrySizes {
 
   /**
    * Resolves once `entry`'s size is in the index. An entry looked up on its own (nothing else is
-   * being asked: not a walk) is also fetched, beside its size: a read of it usually follows, and
-   * its content carries its size.
+   * being asked: not a walk) is also fetched beside its size if it is small: a read of it usually
+   * follows, and its content, or the header of a larger one's, carries its size.
    */
   learn(entry: number, lookedUp = false): Promise<void> {
     const alone = !this.asking;
@@ -48,7 +52,7 @@ export class EntrySizes {
     }
     this.askSoon();
     if (!(lookedUp && alone)) return round.done;
-    return Promise.any([round.done, this.fetched(entry)]).catch(() => round.done);
+    return Promise.any([round.done, this.fetchedIfSmall(entry)]).catch(() => round.done);
   }
 
   /** Resolves once the sizes of these entries (a directory's listing) are asked; never fetches their contents. */
@@ -82,10 +86,26 @@ export class EntrySizes {
     await Promise.all(unknown.map((entry) => this.fetched(entry)));
   }
 
+  private async fetchedIfSmall(entry: number): Promise<void> {
+    const oid = this.index.oid(entry);
+    try {
+      await this.hydrator.hydrateIfSmall(this.source, oid, LOOKUP_FETCH_BYTES);
+    } catch (err) {
+      if (!(err instanceof BlobTooLarge)) throw err;
+      this.index.setSize(entry, err.size);
+      return;
+    }
+    this.takeCachedSize(entry, oid);
+  }
+
   /** Fetches the entry's blob and takes its size from the cache. */
   private async fetched(entry: number): Promise<void> {
     const oid = this.index.oid(entry);
     await this.hydrator.hydrate(this.source, oid, Priority.Read);
+    this.takeCachedSize(entry, oid);
+  }
+
+  private takeCachedSize(entry: number, oid: string): void {
     const size = this.hydrator.cache.sizeOf(oid);
     if (size === undefined) throw new Error(`the size of blob ${oid} is unknown after fetching it`);
     this.index.setSize(entry, size);

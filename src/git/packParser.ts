@@ -26,7 +26,7 @@ export interface PackParserOptions {
    */
   blobBaseBudget?: number;
   loadBlob?(oid: string): Promise<Buffer>;
-  /** The largest object taken: a larger one stops parsing with BlobTooLarge, before it is inflated where its header says so. */
+  /** The largest object taken: a larger one stops parsing with BlobTooLarge, before it is inflated unless it is a delta. */
   maxObjectBytes?: number;
 }
 
@@ -160,8 +160,9 @@ export class PackParser {
       throw corrupt(`entry ${this.parsed} has the unknown type ${type}`);
     }
 
+    // A whole object's header gives its size; a delta's gives the delta's, so its result is checked after.
     const largest = this.options.maxObjectBytes ?? Infinity;
-    if (size > largest) throw new BlobTooLarge(size, largest);
+    if (baseOffset === undefined && size > largest) throw new BlobTooLarge(size, largest);
     let inflated: Buffer;
     let used: number;
     try {

@@ -53,6 +53,8 @@ interface Job {
   /** When it was first asked for (performance.now()). */
   askedAt: number;
   sizeHint: number;
+  /** Set while only a lookup wants it: a larger blob is not fetched (see hydrateIfSmall). */
+  largest?: number;
   queued: boolean;
   promise: Promise<void>;
   resolve: () => void;
@@ -103,9 +105,23 @@ export class Hydrator {
 
   /** Resolves once the blob is in the cache. */
   hydrate(source: BlobSource, oid: string, priority: Priority, sizeHint = 0): Promise<void> {
+    return this.want(source, oid, priority, sizeHint);
+  }
+
+  /**
+   * Hydrates a blob of unknown size, as a read would, if it is at most `largest` bytes. A larger one
+   * rejects with BlobTooLarge, its size said, after no more than its pack header has come; unless
+   * a reader asked for it meanwhile, who gets it whole.
+   */
+  hydrateIfSmall(source: BlobSource, oid: string, largest: number): Promise<void> {
+    return this.want(source, oid, Priority.Read, 0, largest);
+  }
+
+  private want(source: BlobSource, oid: string, priority: Priority, sizeHint: number, largest?: number): Promise<void> {
     if (this.closed) return Promise.reject(new GitfsError('internal', 'the hydrator is shut down'));
     const existing = this.jobs.get(oid);
     if (existing) {
+      if (largest === undefined) existing.largest = undefined;
       if (priority < existing.priority) {
         if (existing.queued) this.requeue(existing, priority);
         else existing.priority = priority; // waiting for a whole-tree transfer: extracted first after it
@@ -115,6 +131,7 @@ export class Hydrator {
     if (this.cache.has(oid)) return Promise.resolve();
     if (this.tooLarge(sizeHint)) return Promise.reject(this.overLimit(oid, sizeHint));
     const job = this.newJob(source, oid, priority, sizeHint);
+    job.largest = largest;
     this.enqueue(job);
     // A reader on an idle node does not wait for others to join its fetch.
     if (priority === Priority.Read && this.activeFetches === 0) this.pumpNow();
@@ -162,14 +179,14 @@ export class Hydrator {
    * Takes blobs as a transfer streams them in: each is cached and its waiters released at once,
    * while the rest still arrives. A job leaves `waiting` when its blob has come.
    */
-  private receiverFor(waiting: Set<Job>): BlobReceiver {
+  private receiverFor(waiting: Set<Job>, largest = Infinity): BlobReceiver {
     const arrived = (oid: string) => {
       const job = this.jobs.get(oid);
       if (!job || !waiting.delete(job)) return;
       this.hydrated(job);
     };
     return {
-      largest: Math.min(this.heldBlobBytes, this.limits.maxBlobBytes ?? Infinity),
+      largest: Math.min(largest, this.heldBlobBytes, this.limits.maxBlobBytes ?? Infinity),
       deliver: async (oid, content) => {
         await this.cache.putVerified(oid, content);
         arrived(oid);
@@ -292,6 +309,7 @@ export class Hydrator {
       this.counters.blobsFetched += missing.length;
       this.log.debug({ source: source.key, blobs: missing.length, ms: Date.now() - started }, 'fetched blob batch');
     } catch (err) {
+      if (err instanceof BlobTooLarge) return this.decline(missing[0], err);
       const error = asGitfsError(err);
       this.log.warn({ source: source.key, blobs: missing.length, err: error }, 'blob fetch failed');
       for (const job of waiting) this.fail(job, error);
@@ -307,15 +325,23 @@ export class Hydrator {
    */
   private async fetchBatch(source: BlobSource, missing: Job[], waiting: Set<Job>): Promise<void> {
     const oids = missing.map((job) => job.oid);
-    const streamable = missing.every((job) => (job.sizeHint > 0 || missing.length === 1) && job.sizeHint <= this.heldBlobBytes);
+    const lone = missing.length === 1 ? missing[0] : undefined;
+    const streamable = missing.every((job) => (job.sizeHint > 0 || lone) && job.sizeHint <= this.heldBlobBytes);
     if (!streamable) return source.fetch(oids);
     try {
-      await source.fetch(oids, this.receiverFor(waiting));
+      await source.fetch(oids, this.receiverFor(waiting, lone?.largest));
     } catch (err) {
-      if (!(err instanceof BlobTooLarge && missing.length === 1)) throw err;
-      if (this.tooLarge(err.size)) throw this.overLimit(oids[0], err.size);
+      if (!(err instanceof BlobTooLarge && lone)) throw err;
+      if (lone.largest !== undefined) throw err;
+      if (this.tooLarge(err.size)) throw this.overLimit(lone.oid, err.size);
       await source.fetch(oids);
     }
+  }
+
+  /** A blob only a lookup wanted, found larger than it fetches: not a failure, its size is known. */
+  private decline(job: Job, tooLarge: BlobTooLarge): void {
+    this.jobs.delete(job.oid);
+    job.reject(tooLarge);
   }
 
   private missingOrFail(job: Job, err: unknown): Job | undefined {

@@ -80,7 +80,25 @@ describe('a file read right after ready', () => {
     await harness.publisher.unpublish(target);
   });
 
-  test('a file looked up alone is fetched beside its size; one larger than the node holds whole stops at its pack header and comes through local storage', async () => {
+  test('a large file looked up alone right after ready is not fetched: its size comes from its pack header', async () => {
+    const { harness, release } = await heldBack();
+    stops.push(async () => (release(), await harness.stop()));
+    const target = harness.target('first-byte');
+    const published = await harness.publisher.publish({ repository: harness.url('app.git'), depth: 1, target });
+    await published.preparation.gate.wait(30_000);
+    const oid = await oidOf(harness, LARGE);
+    assert.equal((await stat(join(target, LARGE))).size, 3 * 1024 * 1024 + 17);
+    assert.equal(harness.server.counters.wants.get(oid), 1, 'asked for at the lookup');
+    assert.equal(harness.node.hydrator.cache.has(oid), false, 'a stat leaves it uncached');
+    const expected = await git(['--git-dir', harness.repoDir('app.git'), 'show', `HEAD:${LARGE}`]);
+    assert.equal(await readFile(join(target, LARGE), 'utf8'), expected);
+    assert.equal(harness.server.counters.wants.get(oid), 2, 'then by its read');
+    release();
+    await published.preparation.sizes.wait(30_000);
+    await harness.publisher.unpublish(target);
+  });
+
+  test('a file larger than the node holds whole, read right after ready, comes through local storage', async () => {
     const { harness, release, tree } = await heldBack({}, { maxHeldBlobBytes: 1 << 20 });
     stops.push(async () => (release(), await harness.stop()));
     const target = harness.target('first-byte');
@@ -88,6 +106,7 @@ describe('a file read right after ready', () => {
     assert.equal(await tree, 'object-info');
     assert.equal(published.preparation.sizes.state, 'pending');
     assert.equal(harness.server.counters.wants.get(await oidOf(harness, LARGE)), 2, 'asked for at the lookup, then by git');
+    assert.equal(harness.node.hydrator.cache.has(await oidOf(harness, LARGE)), true);
     release();
     await published.preparation.sizes.wait(30_000);
     await harness.publisher.unpublish(target);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { BlobCache } from '../../src/cache/blobCache';
-import { ObjectMissing } from '../../src/errors/errors';
+import { BlobTooLarge, ObjectMissing } from '../../src/errors/errors';
 import { BlobReceiver, BlobSource, Priority } from '../../src/hydrate/blobSource';
 import { Hydrator } from '../../src/hydrate/hydrator';
 import { removeDir, tempDir } from '../support/repoFixtures';
@@ -159,4 +159,52 @@ test('a reader of one blob of a streaming whole-tree transfer gets it as it arri
   await Promise.all([transfer, queued, busy]);
   assert.deepEqual(source.fetches, [[oids[19]]], 'the queued fetch by id joined the transfer');
   assert.equal(hydrator.stats().blobsHydrated, 20);
+});
+
+/** A source that streams a fetch by id to its receiver, stopping as a pack header over the receiver's largest would. */
+class HeaderStoppingSource extends ControlledSource {
+  constructor(private readonly served: Map<string, Buffer>) {
+    super(served);
+  }
+  override async fetch(oids: string[], receiver?: BlobReceiver): Promise<void> {
+    if (!receiver) return super.fetch(oids);
+    this.fetches.push(oids);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    for (const oid of oids) {
+      const content = this.served.get(oid)!;
+      if (content.length > receiver.largest) throw new BlobTooLarge(content.length, receiver.largest);
+      await receiver.deliver(oid, content);
+    }
+  }
+}
+
+test('a blob only a lookup wants is fetched when small; a larger one stops at its size unless a reader joins, who gets it whole', async () => {
+  const contents = blobs(1);
+  const [small] = contents.keys();
+  const [large, later] = [1, 2].map((fill) => {
+    const content = Buffer.alloc(5000, fill);
+    const oid = createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
+    contents.set(oid, content);
+    return oid;
+  });
+  const source = new HeaderStoppingSource(contents);
+  const hydrator = new Hydrator(await BlobCache.open(`${dir}/g`, 1 << 20));
+
+  await hydrator.hydrateIfSmall(source, small, 1000);
+  assert.equal(hydrator.cache.has(small), true);
+  const declined = await hydrator.hydrateIfSmall(source, large, 1000).then(() => undefined, (err: unknown) => err);
+  assert.ok(declined instanceof BlobTooLarge, String(declined));
+  assert.equal(declined.size, 5000);
+  assert.equal(hydrator.cache.has(large), false);
+  assert.equal(hydrator.stats().failures, 0);
+  assert.equal(hydrator.isPending(large), false);
+
+  // A reader joining before the fetch goes out has it streamed whole; one joining after, from local storage.
+  await Promise.all([hydrator.hydrateIfSmall(source, large, 1000), hydrator.hydrate(source, large, Priority.Read)]);
+  assert.deepEqual(source.fetches.slice(2), [[large]]);
+  const looked = hydrator.hydrateIfSmall(source, later, 1000);
+  while (source.fetches.length < 4) await new Promise((resolve) => setTimeout(resolve, 1));
+  await Promise.all([looked, hydrator.hydrate(source, later, Priority.Read)]);
+  assert.equal(hydrator.cache.has(later), true);
+  assert.deepEqual(source.fetches.slice(3), [[later], [later]], 'stopped at its header, then through local storage');
 });
