@@ -173,6 +173,8 @@ export class BlobCache {
         this.add(oid, expected, true);
       },
       abort: async () => {
+        // Nothing was started, so nothing is on disk: no file operation to queue behind others.
+        if (!hash) return;
         if (handle) await handle.then((fh) => fh.close()).catch(() => undefined);
         await rm(tmp, { force: true });
       },

@@ -63,9 +63,11 @@ export class RepositoryStore {
    */
   init(objectFormat: 'sha1' | 'sha256'): Promise<void> {
     this.ready ??= (async () => {
-      if (await this.exists()) return;
+      // Known before the first read, whose stat would wait behind the node's other file work then.
+      if (await this.exists()) return void this.mayHoldBlobs();
       await createBareRepository(this.gitDir, objectFormat);
       this.createdAs = objectFormat;
+      this.gitFetched ??= Promise.resolve(false);
     })();
     this.ready.catch(() => (this.ready = undefined));
     return this.ready;
@@ -246,6 +248,7 @@ export class RepositoryStore {
     if (this.createdAs && this.createdAs !== format) {
       await rm(this.gitDir, { recursive: true, force: true });
       this.ready = undefined;
+      this.gitFetched = undefined;
       await this.init(format);
     }
   }
