@@ -23,8 +23,9 @@ interface Round {
  * Sizes of single entries, asked for before the tree's sizes are all known (a file looked up right
  * after ready), so that a lookup never waits for the whole tree. An entry is asked for with its
  * directory's other files (whoever stats one stats its neighbours next); the entries asked for
- * while a request is out go together in the next, and so do a directory listing's. A source that cannot tell sizes alone (a server
- * without object-info) fetches the needed blobs instead: their contents carry their sizes.
+ * while a request is out go together in the next, and so do a directory listing's. A source that
+ * cannot tell sizes alone (a server without object-info) fetches the needed blobs instead: their
+ * contents carry their sizes.
  */
 export class EntrySizes {
   private next: Round | undefined;
