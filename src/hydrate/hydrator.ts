@@ -280,7 +280,9 @@ export class Hydrator {
       const level = this.levels[p];
       const keep: Job[] = [];
       for (const job of level) {
-        const fits = batch.length < this.limits.maxBatchObjects && (batch.length === 0 || bytes + job.sizeHint <= this.limits.maxBatchBytes);
+        // A blob only a lookup wants goes alone: its transfer may stop at its header.
+        const joins = batch.length > 0 && first.largest === undefined && job.largest === undefined;
+        const fits = batch.length === 0 || (joins && batch.length < this.limits.maxBatchObjects && bytes + job.sizeHint <= this.limits.maxBatchBytes);
         if (fits && job.source.key === first.source.key) {
           batch.push(job);
           bytes += job.sizeHint;

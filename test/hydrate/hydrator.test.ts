@@ -208,3 +208,19 @@ test('a blob only a lookup wants is fetched when small; a larger one stops at it
   assert.equal(hydrator.cache.has(later), true);
   assert.deepEqual(source.fetches.slice(3), [[later], [later]], 'stopped at its header, then through local storage');
 });
+
+test('a blob only a lookup wants goes out alone, not in a batch with reads', async () => {
+  const contents = blobs(2);
+  const [busy, read] = contents.keys();
+  const content = Buffer.alloc(5000, 3);
+  const large = createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
+  contents.set(large, content);
+  const source = new HeaderStoppingSource(contents);
+  const hydrator = new Hydrator(await BlobCache.open(`${dir}/h`, 1 << 20));
+  const first = hydrator.hydrate(source, busy, Priority.Read); // out at once: the others queue behind it
+  const looked = hydrator.hydrateIfSmall(source, large, 1000).then(() => undefined, (err: unknown) => err);
+  await Promise.all([first, hydrator.hydrate(source, read, Priority.Read)]);
+  assert.ok((await looked) instanceof BlobTooLarge);
+  assert.equal(hydrator.cache.has(large), false);
+  assert.deepEqual(source.fetches, [[busy], [large], [read]]);
+});
