@@ -51,6 +51,7 @@ export async function publish(treeDir: string, target: string, options: { view?:
   } catch (err) {
     // Lazily: the bind and the overlay of .git under it go together.
     await detachAll(path);
+    if (view) await rm(view.dir, { recursive: true, force: true });
     throw err;
   }
 }

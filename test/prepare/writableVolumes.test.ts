@@ -3,9 +3,13 @@ import { access, stat } from 'node:fs/promises';
 import { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { layersDirOf } from '../../src/config/nodeConfig';
-import { NoSpace } from '../../src/errors/errors';
-import { readMountTable } from '../../src/mount/mountTable';
+import { status } from '@grpc/grpc-js';
+import { layersDirOf, viewsDirOf } from '../../src/config/nodeConfig';
+import { statusOf } from '../../src/csi/statusOf';
+import { NoSpace, OverlayUnavailable } from '../../src/errors/errors';
+import { fuseDevice } from '../../src/fuse/fuseDevice';
+import { viewDirFor } from '../../src/mount/gitView';
+import { OVERLAY_FS_TYPE, readMountTable } from '../../src/mount/mountTable';
 import { layerDirFor } from '../../src/mount/writableLayer';
 import { NodeHarness, run } from '../support/nodeHarness';
 import { commitTree, generatedTree, git, removeDir, tempDir } from '../support/repoFixtures';
@@ -171,6 +175,47 @@ describe('a writable volume on a node whose disk cannot hold its layer', () => {
     await harness.publisher.publish({ repository: harness.url('repo.git'), target: reader });
     assert.equal(await sh('cat "$1/package.json"', reader), '{"name":"fixture"}\n');
     await harness.publisher.unpublish(target);
+    await harness.publisher.unpublish(reader);
+  });
+});
+
+describe('volumes on a node whose kernel has no overlayfs', () => {
+  let harness: NodeHarness;
+  let restore: () => void;
+
+  before(async () => {
+    // Such a kernel cannot be had here: mount(2) answers for overlayfs alone as it would there (ENODEV).
+    const device = fuseDevice();
+    const real = device.mountAsync;
+    device.mountAsync = (source, target, fsType, flags, data) =>
+      fsType === OVERLAY_FS_TYPE ? Promise.reject(Object.assign(new Error('no such device'), { code: 'ENODEV' })) : real.call(device, source, target, fsType, flags, data);
+    restore = () => (device.mountAsync = real);
+    harness = await NodeHarness.start();
+    await commitTree(harness.repoDir('repo.git'), generatedTree(50));
+  });
+  after(async () => {
+    await harness.stop();
+    restore();
+  });
+
+  test('refuse writable and .git-less volumes with FAILED_PRECONDITION, leaving nothing behind, while read-only ones keep working', async () => {
+    for (const [name, asked] of [['writable', { writable: { limitBytes: 64 * MiB } }], ['without-git', { git: false }]] as const) {
+      const target = harness.target(name);
+      await assert.rejects(harness.publisher.publish({ repository: harness.url('repo.git'), target, ...asked }), (err: Error) => {
+        assert.ok(err instanceof OverlayUnavailable, String(err));
+        assert.equal(statusOf(err), status.FAILED_PRECONDITION);
+        assert.match(err.message, /no overlayfs, which writable volumes and volumes without \.git need; read-only volumes still work/);
+        return true;
+      });
+      assert.deepEqual((await readMountTable()).filter((m) => m.mountPoint === target || m.mountPoint.startsWith(layersDirOf(harness.config))), [], name);
+      await assert.rejects(access(layerDirFor(layersDirOf(harness.config), target)), { code: 'ENOENT' });
+      await assert.rejects(access(viewDirFor(viewsDirOf(harness.config), target)), { code: 'ENOENT' });
+    }
+    const reader = harness.target('reader');
+    await harness.publisher.publish({ repository: harness.url('repo.git'), target: reader });
+    assert.equal(await sh('cat "$1/package.json"', reader), '{"name":"fixture"}\n');
+    const commit = (await git(['--git-dir', harness.repoDir('repo.git'), 'rev-parse', 'HEAD'])).trim();
+    assert.equal((await sh('git -C "$1" rev-parse HEAD', reader)).trim(), commit, 'the tree\'s own .git, HEAD at the commit');
     await harness.publisher.unpublish(reader);
   });
 });
