@@ -41,11 +41,15 @@ class ControlledSource implements BlobSource {
   }
 }
 
+function blobId(content: Buffer): string {
+  return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
+}
+
 function blobs(count: number): Map<string, Buffer> {
   const map = new Map<string, Buffer>();
   for (let i = 0; i < count; i++) {
     const content = Buffer.from(`blob number ${i}\n`);
-    map.set(createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex'), content);
+    map.set(blobId(content), content);
   }
   return map;
 }
@@ -183,9 +187,8 @@ test('a blob only a lookup wants is fetched when small; a larger one stops at it
   const [small] = contents.keys();
   const [large, later] = [1, 2].map((fill) => {
     const content = Buffer.alloc(5000, fill);
-    const oid = createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
-    contents.set(oid, content);
-    return oid;
+    contents.set(blobId(content), content);
+    return blobId(content);
   });
   const source = new HeaderStoppingSource(contents);
   const hydrator = new Hydrator(await BlobCache.open(`${dir}/g`, 1 << 20));
@@ -213,7 +216,7 @@ test('a blob only a lookup wants goes out alone, not in a batch with reads', asy
   const contents = blobs(2);
   const [busy, read] = contents.keys();
   const content = Buffer.alloc(5000, 3);
-  const large = createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
+  const large = blobId(content);
   contents.set(large, content);
   const source = new HeaderStoppingSource(contents);
   const hydrator = new Hydrator(await BlobCache.open(`${dir}/h`, 1 << 20));
