@@ -49,19 +49,24 @@ export class EntrySizes {
     add(round, this.index, entry);
     for (const sibling of this.index.childrenOf(this.index.parents[entry])) {
       if (round.wanted.size >= MAX_ASKED) break;
-      if (this.index.isBlob(sibling) && this.index.size(sibling) === UNKNOWN_SIZE) add(round, this.index, sibling);
+      if (this.unsized(sibling)) add(round, this.index, sibling);
     }
     this.askSoon();
     if (!(lookedUp && alone)) return round.done;
     return Promise.any([round.done, this.fetchedIfSmall(entry)]).catch(() => round.done);
   }
 
-  /** Resolves once the sizes of these entries (a directory's listing) are asked; never fetches their contents. */
-  learnListed(entries: number[]): Promise<void> {
+  /** Resolves once the sizes of entries [start, end) (a directory's listing) are asked; never fetches their contents. */
+  learnListed({ start, end }: { start: number; end: number }): Promise<void> {
     const round = (this.next ??= newRound());
-    for (const entry of entries) if (this.index.isBlob(entry) && this.index.size(entry) === UNKNOWN_SIZE) add(round, this.index, entry);
+    for (let entry = start; entry < end; entry++) if (this.unsized(entry)) add(round, this.index, entry);
     this.askSoon();
     return round.done;
+  }
+
+  /** Only blobs are ever of unknown size. */
+  private unsized(entry: number): boolean {
+    return this.index.size(entry) === UNKNOWN_SIZE;
   }
 
   private askSoon(): void {
@@ -83,7 +88,7 @@ export class EntrySizes {
     if (sizes) {
       for (const [oid, size] of sizes) for (const entry of round.wanted.get(oid) ?? []) this.index.setSize(entry, size);
     }
-    const unknown = [...round.needed].filter((entry) => this.index.size(entry) === UNKNOWN_SIZE);
+    const unknown = [...round.needed].filter((entry) => this.unsized(entry));
     await Promise.all(unknown.map((entry) => this.fetched(entry)));
   }
 

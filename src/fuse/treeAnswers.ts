@@ -136,7 +136,7 @@ export function answer(req: Buffer, length: number, conn: ConnectionFacts, tree:
     case Op.READDIRPLUS:
       if (length < IN_HEADER + 24) return Need.Malformed;
       // A walk's listing waits for its files' sizes (one request for them all), not a lookup each.
-      if (op === Op.READDIRPLUS && listedChildren(req, tree.index, entry).some((child) => !sizeKnown(tree.index, child))) return Need.Sizes;
+      if (op === Op.READDIRPLUS && !listedSizesKnown(req, tree.index, entry)) return Need.Sizes;
       return readdir(out, req, conn, tree, entry, op === Op.READDIRPLUS);
     case Op.READLINK:
       if (tree.index.kind(entry) !== EntryKind.Symlink) return error(out, req, Errno.EINVAL);
@@ -211,16 +211,19 @@ function childNamed(req: Buffer, length: number, index: TreeIndex, parent: numbe
   return index.child(parent, req, IN_HEADER, end);
 }
 
-/** The children a READDIR(PLUS) reply may hold: from its offset, as many as its size could fit. */
-export function listedChildren(req: Buffer, index: TreeIndex, dir: number): number[] {
-  if (!index.isDirectory(dir)) return [];
+/** The children a READDIR(PLUS) reply may hold, entries [start, end): from its offset, as many as its size could fit. */
+export function listedChildren(req: Buffer, index: TreeIndex, dir: number): { start: number; end: number } {
+  if (!index.isDirectory(dir)) return { start: 0, end: 0 };
   const skipped = Math.max(0, readU64(req, IN_HEADER + 8) - 2);
   const fitting = Math.floor(req.readUInt32LE(IN_HEADER + 16) / (ENTRY_OUT + align8(DIRENT_HEADER + 1)));
   const first = index.firstChildOf(dir);
-  const end = Math.min(index.childCountOf(dir), skipped + fitting);
-  const children: number[] = [];
-  for (let i = skipped; i < end; i++) children.push(first + i);
-  return children;
+  return { start: first + skipped, end: first + Math.min(index.childCountOf(dir), skipped + fitting) };
+}
+
+function listedSizesKnown(req: Buffer, index: TreeIndex, dir: number): boolean {
+  const { start, end } = listedChildren(req, index, dir);
+  for (let child = start; child < end; child++) if (!sizeKnown(index, child)) return false;
+  return true;
 }
 
 /** A READDIRPLUS answered as the index stands: a child whose size could not be learnt goes without attributes. */

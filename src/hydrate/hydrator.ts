@@ -307,11 +307,10 @@ export class Hydrator {
     try {
       this.counters.fetchBatches++;
       this.observer?.fetched(missing.length);
-      await this.fetchBatch(source, missing, waiting);
+      if (!(await this.fetchBatch(source, missing, waiting))) return;
       this.counters.blobsFetched += missing.length;
       this.log.debug({ source: source.key, blobs: missing.length, ms: Date.now() - started }, 'fetched blob batch');
     } catch (err) {
-      if (err instanceof BlobTooLarge) return this.decline(missing[0], err);
       const error = asGitfsError(err);
       this.log.warn({ source: source.key, blobs: missing.length, err: error }, 'blob fetch failed');
       for (const job of waiting) this.fail(job, error);
@@ -323,27 +322,33 @@ export class Hydrator {
   /**
    * Blobs known to be small enough to hold whole stream straight into the cache, and so does a
    * lone blob of unknown size: its pack header tells its size before its content, and one too
-   * large to hold is then refused by the node's limit or brought into local storage instead.
+   * large to hold is then declined (only a lookup wanted it), refused by the node's limit, or
+   * brought into local storage instead. False when it was declined.
    */
-  private async fetchBatch(source: BlobSource, missing: Job[], waiting: Set<Job>): Promise<void> {
+  private async fetchBatch(source: BlobSource, missing: Job[], waiting: Set<Job>): Promise<boolean> {
     const oids = missing.map((job) => job.oid);
     const lone = missing.length === 1 ? missing[0] : undefined;
     const streamable = missing.every((job) => (job.sizeHint > 0 || lone) && job.sizeHint <= this.heldBlobBytes);
-    if (!streamable) return source.fetch(oids);
+    if (!streamable) {
+      await source.fetch(oids);
+      return true;
+    }
     try {
       await source.fetch(oids, this.receiverFor(waiting, lone?.largest));
     } catch (err) {
       if (!(err instanceof BlobTooLarge && lone)) throw err;
-      if (lone.largest !== undefined) throw err;
+      if (lone.largest !== undefined) return this.decline(lone, err);
       if (this.tooLarge(err.size)) throw this.overLimit(lone.oid, err.size);
       await source.fetch(oids);
     }
+    return true;
   }
 
   /** A blob only a lookup wanted, found larger than it fetches: not a failure, its size is known. */
-  private decline(job: Job, tooLarge: BlobTooLarge): void {
+  private decline(job: Job, tooLarge: BlobTooLarge): false {
     this.jobs.delete(job.oid);
     job.reject(tooLarge);
+    return false;
   }
 
   private missingOrFail(job: Job, err: unknown): Job | undefined {
