@@ -13,17 +13,16 @@ export interface HydratorLimits {
   batchWindowMs: number;
   /** The largest blob fetched and served (larger ones read as EFBIG); none: any. */
   maxBlobBytes?: number;
-  /** Blobs up to this size may be fetched into memory whole; larger ones go through local storage (default 64 MiB). */
-  maxHeldBlobBytes?: number;
+  /** Blobs up to this size may be fetched into memory whole; larger ones go through local storage. */
+  maxHeldBlobBytes: number;
 }
-
-const HELD_BLOB_BYTES = 64 * 1024 * 1024;
 
 export const DEFAULT_LIMITS: HydratorLimits = {
   maxConcurrentFetches: 4,
   maxBatchObjects: 2000,
   maxBatchBytes: 256 * 1024 * 1024,
   batchWindowMs: 3,
+  maxHeldBlobBytes: 64 * 1024 * 1024,
 };
 
 export interface HydrationStats {
@@ -93,10 +92,6 @@ export class Hydrator {
       blobsHydrated: blobsTaken,
       bytesHydrated: bytesTaken,
     };
-  }
-
-  private get heldBlobBytes(): number {
-    return this.limits.maxHeldBlobBytes ?? HELD_BLOB_BYTES;
   }
 
   private tooLarge(size: number): boolean {
@@ -186,7 +181,7 @@ export class Hydrator {
       this.hydrated(job);
     };
     return {
-      largest: Math.min(largest, this.heldBlobBytes, this.limits.maxBlobBytes ?? Infinity),
+      largest: Math.min(largest, this.limits.maxHeldBlobBytes, this.limits.maxBlobBytes ?? Infinity),
       deliver: async (oid, content) => {
         await this.cache.putVerified(oid, content);
         arrived(oid);
@@ -328,7 +323,7 @@ export class Hydrator {
   private async fetchBatch(source: BlobSource, missing: Job[], waiting: Set<Job>): Promise<boolean> {
     const oids = missing.map((job) => job.oid);
     const lone = missing.length === 1 ? missing[0] : undefined;
-    const streamable = missing.every((job) => (job.sizeHint > 0 || lone) && job.sizeHint <= this.heldBlobBytes);
+    const streamable = missing.every((job) => (job.sizeHint > 0 || lone) && job.sizeHint <= this.limits.maxHeldBlobBytes);
     if (!streamable) {
       await source.fetch(oids);
       return true;

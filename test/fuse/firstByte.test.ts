@@ -103,10 +103,11 @@ describe('a file read right after ready', () => {
     stops.push(async () => (release(), await harness.stop()));
     const target = harness.target('first-byte');
     const published = await readRightAfterReady(harness, target, LARGE);
+    const oid = await oidOf(harness, LARGE);
     assert.equal(await tree, 'object-info');
     assert.equal(published.preparation.sizes.state, 'pending');
-    assert.equal(harness.server.counters.wants.get(await oidOf(harness, LARGE)), 2, 'asked for at the lookup, then by git');
-    assert.equal(harness.node.hydrator.cache.has(await oidOf(harness, LARGE)), true);
+    assert.equal(harness.server.counters.wants.get(oid), 2, 'asked for at the lookup, then by git');
+    assert.equal(harness.node.hydrator.cache.has(oid), true);
     release();
     await published.preparation.sizes.wait(30_000);
     await harness.publisher.unpublish(target);

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { BlobCache } from '../../src/cache/blobCache';
 import { BlobTooLarge, ObjectMissing } from '../../src/errors/errors';
 import { BlobReceiver, BlobSource, Priority } from '../../src/hydrate/blobSource';
-import { Hydrator } from '../../src/hydrate/hydrator';
+import { DEFAULT_LIMITS, Hydrator } from '../../src/hydrate/hydrator';
 import { removeDir, tempDir } from '../support/repoFixtures';
 
 /**
@@ -82,7 +82,7 @@ test('a read promotes a queued prefetch ahead of other queued work', async () =>
   const contents = blobs(4);
   const [busy, low1, low2, wanted] = contents.keys();
   const source = new ControlledSource(contents);
-  const hydrator = new Hydrator(await BlobCache.open(`${dir}/c`, 1 << 20), { maxConcurrentFetches: 1, maxBatchObjects: 1, maxBatchBytes: 1 << 20, batchWindowMs: 1 });
+  const hydrator = new Hydrator(await BlobCache.open(`${dir}/c`, 1 << 20), { ...DEFAULT_LIMITS, maxConcurrentFetches: 1, maxBatchObjects: 1, maxBatchBytes: 1 << 20, batchWindowMs: 1 });
   source.hold();
   const first = hydrator.hydrate(source, busy, Priority.Read); // occupies the only fetch slot
   await new Promise((resolve) => setTimeout(resolve, 10));
@@ -142,7 +142,7 @@ test('a reader of one blob of a streaming whole-tree transfer gets it as it arri
   const contents = blobs(20);
   const oids = [...contents.keys()];
   const source = new StreamingSource(contents);
-  const hydrator = new Hydrator(await BlobCache.open(`${dir}/f`, 1 << 20), { maxConcurrentFetches: 1, maxBatchObjects: 1, maxBatchBytes: 1 << 20, batchWindowMs: 1 });
+  const hydrator = new Hydrator(await BlobCache.open(`${dir}/f`, 1 << 20), { ...DEFAULT_LIMITS, maxConcurrentFetches: 1, maxBatchObjects: 1, maxBatchBytes: 1 << 20, batchWindowMs: 1 });
   source.hold();
   const busy = hydrator.hydrate(source, oids[19], Priority.Read); // a fetch by id in flight, held
   await new Promise((resolve) => setTimeout(resolve, 10));
