@@ -1,20 +1,31 @@
-import { closeSync, createReadStream, openSync, readFileSync, writeFile as writeFileCallback } from 'node:fs';
-import { FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { createReadStream, readdirSync, readSync, statSync, write, writev } from 'node:fs';
+import { mkdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CorruptObject, InvalidArgument } from '../errors/errors';
+import { CorruptObject, InvalidArgument, ObjectMissing } from '../errors/errors';
 import { Logger, silentLogger } from '../log/logger';
-import { blobPath, TEMP_PREFIX, tempBlobPath } from './blobFiles';
 import { blobHasher, isObjectId } from './objectHash';
-import { ServableBlobs } from './servableBlobs';
+import { SegmentAppender } from './segmentAppender';
+import { HEADER_BYTES, recordHeader, scanSegment, segmentOfName, segmentPath, segmentsDirOf } from './segmentLayout';
+import { SegmentReader } from './segmentReader';
+import { BlobLocation, ServableBlobs } from './servableBlobs';
 
-interface CachedBlob {
-  size: number;
-  /** Open readers; a pinned blob is never evicted. */
-  pins: number;
+/** Reads `length` bytes of a blob's content from `offset` into `into` at `at`. */
+export type ContentReader = (offset: number, length: number, into: Buffer, at: number) => void;
+
+interface CachedBlob extends BlobLocation {
   /** Hashed and matched its id in this process: safe to serve. */
   verified: boolean;
-  /** When its mtime was last refreshed, so restart order approximates LRU without a write per read. */
-  touchedAt: number;
+  /** Read on the main thread since eviction last looked at it. */
+  used: boolean;
+}
+
+interface Segment {
+  /** Bytes of the file, live records or not. */
+  bytes: number;
+  /** Nothing more is appended: it may be removed. */
+  sealed: boolean;
+  /** The blobs whose content the index finds here. */
+  blobs: Set<string>;
 }
 
 /** Streams one blob into the cache; `finish` verifies it and makes it visible atomically. */
@@ -36,39 +47,47 @@ export interface BlobCacheStats {
   bytesTaken: number;
 }
 
-const TOUCH_INTERVAL_MS = 10 * 60 * 1000;
-/** The shared set of verified blobs has a slot per this many bytes of budget (a 10 GiB cache: 20 MiB of slots, touched as they fill). */
+/** The shared table of verified blobs has a slot per this many bytes of budget (a 10 GiB cache: 28 MiB of slots, touched as they fill). */
 const BYTES_PER_SERVABLE_SLOT = 16 * 1024;
 /** Blobs up to this size are gathered in memory and written in one call. */
 const SMALL_BLOB_BYTES = 1024 * 1024;
+/** A segment is sealed once it holds this much, or a sixteenth of the budget: eviction removes whole segments. */
+const SEGMENT_BYTES = 64 * 1024 * 1024;
 
 /**
  * The node's content-addressed blob store, shared by every repository and volume: the same
- * blob in two forks is stored once. Files are written to a temporary name and renamed into
- * place only after their content hashed to their id; a file from an earlier run is hashed
- * again the first time it is opened in this run (never all at start-up), so a corrupted file
- * is detected, dropped and refetched — never served. A byte budget is kept by evicting the
- * least recently used blobs that nobody has open.
+ * blob in two forks is stored once. Blobs are records in append-only segment files (the format
+ * is in segmentLayout); a blob enters the index only once its content hashed to its id, and a
+ * record from an earlier run is hashed again the first time it is used in this run (never all at
+ * start-up), so a corrupted copy is detected, dropped and refetched — never served.
  *
- * Temporary files live beside their final name (the layout is in blobFiles).
- * Cached blobs are opened synchronously: the cache is never under a mount we serve, and a
- * few microseconds on the main thread beat a trip through libuv's thread pool per file.
+ * A byte budget is kept by removing the oldest sealed segment: the blobs in it that were read
+ * since eviction last looked are appended again first (a second chance, as a clock would give).
+ * Cached blobs are read synchronously: the cache is never under a mount we serve, and a few
+ * microseconds on the main thread beat a trip through libuv's thread pool per read.
  */
 export class BlobCache {
-  private readonly blobs = new Map<string, CachedBlob>(); // insertion order = LRU order
+  private readonly blobs = new Map<string, CachedBlob>();
+  private readonly segments = new Map<number, Segment>();
   private verifying = new Map<string, Promise<boolean>>();
   private bytes = 0;
   private evictions = 0;
   private corruptDiscarded = 0;
   private blobsTaken = 0;
   private bytesTaken = 0;
-  /** Numbers temporary file names: cheaper than random ones, and unique within the process. */
-  private tempFiles = 0;
-  /** The verified blobs, in memory that FUSE serving threads read too. */
+  private evicting = false;
+  /** The verified blobs and their locations, in memory that FUSE serving threads read too. */
   readonly servable: ServableBlobs;
+  /** The main thread's reads. */
+  readonly reader: SegmentReader;
+  readonly segmentBytes: number;
+  private readonly appender: SegmentAppender;
 
   private constructor(readonly dir: string, readonly maxBytes: number, private readonly log: Logger) {
-    this.servable = ServableBlobs.allocate(maxBytes / BYTES_PER_SERVABLE_SLOT);
+    this.servable = ServableBlobs.allocate(dir, maxBytes / BYTES_PER_SERVABLE_SLOT);
+    this.reader = new SegmentReader(this.servable);
+    this.segmentBytes = Math.max(1, Math.min(SEGMENT_BYTES, Math.floor(maxBytes / 16)));
+    this.appender = new SegmentAppender(this.servable, this.segmentBytes, (segment) => this.sealed(segment));
   }
 
   static async open(dir: string, maxBytes: number, log: Logger = silentLogger): Promise<BlobCache> {
@@ -90,53 +109,49 @@ export class BlobCache {
     return this.blobs.get(oid)?.size;
   }
 
-  pathOf(oid: string): string {
-    return blobPath(this.dir, oid);
+  /** Where a blob's content is: its segment file and range (for tests that damage a copy). */
+  locationOf(oid: string): { path: string; offset: number; size: number } | undefined {
+    const blob = this.blobs.get(oid);
+    return blob && { path: segmentPath(this.dir, blob.segment), offset: blob.offset, size: blob.size };
   }
 
   /**
-   * Opens a cached blob for reading (a file descriptor) and pins it until `release`. Resolves
-   * undefined when the blob is absent or failed verification (it is then dropped, to be
-   * fetched again).
+   * Runs `use` on a cached blob's verified content, synchronously; undefined when the blob is
+   * absent or failed verification (it is then dropped, to be fetched again).
    */
-  async open(oid: string): Promise<number | undefined> {
-    const blob = this.blobs.get(oid);
-    if (!blob) return undefined;
-    blob.pins++;
-    try {
-      if (!blob.verified && !(await this.verify(oid))) {
-        blob.pins--;
-        return undefined;
-      }
-      const fd = openSync(this.pathOf(oid), 'r');
-      this.touch(oid, blob);
-      return fd;
-    } catch (err) {
-      blob.pins--;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        this.forget(oid);
-        return undefined;
-      }
-      throw err;
+  async use<T>(oid: string, use: (read: ContentReader, size: number) => T): Promise<T | undefined> {
+    const found = this.blobs.get(oid);
+    if (!found) return undefined;
+    if (!found.verified && !(await this.verify(oid))) return undefined;
+    const blob = this.blobs.get(oid); // the same, unless evicted meanwhile
+    const fd = blob && this.reader.fileOf(blob.segment);
+    if (!blob || fd === undefined) {
+      this.forget(oid);
+      return undefined;
     }
+    blob.used = true;
+    return use((offset, length, into, at) => {
+      if (offset + length > blob.size || readSync(fd, into, at, length, blob.offset + offset) !== length) {
+        throw new CorruptObject(oid, `the cached copy has no ${length} bytes at ${offset}`);
+      }
+    }, blob.size);
   }
 
-  /** Closes a descriptor from `open` and unpins its blob. */
-  close(oid: string, fd: number): void {
-    closeSync(fd);
-    this.release(oid);
-  }
-
-  release(oid: string): void {
-    const blob = this.blobs.get(oid);
-    if (blob && blob.pins > 0) blob.pins--;
-    if (this.bytes > this.maxBytes) void this.evict();
+  /** A cached blob's whole content (for blobs small enough to hold, such as delta bases). */
+  async readWhole(oid: string): Promise<Buffer> {
+    const content = await this.use(oid, (read, size) => {
+      const whole = Buffer.allocUnsafe(size);
+      read(0, size, whole, 0);
+      return whole;
+    });
+    if (!content) throw new ObjectMissing(oid, `blob ${oid} is no longer in the cache`);
+    return content;
   }
 
   writer(oid: string): BlobWriter {
     if (!isObjectId(oid)) throw new InvalidArgument('oid', `"${oid.slice(0, 80)}" is not a git object id`);
-    const tmp = this.tempPathOf(oid);
-    let handle: Promise<FileHandle> | undefined; // large blobs stream to disk
+    let room: ReturnType<SegmentAppender['reserve']> | undefined; // large blobs stream to their record
+    let writes: Promise<void> = Promise.resolve();
     let chunks: Buffer[] | undefined; // small blobs gather in memory
     let hash: ReturnType<typeof blobHasher> | undefined;
     let expected = 0;
@@ -145,202 +160,247 @@ export class BlobCache {
       start: (size) => {
         expected = size;
         hash = blobHasher(oid, size);
-        if (size <= SMALL_BLOB_BYTES) chunks = [];
-        else {
-          handle = open(tmp, 'w');
-          handle.catch(() => undefined);
+        if (size <= SMALL_BLOB_BYTES) {
+          chunks = [];
+          return;
         }
+        const reserved = (room = this.appender.reserve(size));
+        writes = writeAt(reserved.fd, [recordHeader(size)], reserved.at);
+        writes.catch(() => undefined);
       },
       data: (chunk) => {
         hash!.update(chunk);
-        written += chunk.length;
         if (chunks) {
+          written += chunk.length;
           chunks.push(Buffer.from(chunk)); // the chunk's memory belongs to the stream
           return;
         }
-        return handle!.then((fh) => fh.write(chunk)).then(() => undefined);
+        const reserved = room!;
+        const position = reserved.at + HEADER_BYTES + written;
+        written += chunk.length;
+        if (written > expected) return; // more than announced: refused at the end, never written past its room
+        writes = writes.then(() => writeAt(reserved.fd, [chunk], position));
+        return writes;
       },
       finish: async () => {
         if (!hash) throw new CorruptObject(oid, 'no content was received');
-        if (handle) await (await handle).close();
         const actual = hash.digest('hex');
         if (written !== expected || actual !== oid) {
-          await rm(tmp, { force: true });
+          await writes.catch(() => undefined);
+          room?.written();
           throw new CorruptObject(oid, `received ${written} bytes hashing to ${actual}`);
         }
-        if (chunks) await writeWhole(tmp, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-        await rename(tmp, this.pathOf(oid));
-        this.add(oid, expected, true);
+        if (chunks) return this.putVerified(oid, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+        const reserved = room!;
+        try {
+          await writes;
+          await writeAt(reserved.fd, [recordHeader(expected, oid)], reserved.at);
+        } finally {
+          reserved.written();
+        }
+        this.add(oid, { segment: reserved.segment, offset: reserved.at + HEADER_BYTES, size: expected }, HEADER_BYTES + expected);
       },
       abort: async () => {
-        // Nothing was started, so nothing is on disk: no file operation to queue behind others.
-        if (!hash) return;
-        if (handle) await handle.then((fh) => fh.close()).catch(() => undefined);
-        await rm(tmp, { force: true });
+        await writes.catch(() => undefined);
+        room?.written();
       },
     };
   }
 
   /**
    * Stores a whole blob whose id the caller has just computed from this very content (a pack's
-   * objects are hashed as they are parsed): written and renamed into place without a second hash.
+   * objects are hashed as they are parsed): appended without a second hash.
    */
   async putVerified(oid: string, content: Buffer): Promise<void> {
     if (this.blobs.has(oid)) return;
-    const tmp = this.tempPathOf(oid);
+    const room = this.appender.reserve(content.length);
     try {
-      await writeWhole(tmp, content);
-      await rename(tmp, this.pathOf(oid));
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
+      await writeAt(room.fd, [recordHeader(content.length, oid), content], room.at);
+    } finally {
+      room.written();
     }
-    this.add(oid, content.length, true);
+    this.add(oid, { segment: room.segment, offset: room.at + HEADER_BYTES, size: content.length }, HEADER_BYTES + content.length);
   }
 
   /**
-   * Takes in a blob that another thread of this process wrote into place (with blobFiles), its
-   * id computed from this very content as it was parsed.
+   * Takes in a blob that another thread of this process appended (with its own SegmentAppender),
+   * its id computed from this very content as it was parsed.
    */
-  adopt(oid: string, size: number): void {
-    this.add(oid, size, true);
+  adopt(oid: string, at: BlobLocation): void {
+    this.add(oid, at, HEADER_BYTES + at.size);
   }
 
-  /** A cached blob's whole content (for blobs small enough to hold, such as delta bases). */
-  readWhole(oid: string): Promise<Buffer> {
-    return readFile(this.pathOf(oid));
-  }
-
-  /** Numbered tags, unique among this thread's writes (other threads tag theirs apart); a restart removes what is left. */
-  private tempPathOf(oid: string): string {
-    return tempBlobPath(this.dir, oid, String(++this.tempFiles));
-  }
-
-  private add(oid: string, size: number, verified: boolean): void {
-    const existing = this.blobs.get(oid);
-    if (verified) this.servable.add(oid);
-    if (existing) {
-      existing.verified ||= verified;
-      return;
-    }
-    this.blobs.set(oid, { size, pins: 0, verified, touchedAt: Date.now() });
-    this.bytes += size;
-    this.blobsTaken++;
-    this.bytesTaken += size;
+  /** Another thread's segment that it appends nothing more to. */
+  sealed(segment: number): void {
+    this.counted(segment, 0).sealed = true;
     if (this.bytes > this.maxBytes) void this.evict();
   }
 
+  /** Counts a record's bytes in its segment (known from now on). */
+  private counted(number: number, recordBytes: number): Segment {
+    let segment = this.segments.get(number);
+    if (!segment) this.segments.set(number, (segment = { bytes: 0, sealed: false, blobs: new Set() }));
+    segment.bytes += recordBytes;
+    this.bytes += recordBytes;
+    return segment;
+  }
+
+  /** Counts a verified record's bytes, and indexes its blob unless it is indexed already. */
+  private add(oid: string, at: BlobLocation, recordBytes: number): void {
+    const segment = this.counted(at.segment, recordBytes);
+    const existing = this.blobs.get(oid);
+    if (existing?.verified) return;
+    if (existing) this.forget(oid);
+    this.blobs.set(oid, { ...at, verified: true, used: false });
+    segment.blobs.add(oid);
+    this.servable.add(oid, at);
+    this.blobsTaken++;
+    this.bytesTaken += at.size;
+    if (this.bytes > this.maxBytes) void this.evict();
+  }
+
+  /** Drops a blob from the index; its record stays until its segment goes. */
   private forget(oid: string): void {
     const blob = this.blobs.get(oid);
     if (!blob) return;
     this.servable.remove(oid);
     this.blobs.delete(oid);
-    this.bytes -= blob.size;
-  }
-
-  private touch(oid: string, blob: CachedBlob): void {
-    // Move to the most-recently-used end.
-    this.blobs.delete(oid);
-    this.blobs.set(oid, blob);
-    const now = Date.now();
-    if (now - blob.touchedAt > TOUCH_INTERVAL_MS) {
-      blob.touchedAt = now;
-      utimes(this.pathOf(oid), new Date(now), new Date(now)).catch(() => undefined);
-    }
+    this.segments.get(blob.segment)?.blobs.delete(oid);
   }
 
   private verify(oid: string): Promise<boolean> {
     let running = this.verifying.get(oid);
     if (!running) {
-      running = this.hashFile(oid).finally(() => this.verifying.delete(oid));
+      running = this.hashRecord(oid).finally(() => this.verifying.delete(oid));
       this.verifying.set(oid, running);
     }
     return running;
   }
 
-  private async hashFile(oid: string): Promise<boolean> {
+  private async hashRecord(oid: string): Promise<boolean> {
     const blob = this.blobs.get(oid);
     if (!blob) return false;
-    const path = this.pathOf(oid);
-    let size: number;
-    let hash: ReturnType<typeof blobHasher>;
-    if (blob.size <= SMALL_BLOB_BYTES) {
-      // In one synchronous read, as cached blobs are opened: a stream's turns through the event
-      // loop cost more than the read itself, and a scan after a restart verifies thousands.
-      const content = readFileSync(path);
-      size = content.length;
-      hash = blobHasher(oid, size).update(content);
-    } else {
-      size = (await stat(path)).size;
-      hash = blobHasher(oid, size);
-      for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    const hash = blobHasher(oid, blob.size);
+    const fd = this.reader.fileOf(blob.segment);
+    let read = 0;
+    if (fd !== undefined && blob.size <= SMALL_BLOB_BYTES) {
+      // In one synchronous read, as cached blobs are read: a stream's turns through the event loop
+      // cost more than the read itself, and a scan after a restart verifies thousands.
+      const content = Buffer.allocUnsafe(blob.size);
+      read = readSync(fd, content, 0, blob.size, blob.offset);
+      hash.update(content.subarray(0, read));
+    } else if (fd !== undefined && blob.size > 0) {
+      const stream = createReadStream(segmentPath(this.dir, blob.segment), { start: blob.offset, end: blob.offset + blob.size - 1 });
+      for await (const chunk of stream) {
+        read += (chunk as Buffer).length;
+        hash.update(chunk as Buffer);
+      }
     }
-    if (size === blob.size && hash.digest('hex') === oid) {
+    if (fd !== undefined && read === blob.size && hash.digest('hex') === oid) {
       blob.verified = true;
-      this.servable.add(oid);
+      this.servable.add(oid, blob);
       return true;
     }
     this.corruptDiscarded++;
-    this.log.warn({ oid, path }, 'cached blob failed verification; discarding it to fetch it again');
+    this.log.warn({ oid, segment: blob.segment }, 'cached blob failed verification; discarding it to fetch it again');
     this.forget(oid);
-    await unlink(path).catch(() => undefined);
     return false;
   }
 
+  /**
+   * Removes the oldest sealed segments until the cache is within its budget: first giving their
+   * recently read blobs a second chance, then, should those alone be over the budget, without.
+   */
   private async evict(): Promise<void> {
-    // Least recently used first. A blob read by a serving thread since the last eviction, or added
-    // since (a reader may be about to read it), gets a second chance: it moves to the recent end at
-    // once, so everything older goes before it does (the iteration meets it again there).
-    for (const [oid, blob] of this.blobs) {
-      if (this.bytes <= this.maxBytes) break;
-      if (blob.pins > 0) continue;
-      if (this.servable.takeTouched(oid)) {
-        this.touch(oid, blob);
-        continue;
+    if (this.evicting) return;
+    this.evicting = true;
+    try {
+      for (const secondChance of [true, false]) {
+        for (const number of [...this.segments.keys()]) {
+          const segment = this.segments.get(number);
+          if (this.bytes <= this.maxBytes) return;
+          if (segment?.sealed) await this.removeSegment(number, segment, secondChance);
+        }
       }
-      this.forget(oid);
-      this.evictions++;
-      await unlink(this.pathOf(oid)).catch(() => undefined);
+    } finally {
+      this.evicting = false;
     }
   }
 
-  /** Indexes what an earlier run left: sizes from stat, order from mtime; no hashing. */
-  private async load(): Promise<void> {
-    await mkdir(join(this.dir, 'blobs'), { recursive: true });
-    await Promise.all(Array.from({ length: 256 }, (_, i) => mkdir(join(this.dir, 'blobs', i.toString(16).padStart(2, '0')), { recursive: true })));
-    // The 256 directories are read at once: one after another, they were most of a fresh mount's start.
-    const prefixes = (await readdir(join(this.dir, 'blobs'))).filter((prefix) => /^[0-9a-f]{2}$/.test(prefix));
-    const found = (await Promise.all(prefixes.map((prefix) => this.loadPrefix(prefix)))).flat();
-    found.sort((a, b) => a.mtime - b.mtime);
-    for (const f of found) {
-      this.blobs.set(f.oid, { size: f.size, pins: 0, verified: false, touchedAt: f.mtime });
-      this.bytes += f.size;
+  private async removeSegment(number: number, segment: Segment, secondChance: boolean): Promise<void> {
+    for (const oid of [...segment.blobs]) {
+      const blob = this.blobs.get(oid);
+      if (blob?.segment !== number) continue; // forgotten or moved meanwhile
+      if (secondChance && blob.verified && (blob.used || this.servable.takeTouched(oid))) {
+        await this.keep(oid, blob).catch((err: Error) => this.log.warn({ oid, err }, 'could not keep a recently used blob; it will be fetched again'));
+        if (this.blobs.get(oid)?.segment !== number) continue;
+      }
+      this.forget(oid);
+      this.evictions++;
     }
+    this.segments.delete(number);
+    this.bytes -= segment.bytes;
+    await unlink(segmentPath(this.dir, number)).catch(() => undefined);
+    this.servable.segmentsRemoved();
+  }
+
+  /** Appends a recently used blob again, so that it outlives its old segment. */
+  private async keep(oid: string, blob: CachedBlob): Promise<void> {
+    const content = await this.readWhole(oid);
+    blob.used = false; // its second chance is this copy
+    const room = this.appender.reserve(blob.size);
+    try {
+      await writeAt(room.fd, [recordHeader(blob.size, oid), content], room.at);
+    } finally {
+      room.written();
+    }
+    if (this.blobs.get(oid) !== blob) return; // forgotten meanwhile: the copy is dead bytes
+    this.segments.get(blob.segment)?.blobs.delete(oid);
+    blob.segment = room.segment;
+    blob.offset = room.at + HEADER_BYTES;
+    this.counted(room.segment, HEADER_BYTES + blob.size).blobs.add(oid);
+    this.servable.add(oid, blob);
+  }
+
+  /** Indexes what an earlier run left, oldest segment first; no hashing. */
+  private async load(): Promise<void> {
+    const segmentsDir = segmentsDirOf(this.dir);
+    await mkdir(segmentsDir, { recursive: true });
+    await this.dropFilePerBlobLayout();
+    const numbers = readdirSync(segmentsDir).map(segmentOfName).filter((n): n is number => n !== undefined).sort((a, b) => a - b);
+    for (const number of numbers) {
+      const path = segmentPath(this.dir, number);
+      const fileBytes = statSync(path).size;
+      const segment: Segment = { bytes: fileBytes, sealed: true, blobs: new Set() };
+      this.segments.set(number, segment);
+      this.bytes += fileBytes;
+      for (const record of scanSegment(path, fileBytes).records) {
+        if (!record.oid || !isObjectId(record.oid)) continue;
+        const older = this.blobs.get(record.oid);
+        if (older) this.segments.get(older.segment)!.blobs.delete(record.oid); // the later copy stays
+        this.blobs.set(record.oid, { segment: number, offset: record.offset, size: record.size, verified: false, used: false });
+        segment.blobs.add(record.oid);
+      }
+    }
+    this.servable.segmentsFrom(numbers.length ? numbers[numbers.length - 1] + 1 : 0);
     if (this.bytes > this.maxBytes) await this.evict();
     this.log.info({ blobs: this.blobs.size, bytes: this.bytes, maxBytes: this.maxBytes }, 'blob cache loaded');
   }
 
-  /** The blobs of one prefix directory; temporary files of writes cut short are removed. */
-  private async loadPrefix(prefix: string): Promise<Array<{ oid: string; size: number; mtime: number }>> {
-    const found: Array<{ oid: string; size: number; mtime: number }> = [];
-    for (const rest of await readdir(join(this.dir, 'blobs', prefix))) {
-      if (rest.startsWith(TEMP_PREFIX)) {
-        await unlink(join(this.dir, 'blobs', prefix, rest)).catch(() => undefined);
-        continue;
-      }
-      const oid = prefix + rest;
-      if (!isObjectId(oid)) continue;
-      const info = await stat(join(this.dir, 'blobs', prefix, rest)).catch(() => undefined);
-      if (info?.isFile()) found.push({ oid, size: info.size, mtime: info.mtimeMs });
-    }
-    return found;
+  /** Versions before segment files kept a file per blob under `blobs/`: that cache is dropped, not read. */
+  private async dropFilePerBlobLayout(): Promise<void> {
+    const old = join(this.dir, 'blobs');
+    if (!(await stat(old).catch(() => undefined))) return;
+    this.log.info({ dir: old }, 'removing the blob cache of an earlier version (a file per blob); blobs are fetched again as they are read');
+    rm(old, { recursive: true, force: true }).catch((err: Error) => this.log.warn({ dir: old, err }, 'could not remove the blob cache of an earlier version'));
   }
 }
 
-/**
- * fs.writeFile without fs/promises' FileHandle: the same three system calls, less work on
- * the main thread, which matters when a whole tree's small blobs are written at once.
- */
-function writeWhole(path: string, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => writeFileCallback(path, data, (err) => (err ? reject(err) : resolve())));
+/** Writes buffers at a position, through libuv's thread pool (fs/promises' FileHandle costs more per call). */
+function writeAt(fd: number, buffers: Buffer[], position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null) => (err ? reject(err) : resolve());
+    if (buffers.length === 1) write(fd, buffers[0], 0, buffers[0].length, position, done);
+    else writev(fd, buffers, position, done);
+  });
 }

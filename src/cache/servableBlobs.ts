@@ -1,11 +1,15 @@
 /**
- * The cache's verified blobs as a hash set in shared memory, so that threads serving FUSE reads
- * can tell, without asking the main thread, that a blob's file holds its verified content. One
- * writer (the cache, on the main thread) and any number of readers. Keys are the first 16 bytes
- * of an object id; a slot's state word is written last, with Atomics, so a reader sees a key only
- * once it is whole. A reader also marks what it served, which eviction reads as "recently used".
- * A full set answers "not here" for new blobs: readers then ask the main thread, which is slower,
- * never wrong.
+ * The cache's verified blobs and where each one's content is, as a hash table in shared memory,
+ * so that threads serving FUSE reads find a blob without asking the main thread. One writer (the
+ * cache, on the main thread) and any number of readers. Keys are the first 16 bytes of an object
+ * id. A slot's version is odd while the writer changes it, and a reader keeps what it read only
+ * if the version was even and the same before and after (a seqlock), so it never takes one blob's
+ * key with another's location. A reader also marks what it served, which eviction reads as
+ * "recently used". A full table answers "not here" for new blobs: readers then ask the main
+ * thread, which is slower, never wrong.
+ *
+ * The same memory holds the counters every thread of the cache shares: the next segment number,
+ * and how many times segments were removed (a reader then closes the files it holds open).
  */
 
 const EMPTY = 0;
@@ -17,9 +21,28 @@ const MAX_PROBES = 32;
 const MAX_LOAD = 0.7;
 
 export interface ServableBlobsMemory {
+  /** The cache directory the locations refer to. */
+  dir: string;
   keys: Int32Array;
   states: Int32Array;
+  versions: Int32Array;
+  segments: Int32Array;
+  /** Where the content starts in its segment, and its size. */
+  offsets: Float64Array;
+  sizes: Float64Array;
+  /** NEXT_SEGMENT, SEGMENTS_REMOVED. */
+  counters: Int32Array;
 }
+
+/** Where a verified blob's content is. */
+export interface BlobLocation {
+  segment: number;
+  offset: number;
+  size: number;
+}
+
+const NEXT_SEGMENT = 0;
+const SEGMENTS_REMOVED = 1;
 
 export class ServableBlobs {
   private readonly mask: number;
@@ -29,21 +52,23 @@ export class ServableBlobs {
     this.mask = memory.states.length - 1;
   }
 
-  /** A set for about `blobs` entries (rounded up to a power of two, 20 bytes a slot). */
-  static allocate(blobs: number): ServableBlobs {
+  /** A table for about `blobs` entries (rounded up to a power of two, 44 bytes a slot). */
+  static allocate(dir: string, blobs: number): ServableBlobs {
     let slots = 1024;
     while (slots * MAX_LOAD < blobs && slots < 2 ** 22) slots *= 2;
-    return new ServableBlobs({ keys: new Int32Array(new SharedArrayBuffer(slots * 16)), states: new Int32Array(new SharedArrayBuffer(slots * 4)) });
+    const ints = (count: number) => new Int32Array(new SharedArrayBuffer(count * 4));
+    const floats = () => new Float64Array(new SharedArrayBuffer(slots * 8));
+    return new ServableBlobs({ dir, keys: ints(slots * 4), states: ints(slots), versions: ints(slots), segments: ints(slots), offsets: floats(), sizes: floats(), counters: ints(2) });
   }
 
-  /** Adds a verified blob (the writer only), marked used: it was just asked for, and must outlast one eviction. */
-  add(oid: string): void {
+  /** Adds a verified blob, or moves one (the writer only). */
+  add(oid: string, at: BlobLocation): void {
     const key = keyOf(oid);
     let free = -1;
     for (let probe = 0, slot = key[0] & this.mask; probe < MAX_PROBES; probe++, slot = (slot + 1) & this.mask) {
       const state = Atomics.load(this.memory.states, slot);
       if (state === PRESENT || state === TOUCHED) {
-        if (this.matches(slot, key)) return;
+        if (this.matches(slot, key)) return this.write(slot, key, at);
       } else {
         if (free < 0) free = slot;
         if (state === EMPTY) break;
@@ -53,9 +78,19 @@ export class ServableBlobs {
     // Past its load, the set only reuses what removals left: evictions keep making room.
     const fresh = Atomics.load(this.memory.states, free) === EMPTY;
     if (fresh && this.used >= this.memory.states.length * MAX_LOAD) return;
-    this.memory.keys.set(key, free * 4);
     if (fresh) this.used++;
-    Atomics.store(this.memory.states, free, TOUCHED);
+    this.write(free, key, at);
+  }
+
+  private write(slot: number, key: Int32Array, at: BlobLocation): void {
+    const { versions, keys, segments, offsets, sizes, states } = this.memory;
+    const version = Atomics.add(versions, slot, 1) + 1; // odd: being written
+    keys.set(key, slot * 4);
+    segments[slot] = at.segment;
+    offsets[slot] = at.offset;
+    sizes[slot] = at.size;
+    Atomics.store(versions, slot, version + 1);
+    Atomics.store(states, slot, PRESENT);
   }
 
   /** Removes a blob before its file goes (the writer only). */
@@ -64,12 +99,44 @@ export class ServableBlobs {
     if (slot >= 0) Atomics.store(this.memory.states, slot, REMOVED);
   }
 
-  /** True when a serving thread may read the blob's file; marks the blob used. */
-  has(oid: Uint8Array, at: number): boolean {
-    const slot = this.find(rawKeyOf(oid, at));
-    if (slot < 0) return false;
-    Atomics.compareExchange(this.memory.states, slot, PRESENT, TOUCHED);
-    return true;
+  /** Where a verified blob is (filled into `into`), or false; marks the blob used. */
+  locate(oid: Uint8Array, oidAt: number, into: BlobLocation): boolean {
+    const key = rawKeyOf(oid, oidAt);
+    const { versions, segments, offsets, sizes, states } = this.memory;
+    for (let probe = 0, slot = key[0] & this.mask; probe < MAX_PROBES; probe++, slot = (slot + 1) & this.mask) {
+      const version = Atomics.load(versions, slot);
+      const state = Atomics.load(states, slot);
+      if (state === EMPTY) return false;
+      if ((state !== PRESENT && state !== TOUCHED) || !this.matches(slot, key)) continue;
+      into.segment = segments[slot];
+      into.offset = offsets[slot];
+      into.size = sizes[slot];
+      // Changed meanwhile: the main thread, which owns the table, answers instead.
+      if (version % 2 !== 0 || Atomics.load(versions, slot) !== version) return false;
+      Atomics.compareExchange(states, slot, PRESENT, TOUCHED);
+      return true;
+    }
+    return false;
+  }
+
+  /** A segment number no thread has used, for a new segment file. */
+  newSegment(): number {
+    return Atomics.add(this.memory.counters, NEXT_SEGMENT, 1);
+  }
+
+  /** Numbers below this are taken (by files an earlier run left). */
+  segmentsFrom(next: number): void {
+    Atomics.store(this.memory.counters, NEXT_SEGMENT, next);
+  }
+
+  /** Tells readers that segment files were removed: they close the ones they hold. */
+  segmentsRemoved(): void {
+    Atomics.add(this.memory.counters, SEGMENTS_REMOVED, 1);
+  }
+
+  /** Changes whenever segment files were removed. */
+  removals(): number {
+    return Atomics.load(this.memory.counters, SEGMENTS_REMOVED);
   }
 
   /** Whether a serving thread read the blob since the last call, clearing the mark (the writer's eviction). */

@@ -2,6 +2,7 @@
 // answers what the tree and the cache can answer, and hands the rest to the main thread.
 import { writeSync } from 'node:fs';
 import { MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { SegmentReader } from '../cache/segmentReader';
 import { ServableBlobs, ServableBlobsMemory } from '../cache/servableBlobs';
 import { TreeIndex } from '../tree/treeIndex';
 import { Errno } from './errno';
@@ -26,7 +27,7 @@ const { epoll, wake, control, servable: servableMemory, stats: statsMemory } = w
 };
 const stats = new RequestStats(statsMemory);
 const native = fuseDevice();
-const servable = new ServableBlobs(servableMemory);
+const blobs = new SegmentReader(new ServableBlobs(servableMemory));
 const connections = new Map<number, Connection>();
 const report = (message: FromServingThread, transfer?: ArrayBuffer[]) => parentPort!.postMessage(message, transfer);
 // A request is at most a WRITE of max_write bytes plus its headers; replies up to 256 pages.
@@ -63,7 +64,7 @@ function serve(fd: number, length: number): void {
   const started = performance.now();
   const op = length >= 8 ? request.readUInt32LE(4) : 0;
   Atomics.add(connection.facts.requests, op < REQUEST_COUNT_SLOTS ? op : 0, 1);
-  const result = answer(request, length, connection.facts, connection.tree, servable, reply);
+  const result = answer(request, length, connection.facts, connection.tree, blobs, reply);
   if (result === NO_REPLY) return stats.record(op, 0, 0);
   if (op === Op.READ && (result >= 0 || result === Need.Blob)) stats.recordRead(result >= 0);
   // The main thread counts what it answers.

@@ -1,6 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
-import { blobPath } from '../cache/blobFiles';
-import { ServableBlobs } from '../cache/servableBlobs';
+import { SegmentReader } from '../cache/segmentReader';
 import { EntryKind, TreeIndex, UNKNOWN_SIZE } from '../tree/treeIndex';
 import { Errno } from './errno';
 import { has, Negotiated } from './initNegotiation';
@@ -31,7 +29,6 @@ export const NO_REPLY = 0;
 /** One connection's facts, the same on every thread that serves it. */
 export interface ConnectionFacts {
   negotiated: Negotiated;
-  cacheDir: string;
   /** Owner shown for every entry: root for the node plugin, the user for a mount without root. */
   uid: number;
   gid: number;
@@ -80,7 +77,7 @@ const KNOWN_UNSUPPORTED: ReadonlySet<number> = new Set([
  * NO_REPLY, or what is needed first. Serving threads call it for every request, the main thread
  * again once it has what was needed; nothing here waits or touches our own mount.
  */
-export function answer(req: Buffer, length: number, conn: ConnectionFacts, tree: ServedTree | undefined, servable: ServableBlobs, out: Buffer): number {
+export function answer(req: Buffer, length: number, conn: ConnectionFacts, tree: ServedTree | undefined, blobs: SegmentReader, out: Buffer): number {
   if (length < IN_HEADER || req.readUInt32LE(0) !== length) return Need.Malformed;
   const op = req.readUInt32LE(4);
   if (WRITE_OPS.has(op)) return error(out, req, Errno.EROFS);
@@ -140,12 +137,12 @@ export function answer(req: Buffer, length: number, conn: ConnectionFacts, tree:
       return readdir(out, req, conn, tree, entry, op === Op.READDIRPLUS);
     case Op.READLINK:
       if (tree.index.kind(entry) !== EntryKind.Symlink) return error(out, req, Errno.EINVAL);
-      return readBlob(out, req, conn, tree, entry, 0, out.length - OUT_HEADER, servable);
+      return readBlob(out, req, tree, entry, 0, out.length - OUT_HEADER, blobs);
     default: {
       if (length < IN_HEADER + 24) return Need.Malformed;
       if (!tree.index.isBlob(entry)) return error(out, req, Errno.EISDIR);
       const size = Math.min(req.readUInt32LE(IN_HEADER + 16), out.length - OUT_HEADER);
-      return readBlob(out, req, conn, tree, entry, readU64(req, IN_HEADER + 8), size, servable);
+      return readBlob(out, req, tree, entry, readU64(req, IN_HEADER + 8), size, blobs);
     }
   }
 }
@@ -373,24 +370,17 @@ function readdir(out: Buffer, req: Buffer, conn: ConnectionFacts, tree: ServedTr
 }
 
 /** Up to `size` bytes of a cached blob from `position`; a blob not verified in the cache is the main thread's to fetch. */
-function readBlob(out: Buffer, req: Buffer, conn: ConnectionFacts, tree: ServedTree, entry: number, position: number, size: number, servable: ServableBlobs): number {
+function readBlob(out: Buffer, req: Buffer, tree: ServedTree, entry: number, position: number, size: number, blobs: SegmentReader): number {
   const index = tree.index;
   if (index.size(entry) === 0) return header(out, req, OUT_HEADER, 0);
-  if (!servable.has(index.columns.oids, entry * index.oidBytes)) return Need.Blob;
-  let fd: number;
+  let read: number;
   try {
-    fd = openSync(blobPath(conn.cacheDir, index.oid(entry)), 'r');
-  } catch {
-    return Need.Blob; // evicted since: fetched again
-  }
-  try {
-    const read = readSync(fd, out, OUT_HEADER, size, position);
-    return header(out, req, OUT_HEADER + read, 0);
+    read = blobs.readVerified(index.columns.oids, entry * index.oidBytes, position, size, out, OUT_HEADER);
   } catch {
     return error(out, req, Errno.EIO);
-  } finally {
-    closeSync(fd);
   }
+  // Not verified here, or evicted since: the main thread's to fetch.
+  return read < 0 ? Need.Blob : header(out, req, OUT_HEADER + read, 0);
 }
 
 function forget(tree: ServedTree, entry: number, count: number): void {

@@ -1,4 +1,4 @@
-import { fstatSync, readSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { CorruptObject, NotReady } from '../errors/errors';
 import { Priority } from '../hydrate/blobSource';
 import { Hydrator } from '../hydrate/hydrator';
@@ -6,7 +6,8 @@ import { Logger, silentLogger } from '../log/logger';
 import { withinDeadline } from './deadline';
 import { Errno, errnoOf } from './errno';
 import { GitDirectory } from './gitDirectory';
-import { ContentReader, isEmptyBlob } from '../gitdir/looseObject';
+import { ContentReader } from '../cache/blobCache';
+import { isEmptyBlob } from '../gitdir/looseObject';
 import { GitView } from '../gitdir/refFiles';
 import { TagObjects } from '../gitdir/tagObjects';
 import { Negotiated } from './initNegotiation';
@@ -104,7 +105,7 @@ export class TreeFilesystem implements ConnectionHandler {
 
   /** Starts serving connection `fd` (INIT answered) on the node's serving threads. */
   serve(fd: number, negotiated: Negotiated, threads: ServingThreads, owner: { uid: number; gid: number }): void {
-    const facts: ConnectionFacts = { negotiated, cacheDir: this.hydrator.cache.dir, ...owner, requests: this.requests, gitDir: this.view !== 'no-git' };
+    const facts: ConnectionFacts = { negotiated, ...owner, requests: this.requests, gitDir: this.view !== 'no-git' };
     this.connection = { fd, facts, threads };
     this.endedWith = undefined;
     threads.add(fd, facts, this);
@@ -169,7 +170,7 @@ export class TreeFilesystem implements ConnectionHandler {
         return this.write(header(this.out, request, OUT_HEADER, 0));
       default: {
         // A request that came before its connection was announced to the thread: answered here.
-        const result = answer(request, request.length, this.connection!.facts, this.tree, this.hydrator.cache.servable, this.out);
+        const result = answer(request, request.length, this.connection!.facts, this.tree, this.hydrator.cache.reader, this.out);
         if (result > 0) this.write(result);
         else if (result !== NO_REPLY) this.track(this.answerLater(request));
       }
@@ -188,7 +189,7 @@ export class TreeFilesystem implements ConnectionHandler {
         const tree = this.tree ?? this.servedTree(await this.gate.wait(this.options.gateWaitMs));
         const facts = this.connection?.facts;
         if (!facts) return;
-        const result = answer(request, request.length, facts, tree, this.hydrator.cache.servable, this.out);
+        const result = answer(request, request.length, facts, tree, this.hydrator.cache.reader, this.out);
         if (result >= 0) {
           if (!pending.interrupted && result !== NO_REPLY) this.write(result);
           return;
@@ -265,12 +266,8 @@ export class TreeFilesystem implements ConnectionHandler {
 
   private async verifiedInCache(oid: string): Promise<boolean> {
     const cache = this.hydrator.cache;
-    if (!cache.has(oid)) return false;
-    // Cached but not yet verified in this process (left by an earlier run): opening verifies it.
-    const fd = await cache.open(oid);
-    if (fd === undefined) return false;
-    cache.close(oid, fd);
-    return true;
+    // Cached but not yet verified in this process (left by an earlier run): using it verifies it.
+    return cache.has(oid) && (await cache.use(oid, () => true)) === true;
   }
 
   private fetchBlob(oid: string, sizeHint: number): Promise<void> {
@@ -288,31 +285,22 @@ export class TreeFilesystem implements ConnectionHandler {
   /**
    * Uses a blob's content, verified, fetched first when it is not in the cache; git reading an
    * object is not a walk of its directory, so nothing beside it is fetched. `use` reads the cached
-   * file synchronously (it is never under a mount of ours).
+   * copy synchronously (it is never under a mount of ours).
    */
   private async withBlob<T>(oid: string, sizeHint: number, use: (read: ContentReader, size: number) => T): Promise<T> {
     if (isEmptyBlob(oid)) return use(() => undefined, 0);
     const cache = this.hydrator.cache;
+    const used = (read: ContentReader, size: number) => ({ result: use(read, size) });
     for (let attempt = 0; ; attempt++) {
-      // Opening verifies a blob an earlier run left; one not here (or not sound) is fetched first.
-      let fd = await cache.open(oid);
-      if (fd === undefined) {
+      // Using verifies a blob an earlier run left; one not here (or not sound) is fetched first.
+      let outcome = await cache.use(oid, used);
+      if (!outcome) {
         await this.fetchBlob(oid, sizeHint);
-        fd = await cache.open(oid);
+        outcome = await cache.use(oid, used);
       }
-      if (fd === undefined) {
-        // Evicted or found corrupt since: fetched again, twice at most.
-        if (attempt < 2) continue;
-        throw new CorruptObject(oid, 'the cached copy could not be read after fetching it again');
-      }
-      const opened = fd;
-      try {
-        return use((offset, length, into, at) => {
-          if (readSync(opened, into, at, length, offset) !== length) throw new CorruptObject(oid, 'the cached copy is shorter than its size');
-        }, fstatSync(opened).size);
-      } finally {
-        cache.close(oid, opened);
-      }
+      if (outcome) return outcome.result;
+      // Evicted or found corrupt since: fetched again, twice at most.
+      if (attempt >= 2) throw new CorruptObject(oid, 'the cached copy could not be read after fetching it again');
     }
   }
 

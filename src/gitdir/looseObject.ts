@@ -1,3 +1,4 @@
+import type { ContentReader } from '../cache/blobCache';
 /**
  * A git loose object (`objects/xx/yyyy…`: zlib of "<type> <size>\0" and the content) whose file
  * size follows from the content's size alone, so a blob can be listed and stat'ed before its
@@ -33,9 +34,6 @@ export function looseObjectSize(size: number): number {
   const inflated = objectHeader('blob', size).length + size;
   return ZLIB_HEADER.length + inflated + BLOCK_HEADER * Math.max(1, Math.ceil(inflated / MAX_STORED_BLOCK)) + ADLER_BYTES;
 }
-
-/** Reads `length` content bytes from `offset` into `into` at `at`. */
-export type ContentReader = (offset: number, length: number, into: Buffer, at: number) => void;
 
 /**
  * Bytes `[position, position + length)` of a blob's loose object file into `out` at `at`, made from

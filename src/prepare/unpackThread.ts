@@ -1,21 +1,32 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { BlobCache } from '../cache/blobCache';
+import { ServableBlobsMemory } from '../cache/servableBlobs';
 import { ErrorKind, GitfsError } from '../errors/errors';
 import { DEFAULT_BLOB_TRANSFER, PackSink } from '../git/blobTransfer';
 
+/** What the unpacking thread is started with: the cache's shared memory and the size of its segments. */
+export interface UnpackerData {
+  servable: ServableBlobsMemory;
+  segmentBytes: number;
+}
+
 /** What the main thread tells the unpacking thread, per job. */
 export type ToUnpacker =
-  | { job: number; start: { cacheDir: string; objectFormat: 'sha1' | 'sha256'; baseBytes: number } }
+  | { job: number; start: { objectFormat: 'sha1' | 'sha256'; baseBytes: number } }
   | { job: number; chunk: Uint8Array }
   | { job: number; end: true }
   | { job: number; abort: true };
 
-/** What it answers: blobs now in the cache (with the pack bytes parsed to get them), the end, or why not. */
+/**
+ * What it answers: blobs now in the cache (with the pack bytes parsed to get them), the end, or
+ * why not; and, for the whole thread, a segment it appends nothing more to.
+ */
 export type FromUnpacker =
-  | { job: number; stored: Array<[oid: string, size: number]>; consumed: number }
+  | { job: number; stored: Array<[oid: string, segment: number, offset: number, size: number]>; consumed: number }
   | { job: number; done: true }
-  | { job: number; error: { kind: ErrorKind; message: string } };
+  | { job: number; error: { kind: ErrorKind; message: string } }
+  | { sealed: number };
 
 /** Pack bytes handed over and not yet parsed; beyond this the transfer waits for the thread. */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
@@ -32,8 +43,8 @@ interface Job {
 }
 
 /**
- * One thread per node that parses whole-tree packs and writes their blobs straight into the
- * cache. The main thread serves every FUSE operation; parsing a pack there made each one wait
+ * One thread per node that parses whole-tree packs and appends their blobs straight to the
+ * cache's segments. The main thread serves every FUSE operation; parsing a pack there made each one wait
  * behind the parse and the cache writes (measured: readers of the Go sources crawled at ~700
  * files/s while a transfer ran, and kept pace with it once the parse moved here). The main
  * thread keeps the transfer itself (credentials, timeouts, retries stay in one place) and
@@ -42,6 +53,8 @@ interface Job {
 export class UnpackThread {
   private worker: Worker | undefined;
   private readonly jobs = new Map<number, Job>();
+  /** Segments the thread appends to: sealed for it should it end. */
+  private readonly appending = new Set<number>();
   private nextJob = 1;
   private closed = false;
 
@@ -55,7 +68,7 @@ export class UnpackThread {
     const finished = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
     finished.catch(() => undefined); // a transfer that broke never asks for the end
     const job: Job = { onStored, queued: 0, finished, resolve, reject };
-    const worker = this.post({ job: id, start: { cacheDir: this.cache.dir, objectFormat, baseBytes: this.baseBytes } });
+    const worker = this.post({ job: id, start: { objectFormat, baseBytes: this.baseBytes } });
     this.jobs.set(id, job);
     worker.ref(); // a job is running: its answers must arrive
     return {
@@ -97,22 +110,30 @@ export class UnpackThread {
   }
 
   private start(): Worker {
-    const worker = new Worker(join(__dirname, 'unpackWorker.js'));
+    const workerData: UnpackerData = { servable: this.cache.servable.memory, segmentBytes: this.cache.segmentBytes };
+    const worker = new Worker(join(__dirname, 'unpackWorker.js'), { workerData });
     worker.on('message', (message: FromUnpacker) => this.receive(message));
     worker.on('error', (err) => this.failAll(new GitfsError('internal', `the unpacking thread failed: ${err.message}`, { cause: err })));
     worker.on('exit', () => {
       if (this.worker === worker) this.worker = undefined;
+      for (const segment of this.appending) this.cache.sealed(segment);
+      this.appending.clear();
       this.failAll(new GitfsError('internal', 'the unpacking thread exited'));
     });
     return worker;
   }
 
   private receive(message: FromUnpacker): void {
+    if ('sealed' in message) {
+      this.appending.delete(message.sealed);
+      return this.cache.sealed(message.sealed);
+    }
     const job = this.jobs.get(message.job);
     if ('stored' in message) {
       // In the cache whatever became of the job (one abandoned mid-chunk still wrote its blobs).
-      for (const [oid, size] of message.stored) {
-        this.cache.adopt(oid, size);
+      for (const [oid, segment, offset, size] of message.stored) {
+        this.appending.add(segment);
+        this.cache.adopt(oid, { segment, offset, size });
         job?.onStored(oid, size);
       }
       if (!job) return;

@@ -1,22 +1,28 @@
-// The unpacking thread (see UnpackThread): parses packs and writes their blobs into the cache.
-import { readFileSync } from 'node:fs';
-import { parentPort, threadId } from 'node:worker_threads';
-import { blobPath, writeBlobFileSync } from '../cache/blobFiles';
-import { GitfsError } from '../errors/errors';
+// The unpacking thread (see UnpackThread): parses packs and appends their blobs to the cache's segments.
+import { parentPort, workerData } from 'node:worker_threads';
+import { SegmentAppender } from '../cache/segmentAppender';
+import { SegmentReader } from '../cache/segmentReader';
+import { BlobLocation, ServableBlobs, ServableBlobsMemory } from '../cache/servableBlobs';
+import { GitfsError, ObjectMissing } from '../errors/errors';
 import { PackParser } from '../git/packParser';
-import type { FromUnpacker, ToUnpacker } from './unpackThread';
+import type { FromUnpacker, ToUnpacker, UnpackerData } from './unpackThread';
 
 interface Job {
   parser: PackParser;
   /** Blobs written since the last report. */
-  stored: Array<[string, number]>;
+  stored: Array<[oid: string, segment: number, offset: number, size: number]>;
+  /** Where this pack's blobs are, to read back the bases of its deltas. */
+  written: Map<string, BlobLocation>;
   /** Chunks are parsed strictly in order, one after another. */
   queue: Promise<void>;
 }
 
 const port = parentPort!;
+const { servable: servableMemory, segmentBytes } = workerData as UnpackerData;
+const servable = new ServableBlobs(servableMemory as ServableBlobsMemory);
+const appender = new SegmentAppender(servable, segmentBytes, sealed);
+const reader = new SegmentReader(servable);
 const jobs = new Map<number, Job>();
-let writes = 0;
 
 port.on('message', (message: ToUnpacker) => {
   const id = message.job;
@@ -27,7 +33,7 @@ port.on('message', (message: ToUnpacker) => {
   const job = jobs.get(id);
   if (!job) return; // failed or abandoned: what follows is dropped
   if ('abort' in message) {
-    jobs.delete(id);
+    ended(id);
     return;
   }
   job.queue = job.queue
@@ -40,12 +46,13 @@ port.on('message', (message: ToUnpacker) => {
       } else {
         await job.parser.end();
         report(id, job, 0);
-        jobs.delete(id);
+        ended(id);
         send({ job: id, done: true });
       }
     })
     .catch((err: unknown) => {
-      if (!jobs.delete(id)) return;
+      if (!jobs.has(id)) return;
+      ended(id);
       send({ job: id, error: err instanceof GitfsError ? { kind: err.kind, message: err.message } : { kind: 'internal', message: `unpacking failed: ${(err as Error).message}` } });
     });
 });
@@ -53,26 +60,51 @@ port.on('message', (message: ToUnpacker) => {
 function startJob(start: Extract<ToUnpacker, { start: unknown }>['start']): Job {
   const job: Job = {
     stored: [],
+    written: new Map(),
     queue: Promise.resolve(),
     parser: new PackParser({
       objectFormat: start.objectFormat,
       blobBaseBudget: start.baseBytes,
-      // Every blob delivered is already on disk: written synchronously below.
-      loadBlob: async (oid) => readFileSync(blobPath(start.cacheDir, oid)),
+      // Every blob delivered is already in a segment: appended synchronously below.
+      loadBlob: async (oid) => {
+        const at = job.written.get(oid);
+        const content = Buffer.allocUnsafe(at?.size ?? 0);
+        if (!at || reader.readAt(at, 0, at.size, content, 0) !== at.size) throw new ObjectMissing(oid, `delta base ${oid} is no longer in the cache`);
+        return content;
+      },
       onObject: (object) => {
         if (object.kind !== 'blob') return;
-        writeBlobFileSync(start.cacheDir, object.oid, object.data, `t${threadId}-${++writes}`);
-        job.stored.push([object.oid, object.data.length]);
+        const { segment, offset } = appender.appendSync(object.oid, object.data);
+        const size = object.data.length;
+        job.written.set(object.oid, { segment, offset, size });
+        job.stored.push([object.oid, segment, offset, size]);
       },
     }),
   };
   return job;
 }
 
+function ended(id: number): void {
+  jobs.delete(id);
+  sealIfIdle();
+}
+
+/** An idle thread seals its segment, so that eviction may take it. */
+function sealIfIdle(): void {
+  if (jobs.size === 0) appender.seal();
+}
+
+/** The blobs of a sealed segment are reported before the seal is. */
+function sealed(segment: number): void {
+  for (const [id, job] of jobs) if (job.stored.length > 0) report(id, job, 0);
+  send({ sealed: segment });
+}
+
 /** One message per chunk parsed: the blobs it completed and the bytes it took off the queue. */
 function report(id: number, job: Job, consumed: number): void {
   send({ job: id, stored: job.stored, consumed });
   job.stored = [];
+  sealIfIdle(); // a job abandoned mid-chunk has appended since it ended
 }
 
 function send(message: FromUnpacker): void {

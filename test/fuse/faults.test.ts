@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from '../support/freePort';
 import { commitTree, generatedTree, git } from '../support/repoFixtures';
@@ -172,13 +172,16 @@ describe('bad input and faults', () => {
     const oid = (await git(['--git-dir', harness.repoDir('repo.git'), 'rev-parse', `${commit}:${path}`])).trim();
     await harness.publisher.unpublish(target);
     await harness.restart();
-    const blobFile = harness.node.cache.pathOf(oid);
-    await writeFile(blobFile, 'X'.repeat(good.length));
+    const copy = harness.node.cache.locationOf(oid)!;
+    const file = await open(copy.path, 'r+');
+    await file.write('X'.repeat(good.length), copy.offset);
+    await file.close();
     published = await harness.publisher.publish({ repository: harness.url('repo.git'), target });
     assert.equal(await readFile(join(target, path), 'utf8'), good);
     assert.equal(harness.node.cache.stats().corruptDiscarded, 1);
     assert.match(harness.logs, /failed verification/);
-    assert.equal(await readFile(blobFile, 'utf8'), good);
+    assert.notDeepEqual(harness.node.cache.locationOf(oid), copy, 'the refetched copy is a new record');
+    assert.equal(await harness.node.cache.readWhole(oid).then(String), good);
     void published;
     await harness.publisher.unpublish(target);
   });

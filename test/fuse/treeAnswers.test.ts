@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { SegmentReader } from '../../src/cache/segmentReader';
 import { ServableBlobs } from '../../src/cache/servableBlobs';
 import { Errno } from '../../src/fuse/errno';
 import { has, LINUX_5_10, negotiate } from '../../src/fuse/initNegotiation';
@@ -24,7 +25,6 @@ function servedTree(): ServedTree {
 
 const facts: ConnectionFacts = {
   negotiated: { minor: 45, flags: 0, offered: Init.NO_OPEN_SUPPORT, maxReadahead: 131072, maxPages: 256 },
-  cacheDir: '/nonexistent',
   uid: 0,
   gid: 0,
   requests: new Int32Array(REQUEST_COUNT_SLOTS),
@@ -47,24 +47,24 @@ const errnoOf = (length: number) => (assert.equal(length, OUT_HEADER), -out.read
 
 test('a truncated request, or one whose length disagrees with its header, is malformed; an unknown opcode is named as such', () => {
   const tree = servedTree();
-  const servable = ServableBlobs.allocate(16);
+  const blobs = new SegmentReader(ServableBlobs.allocate('/nonexistent', 16));
   const short = request(Op.GETATTR, 1).subarray(0, 20);
-  assert.equal(answer(short, short.length, facts, tree, servable, out), Need.Malformed);
+  assert.equal(answer(short, short.length, facts, tree, blobs, out), Need.Malformed);
   const lying = request(Op.GETATTR, 1);
   lying.writeUInt32LE(999, 0);
-  assert.equal(answer(lying, lying.length, facts, tree, servable, out), Need.Malformed);
+  assert.equal(answer(lying, lying.length, facts, tree, blobs, out), Need.Malformed);
   const unterminated = request(Op.LOOKUP, 1, Buffer.from('dir'));
-  assert.equal(answer(unterminated, unterminated.length, facts, tree, servable, out), Need.Malformed);
+  assert.equal(answer(unterminated, unterminated.length, facts, tree, blobs, out), Need.Malformed);
   const unknown = request(4242, 1);
-  assert.equal(answer(unknown, unknown.length, facts, tree, servable, out), Need.Unknown);
+  assert.equal(answer(unknown, unknown.length, facts, tree, blobs, out), Need.Unknown);
 });
 
 test('lookups answer entries and cache misses; writes are EROFS; replies carry the request id as received', () => {
   const tree = servedTree();
-  const servable = ServableBlobs.allocate(16);
+  const blobs = new SegmentReader(ServableBlobs.allocate('/nonexistent', 16));
   const lookup = (parent: number, name: string) => {
     const req = request(Op.LOOKUP, parent, Buffer.from(`${name}\0`));
-    return answer(req, req.length, facts, tree, servable, out);
+    return answer(req, req.length, facts, tree, blobs, out);
   };
   assert.ok(lookup(1, 'dir') > OUT_HEADER);
   assert.equal(out.readUInt32LE(8), 77);
@@ -75,27 +75,27 @@ test('lookups answer entries and cache misses; writes are EROFS; replies carry t
   assert.equal(errnoOf(lookup(tree.index.lookup('dir/file.txt') + 1, 'x')), Errno.ENOTDIR);
   assert.equal(tree.lookups[tree.index.lookup('dir')], 1);
   const write = request(Op.MKDIR, 1, Buffer.alloc(16));
-  assert.equal(errnoOf(answer(write, write.length, facts, tree, servable, out)), Errno.EROFS);
+  assert.equal(errnoOf(answer(write, write.length, facts, tree, blobs, out)), Errno.EROFS);
   const open = request(Op.OPEN, 3, Buffer.alloc(8));
-  assert.equal(errnoOf(answer(open, open.length, facts, tree, servable, out)), Errno.ENOSYS, 'zero-message opens where the kernel offers them');
+  assert.equal(errnoOf(answer(open, open.length, facts, tree, blobs, out)), Errno.ENOSYS, 'zero-message opens where the kernel offers them');
   const flush = request(Op.FLUSH, 3, Buffer.alloc(24));
-  assert.equal(errnoOf(answer(flush, flush.length, facts, tree, servable, out)), Errno.ENOSYS, 'the kernel sends no FLUSH after this');
+  assert.equal(errnoOf(answer(flush, flush.length, facts, tree, blobs, out)), Errno.ENOSYS, 'the kernel sends no FLUSH after this');
   const forget = request(Op.FORGET, tree.index.lookup('dir') + 1, Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]));
-  assert.equal(answer(forget, forget.length, facts, tree, servable, out), NO_REPLY);
+  assert.equal(answer(forget, forget.length, facts, tree, blobs, out), NO_REPLY);
   assert.equal(tree.lookups[tree.index.lookup('dir')], 0, 'never below zero');
 });
 
 test('before the tree is ready only the root answers; a blob not verified in the cache goes to the main thread', () => {
-  const servable = ServableBlobs.allocate(16);
+  const blobs = new SegmentReader(ServableBlobs.allocate('/nonexistent', 16));
   const root = request(Op.GETATTR, 1, Buffer.alloc(16));
-  assert.ok(answer(root, root.length, facts, undefined, servable, out) > OUT_HEADER);
+  assert.ok(answer(root, root.length, facts, undefined, blobs, out) > OUT_HEADER);
   assert.equal(out.readUInt32LE(OUT_HEADER), 0, 'attr_valid 0: the real root shows once ready');
   const lookup = request(Op.LOOKUP, 1, Buffer.from('dir\0'));
-  assert.equal(answer(lookup, lookup.length, facts, undefined, servable, out), Need.Tree);
+  assert.equal(answer(lookup, lookup.length, facts, undefined, blobs, out), Need.Tree);
   const tree = servedTree();
   const read = request(Op.READ, tree.index.lookup('dir/file.txt') + 1, Buffer.alloc(40));
   read.writeUInt32LE(4096, IN_HEADER + 16);
-  assert.equal(answer(read, read.length, facts, tree, servable, out), Need.Blob);
+  assert.equal(answer(read, read.length, facts, tree, blobs, out), Need.Blob);
 });
 
 function initRequest(minor: number, flags: number, flags2: number): Buffer {

@@ -4,7 +4,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
-import { adler32Of, ContentReader, looseObjectSize, objectHeader, readLooseObject } from '../../src/gitdir/looseObject';
+import type { ContentReader } from '../../src/cache/blobCache';
+import { adler32Of, looseObjectSize, objectHeader, readLooseObject } from '../../src/gitdir/looseObject';
 import { git, removeDir, tempDir } from '../support/repoFixtures';
 
 let dir: string;

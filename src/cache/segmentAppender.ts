@@ -1,0 +1,86 @@
+import { closeSync, openSync, writevSync } from 'node:fs';
+import { HEADER_BYTES, recordHeader, segmentPath } from './segmentLayout';
+import { ServableBlobs } from './servableBlobs';
+
+interface OpenSegment {
+  segment: number;
+  fd: number;
+  end: number;
+  /** Records reserved and not yet written. */
+  writing: number;
+  sealed: boolean;
+}
+
+/** Room for one record in a segment, written by whoever reserved it. */
+export interface Reservation {
+  segment: number;
+  fd: number;
+  /** Where the header goes; the content follows it. */
+  at: number;
+  /** Says the record is written (or abandoned): a sealed segment's file is closed after its last one. */
+  written(): void;
+}
+
+/**
+ * The segment files one thread appends to: it reserves room for each record at the end of its
+ * current segment, and starts a new one (sealed, handed to `onSealed`) once that one holds
+ * `targetBytes`. Segment numbers come from the counter every thread shares, and a file is created
+ * exclusively, so two writers (two threads, or a process and its successor) never share one.
+ */
+export class SegmentAppender {
+  private current: OpenSegment | undefined;
+
+  constructor(private readonly servable: ServableBlobs, private readonly targetBytes: number, private readonly onSealed: (segment: number) => void) {}
+
+  reserve(size: number): Reservation {
+    if (this.current && this.current.end >= this.targetBytes) this.seal();
+    const open = (this.current ??= this.create());
+    const at = open.end;
+    open.end += HEADER_BYTES + size;
+    open.writing++;
+    let done = false;
+    return {
+      segment: open.segment,
+      fd: open.fd,
+      at,
+      written: () => {
+        if (done) return;
+        done = true;
+        open.writing--;
+        if (open.sealed && open.writing === 0) closeSync(open.fd);
+      },
+    };
+  }
+
+  /** Appends a whole blob whose content is at hand, synchronously; where its content starts. */
+  appendSync(oid: string, content: Uint8Array): { segment: number; offset: number } {
+    const room = this.reserve(content.length);
+    try {
+      writevSync(room.fd, [recordHeader(content.length, oid), content], room.at);
+    } finally {
+      room.written();
+    }
+    return { segment: room.segment, offset: room.at + HEADER_BYTES };
+  }
+
+  /** Ends the current segment: nothing more is appended to it. */
+  seal(): void {
+    const open = this.current;
+    if (!open) return;
+    this.current = undefined;
+    open.sealed = true;
+    if (open.writing === 0) closeSync(open.fd);
+    this.onSealed(open.segment);
+  }
+
+  private create(): OpenSegment {
+    for (;;) {
+      const segment = this.servable.newSegment();
+      try {
+        return { segment, fd: openSync(segmentPath(this.servable.memory.dir, segment), 'wx'), end: 0, writing: 0, sealed: false };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+  }
+}
