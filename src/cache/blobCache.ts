@@ -5,7 +5,7 @@ import { CorruptObject, InvalidArgument, ObjectMissing } from '../errors/errors'
 import { Logger, silentLogger } from '../log/logger';
 import { blobHasher, isObjectId } from './objectHash';
 import { SegmentAppender } from './segmentAppender';
-import { HEADER_BYTES, recordHeader, scanSegment, segmentOfName, segmentPath, segmentsDirOf } from './segmentLayout';
+import { HEADER_BYTES, indexEntry, INDEX_SUFFIX, readSegmentIndex, recordHeader, scanSegment, SegmentRecord, segmentIndexPath, segmentOfName, segmentPath, segmentsDirOf, writeSegmentIndex } from './segmentLayout';
 import { SegmentReader } from './segmentReader';
 import { BlobLocation, ServableBlobs } from './servableBlobs';
 
@@ -47,7 +47,7 @@ export interface BlobCacheStats {
   bytesTaken: number;
 }
 
-/** The shared table of verified blobs has a slot per this many bytes of budget (a 10 GiB cache: 28 MiB of slots, touched as they fill). */
+/** The shared table of verified blobs has a slot per this many bytes of budget (a 10 GiB cache: 46 MiB of slots, touched as they fill). */
 const BYTES_PER_SERVABLE_SLOT = 16 * 1024;
 /** Blobs up to this size are gathered in memory and written in one call. */
 const SMALL_BLOB_BYTES = 1024 * 1024;
@@ -195,9 +195,11 @@ export class BlobCache {
         try {
           await writes;
           await writeAt(reserved.fd, [recordHeader(expected, oid)], reserved.at);
-        } finally {
+        } catch (err) {
           reserved.written();
+          throw err;
         }
+        reserved.written(oid);
         this.add(oid, { segment: reserved.segment, offset: reserved.at + HEADER_BYTES, size: expected }, HEADER_BYTES + expected);
       },
       abort: async () => {
@@ -213,13 +215,20 @@ export class BlobCache {
    */
   async putVerified(oid: string, content: Buffer): Promise<void> {
     if (this.blobs.has(oid)) return;
+    this.add(oid, await this.append(oid, content), HEADER_BYTES + content.length);
+  }
+
+  /** Appends a whole blob's record to this thread's segment; where its content is. */
+  private async append(oid: string, content: Buffer): Promise<BlobLocation> {
     const room = this.appender.reserve(content.length);
     try {
       await writeAt(room.fd, [recordHeader(content.length, oid), content], room.at);
-    } finally {
+    } catch (err) {
       room.written();
+      throw err;
     }
-    this.add(oid, { segment: room.segment, offset: room.at + HEADER_BYTES, size: content.length }, HEADER_BYTES + content.length);
+    room.written(oid);
+    return { segment: room.segment, offset: room.at + HEADER_BYTES, size: content.length };
   }
 
   /**
@@ -228,6 +237,11 @@ export class BlobCache {
    */
   adopt(oid: string, at: BlobLocation): void {
     this.add(oid, at, HEADER_BYTES + at.size);
+  }
+
+  /** Seals this thread's segment (its index written once its writes are done): what a graceful stop leaves needs no scan. */
+  close(): void {
+    this.appender.seal();
   }
 
   /** Another thread's segment that it appends nothing more to. */
@@ -340,7 +354,9 @@ export class BlobCache {
     }
     this.segments.delete(number);
     this.bytes -= segment.bytes;
-    await unlink(segmentPath(this.dir, number)).catch(() => undefined);
+    const path = segmentPath(this.dir, number);
+    await unlink(path).catch(() => undefined);
+    await unlink(segmentIndexPath(path)).catch(() => undefined);
     this.servable.segmentsRemoved();
   }
 
@@ -348,17 +364,12 @@ export class BlobCache {
   private async keep(oid: string, blob: CachedBlob): Promise<void> {
     const content = await this.readWhole(oid);
     blob.used = false; // its second chance is this copy
-    const room = this.appender.reserve(blob.size);
-    try {
-      await writeAt(room.fd, [recordHeader(blob.size, oid), content], room.at);
-    } finally {
-      room.written();
-    }
+    const copy = await this.append(oid, content);
     if (this.blobs.get(oid) !== blob) return; // forgotten meanwhile: the copy is dead bytes
     this.segments.get(blob.segment)?.blobs.delete(oid);
-    blob.segment = room.segment;
-    blob.offset = room.at + HEADER_BYTES;
-    this.counted(room.segment, HEADER_BYTES + blob.size).blobs.add(oid);
+    blob.segment = copy.segment;
+    blob.offset = copy.offset;
+    this.counted(copy.segment, HEADER_BYTES + blob.size).blobs.add(oid);
     this.servable.add(oid, blob);
   }
 
@@ -367,14 +378,19 @@ export class BlobCache {
     const segmentsDir = segmentsDirOf(this.dir);
     await mkdir(segmentsDir, { recursive: true });
     await this.dropFilePerBlobLayout();
-    const numbers = readdirSync(segmentsDir).map(segmentOfName).filter((n): n is number => n !== undefined).sort((a, b) => a - b);
+    const names = new Set(readdirSync(segmentsDir));
+    const numbers = [...names].map(segmentOfName).filter((n): n is number => n !== undefined).sort((a, b) => a - b);
+    for (const name of names) {
+      // An index whose segment is gone: its removal was cut short.
+      if (name.endsWith(INDEX_SUFFIX) && !names.has(name.slice(0, -INDEX_SUFFIX.length))) await unlink(join(segmentsDir, name)).catch(() => undefined);
+    }
     for (const number of numbers) {
       const path = segmentPath(this.dir, number);
       const fileBytes = statSync(path).size;
       const segment: Segment = { bytes: fileBytes, sealed: true, blobs: new Set() };
       this.segments.set(number, segment);
       this.bytes += fileBytes;
-      for (const record of scanSegment(path, fileBytes).records) {
+      for (const record of readSegmentIndex(path, fileBytes) ?? indexedScan(path, fileBytes)) {
         if (!record.oid || !isObjectId(record.oid)) continue;
         const older = this.blobs.get(record.oid);
         if (older) this.segments.get(older.segment)!.blobs.delete(record.oid); // the later copy stays
@@ -394,6 +410,13 @@ export class BlobCache {
     this.log.info({ dir: old }, 'removing the blob cache of an earlier version (a file per blob); blobs are fetched again as they are read');
     rm(old, { recursive: true, force: true }).catch((err: Error) => this.log.warn({ dir: old, err }, 'could not remove the blob cache of an earlier version'));
   }
+}
+
+/** The records of a segment its writer never sealed, found by a scan; indexed for the next start. */
+function indexedScan(path: string, fileBytes: number): SegmentRecord[] {
+  const { records } = scanSegment(path, fileBytes);
+  writeSegmentIndex(path, records.flatMap((r) => (r.oid ? [indexEntry(r.offset - HEADER_BYTES, r.size, r.oid)] : [])));
+  return records;
 }
 
 /** Writes buffers at a position, through libuv's thread pool (fs/promises' FileHandle costs more per call). */

@@ -1,5 +1,5 @@
 import { closeSync, openSync, writevSync } from 'node:fs';
-import { HEADER_BYTES, recordHeader, segmentPath } from './segmentLayout';
+import { HEADER_BYTES, indexEntry, recordHeader, segmentPath, writeSegmentIndex } from './segmentLayout';
 import { ServableBlobs } from './servableBlobs';
 
 interface OpenSegment {
@@ -9,6 +9,8 @@ interface OpenSegment {
   /** Records reserved and not yet written. */
   writing: number;
   sealed: boolean;
+  /** The index entries of its blob records, written beside it once it is sealed and its writes are done. */
+  index: Buffer[];
 }
 
 /** Room for one record in a segment, written by whoever reserved it. */
@@ -17,8 +19,11 @@ export interface Reservation {
   fd: number;
   /** Where the header goes; the content follows it. */
   at: number;
-  /** Says the record is written (or abandoned): a sealed segment's file is closed after its last one. */
-  written(): void;
+  /**
+   * Says the record is written, with the id its header carries (none for a placeholder, or a write
+   * abandoned): a sealed segment's file is closed, and its index written, after its last one.
+   */
+  written(oid?: string): void;
 }
 
 /**
@@ -43,11 +48,12 @@ export class SegmentAppender {
       segment: open.segment,
       fd: open.fd,
       at,
-      written: () => {
+      written: (oid) => {
         if (done) return;
         done = true;
+        if (oid) open.index.push(indexEntry(at, size, oid));
         open.writing--;
-        if (open.sealed && open.writing === 0) closeSync(open.fd);
+        if (open.sealed && open.writing === 0) this.finish(open);
       },
     };
   }
@@ -57,9 +63,11 @@ export class SegmentAppender {
     const room = this.reserve(content.length);
     try {
       writevSync(room.fd, [recordHeader(content.length, oid), content], room.at);
-    } finally {
+    } catch (err) {
       room.written();
+      throw err;
     }
+    room.written(oid);
     return { segment: room.segment, offset: room.at + HEADER_BYTES };
   }
 
@@ -69,15 +77,20 @@ export class SegmentAppender {
     if (!open) return;
     this.current = undefined;
     open.sealed = true;
-    if (open.writing === 0) closeSync(open.fd);
+    if (open.writing === 0) this.finish(open);
     this.onSealed(open.segment);
+  }
+
+  private finish(open: OpenSegment): void {
+    closeSync(open.fd);
+    writeSegmentIndex(segmentPath(this.servable.memory.dir, open.segment), open.index);
   }
 
   private create(): OpenSegment {
     for (;;) {
       const segment = this.servable.newSegment();
       try {
-        return { segment, fd: openSync(segmentPath(this.servable.memory.dir, segment), 'wx'), end: 0, writing: 0, sealed: false };
+        return { segment, fd: openSync(segmentPath(this.servable.memory.dir, segment), 'wx'), end: 0, writing: 0, sealed: false, index: [] };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -11,6 +11,11 @@ import { join } from 'node:path';
  *
  * A placeholder holds the room of a blob still streaming in (or one that failed verification);
  * its header is overwritten with the id once the content hashed to it.
+ *
+ * A sealed segment has an index beside it (`<segment>.idx`): for each blob record, its header's
+ * position (u64) and the header. A restart reads the indexes, not the segments; a segment without
+ * one (its writer ended without sealing it) is scanned instead. Neither is trusted further than
+ * the index itself: every blob is hashed on its first use.
  */
 export const HEADER_BYTES = 48;
 const MAGIC = 0x62667467;
@@ -22,6 +27,12 @@ export function segmentsDirOf(cacheDir: string): string {
 
 export function segmentPath(cacheDir: string, segment: number): string {
   return join(segmentsDirOf(cacheDir), segmentName(segment));
+}
+
+export const INDEX_SUFFIX = '.idx';
+
+export function segmentIndexPath(segmentFile: string): string {
+  return segmentFile + INDEX_SUFFIX;
 }
 
 export function segmentName(segment: number): string {
@@ -43,12 +54,63 @@ export function recordHeader(size: number, oid?: string): Buffer {
   return header;
 }
 
+const INDEX_ENTRY_BYTES = 8 + HEADER_BYTES;
+
+/** A sealed segment's index entry for the blob record whose header is at `at`. */
+export function indexEntry(at: number, size: number, oid: string): Buffer {
+  const entry = Buffer.allocUnsafe(INDEX_ENTRY_BYTES);
+  entry.writeUInt32LE(at % 2 ** 32, 0);
+  entry.writeUInt32LE(Math.floor(at / 2 ** 32), 4);
+  recordHeader(size, oid).copy(entry, 8);
+  return entry;
+}
+
+/** Writes a sealed segment's index; should that fail, the next start scans the segment instead. */
+export function writeSegmentIndex(segmentFile: string, entries: Buffer[]): void {
+  try {
+    writeFileSync(segmentIndexPath(segmentFile), Buffer.concat(entries));
+  } catch {
+    // Scanned at the next start.
+  }
+}
+
 export interface SegmentRecord {
   /** Undefined for a placeholder. */
   oid: string | undefined;
   /** Where the content starts in the segment. */
   offset: number;
   size: number;
+}
+
+/**
+ * The blob records a sealed segment's index lists, or undefined when it has none or one that is not
+ * whole (the segment is then scanned).
+ */
+export function readSegmentIndex(segmentFile: string, fileBytes: number): SegmentRecord[] | undefined {
+  let index: Buffer;
+  try {
+    index = readFileSync(segmentIndexPath(segmentFile));
+  } catch {
+    return undefined;
+  }
+  if (index.length % INDEX_ENTRY_BYTES !== 0) return undefined;
+  const records: SegmentRecord[] = [];
+  for (let at = 0; at < index.length; at += INDEX_ENTRY_BYTES) {
+    const header = parseHeader(index, at + 8);
+    const offset = index.readUInt32LE(at + 4) * 2 ** 32 + index.readUInt32LE(at) + HEADER_BYTES;
+    if (!header?.oid || offset + header.size > fileBytes) return undefined;
+    records.push({ oid: header.oid, offset, size: header.size });
+  }
+  return records;
+}
+
+/** A record header at `h`: its id (undefined for a placeholder) and size; undefined if it is none. */
+function parseHeader(buffer: Buffer, h: number): { oid: string | undefined; size: number } | undefined {
+  if (buffer.readUInt32LE(h) !== MAGIC) return undefined;
+  const idLength = buffer[h + 4];
+  if (idLength !== 0 && idLength !== 20 && idLength !== 32) return undefined;
+  const size = buffer.readUInt32LE(h + 12) * 2 ** 32 + buffer.readUInt32LE(h + 8);
+  return { oid: idLength ? buffer.toString('hex', h + ID_AT, h + ID_AT + idLength) : undefined, size };
 }
 
 /** Headers are read in windows this large, so a segment of small blobs costs few reads. */
@@ -72,14 +134,11 @@ export function scanSegment(path: string, fileBytes: number): { records: Segment
         windowBytes = readSync(fd, window, 0, SCAN_WINDOW, at);
         if (windowBytes < HEADER_BYTES) break;
       }
-      const h = at - windowAt;
-      if (window.readUInt32LE(h) !== MAGIC) break;
-      const idLength = window[h + 4];
-      const size = window.readUInt32LE(h + 12) * 2 ** 32 + window.readUInt32LE(h + 8);
+      const header = parseHeader(window, at - windowAt);
       const offset = at + HEADER_BYTES;
-      if (offset + size > fileBytes || (idLength !== 0 && idLength !== 20 && idLength !== 32)) break;
-      records.push({ oid: idLength ? window.toString('hex', h + ID_AT, h + ID_AT + idLength) : undefined, offset, size });
-      at = offset + size;
+      if (!header || offset + header.size > fileBytes) break;
+      records.push({ oid: header.oid, offset, size: header.size });
+      at = offset + header.size;
     }
   } finally {
     closeSync(fd);

@@ -1,4 +1,5 @@
 import type { ContentReader } from '../cache/blobCache';
+
 /**
  * A git loose object (`objects/xx/yyyy…`: zlib of "<type> <size>\0" and the content) whose file
  * size follows from the content's size alone, so a blob can be listed and stat'ed before its

@@ -74,6 +74,7 @@ export class NodeMachinery {
       await this.commits.close({ handOver: options.keepPublications, drainMs: this.config.filesystem.readWaitMs });
       this.hydrator.close();
       await this.unpacker.close();
+      this.cache.close();
       await this.threads.close();
       this.stores.close();
       await this.keyring.clear();

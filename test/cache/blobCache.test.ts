@@ -5,7 +5,7 @@ import { mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/pro
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { BlobCache } from '../../src/cache/blobCache';
-import { scanSegment, segmentName, segmentOfName, segmentsDirOf } from '../../src/cache/segmentLayout';
+import { HEADER_BYTES, scanSegment, segmentName, segmentOfName, segmentsDirOf } from '../../src/cache/segmentLayout';
 import { removeDir, tempDir } from '../support/repoFixtures';
 
 const blobId = (content: Buffer, algorithm: 'sha1' | 'sha256' = 'sha1') =>
@@ -27,19 +27,29 @@ function readAll(cache: BlobCache, oid: string): Promise<string | undefined> {
   });
 }
 
-/** Overwrites a cached copy's bytes from `at` within it, as a failing disk would. */
+/** Overwrites a file's bytes at `position`, as a failing disk would. */
+function overwrite(path: string, position: number, bytes: string): void {
+  const fd = openSync(path, 'r+');
+  writeSync(fd, bytes, position);
+  closeSync(fd);
+}
+
+/** Overwrites a cached copy's bytes from `at` within it. */
 function damage(cache: BlobCache, oid: string, at: number, bytes: string): void {
   const { path, offset } = cache.locationOf(oid)!;
-  const fd = openSync(path, 'r+');
-  writeSync(fd, bytes, offset + at);
-  closeSync(fd);
+  overwrite(path, offset + at, bytes);
+}
+
+/** The names of a cache's segment files, in order. */
+async function segmentFiles(cacheDir: string): Promise<string[]> {
+  return (await readdir(segmentsDirOf(cacheDir))).filter((name) => segmentOfName(name) !== undefined).sort();
 }
 
 /** Every record's id in a cache's segment files, placeholders as undefined. */
 async function recordedIds(cacheDir: string): Promise<Array<string | undefined>> {
   const dir = segmentsDirOf(cacheDir);
   const ids: Array<string | undefined> = [];
-  for (const name of (await readdir(dir)).sort()) ids.push(...scanSegment(join(dir, name), (await stat(join(dir, name))).size).records.map((r) => r.oid));
+  for (const name of await segmentFiles(cacheDir)) ids.push(...scanSegment(join(dir, name), (await stat(join(dir, name))).size).records.map((r) => r.oid));
   return ids;
 }
 
@@ -87,7 +97,8 @@ test('the budget removes the oldest segments, appending again first the blobs re
   assert.equal(await readAll(cache, a), 'a'.repeat(1000));
   assert.equal(cache.stats().evictions, 1);
   assert.ok(cache.stats().bytes <= 2500);
-  assert.equal((await readdir(segmentsDirOf(join(dir, 'c')))).length, 2, 'the removed segments files are gone');
+  assert.equal((await segmentFiles(join(dir, 'c'))).length, 2, 'the removed segments files are gone');
+  assert.deepEqual((await readdir(segmentsDirOf(join(dir, 'c')))).filter((name) => name.endsWith('.idx')).length, 1, 'with their indexes (the current segment has none yet)');
 });
 
 test('a restart indexes the cache without hashing, hashes a blob on its first use, and removes the oldest segment first', async () => {
@@ -135,11 +146,24 @@ test('a segment cut short by a crash keeps the records before the cut, and the n
   // A predecessor still running made the next segment after this process looked: it is left alone.
   const predecessors = join(segmentsDirOf(path), segmentName(segmentOfName(basename(segment))! + 1));
   await writeFile(predecessors, 'theirs');
+  assert.ok(existsSync(`${segment}.idx`), 'the scanned segment is indexed for the next start');
   const again = await put(second, Buffer.from('cut short'));
   assert.equal(await readAll(second, again), 'cut short');
   assert.notEqual(second.locationOf(again)!.path, segment);
   assert.notEqual(second.locationOf(again)!.path, predecessors);
   assert.equal(await readFile(predecessors, 'utf8'), 'theirs');
+});
+
+test('a graceful stop seals its segment with an index, which a restart reads instead of the segment', async () => {
+  const path = join(dir, 'g');
+  const first = await BlobCache.open(path, 64 << 20);
+  const oid = await put(first, Buffer.from('indexed'));
+  first.close();
+  const { path: segment, offset } = first.locationOf(oid)!;
+  assert.ok(existsSync(`${segment}.idx`));
+  overwrite(segment, offset - HEADER_BYTES, 'XXXX'); // a scan would stop at this header
+  const second = await BlobCache.open(path, 64 << 20);
+  assert.equal(await readAll(second, oid), 'indexed');
 });
 
 test('the file-per-blob cache of an earlier version is removed, not read', async () => {

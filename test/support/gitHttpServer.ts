@@ -171,6 +171,8 @@ export class GitHttpServer {
       HTTP_GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
     };
     const cgi = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
+    // A request it answers without reading its body (info/refs) may find the backend gone: not an error.
+    cgi.stdin.on('error', () => undefined);
     let headerDone = false;
     let pending = Buffer.alloc(0);
     if (this.options.hideObjectInfo && url.pathname.endsWith('/info/refs')) {
@@ -212,7 +214,6 @@ export class GitHttpServer {
     cgi.on('close', () => res.end());
     cgi.on('error', () => res.destroy());
     res.on('close', () => cgi.kill('SIGKILL'));
-    cgi.stdin.on('error', () => undefined);
     cgi.stdin.end(input);
   }
 }
