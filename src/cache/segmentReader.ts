@@ -2,6 +2,9 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { segmentPath } from './segmentLayout';
 import { BlobLocation, ServableBlobs } from './servableBlobs';
 
+/** Segment files a thread keeps open at most (a 10 GiB cache has 160). */
+const MAX_OPEN_SEGMENTS = 256;
+
 /**
  * One thread's reads of cached blobs: segment files stay open between reads (a read of a cached
  * blob is one pread), and are all closed once any segment was removed, so a removed segment's
@@ -43,6 +46,11 @@ export class SegmentReader {
       fd = openSync(segmentPath(this.servable.memory.dir, segment), 'r');
     } catch {
       return undefined;
+    }
+    if (this.files.size >= MAX_OPEN_SEGMENTS) {
+      const [oldest, oldestFd] = this.files.entries().next().value as [number, number];
+      closeSync(oldestFd);
+      this.files.delete(oldest);
     }
     this.files.set(segment, fd);
     return fd;
