@@ -52,9 +52,17 @@ export function refuseForeignMounts(path: string, mounts: MountEntry[], ours: (m
   if (foreign) throw new GitfsError('internal', `${path} already has a ${foreign.fsType} file system mounted that is not a gitfs-csi volume`);
 }
 
-/** Detaches whatever is mounted at `path`, even a dead FUSE mount. */
+/**
+ * Detaches whatever is mounted at `path`, even a dead FUSE mount. Someone else (a third Ctrl-C, a
+ * concurrent cleanup) may detach a mount between our look and our call: only a mount still there
+ * when we look again is a failure.
+ */
 export async function detachAll(path: string): Promise<void> {
+  let failure: unknown;
   for (let i = 0; i < 8 && (await mountsAt(path)).length > 0; i++) {
-    await systemCommand('umount', ['-l', resolve(path)]).catch(() => systemCommand('fusermount3', ['-uz', resolve(path)]));
+    failure = await systemCommand('umount', ['-l', resolve(path)])
+      .catch(() => systemCommand('fusermount3', ['-uz', resolve(path)]))
+      .then(() => undefined, (err: unknown) => err);
   }
+  if (failure !== undefined && (await mountsAt(path)).length > 0) throw failure;
 }
