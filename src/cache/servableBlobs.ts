@@ -75,7 +75,7 @@ export class ServableBlobs {
       }
     }
     if (free < 0) return;
-    // Past its load, the set only reuses what removals left: evictions keep making room.
+    // Past its load, the table only reuses what removals left: evictions keep making room.
     const fresh = Atomics.load(this.memory.states, free) === EMPTY;
     if (fresh && this.used >= this.memory.states.length * MAX_LOAD) return;
     if (fresh) this.used++;
@@ -93,7 +93,7 @@ export class ServableBlobs {
     Atomics.store(states, slot, PRESENT);
   }
 
-  /** Removes a blob before its file goes (the writer only). */
+  /** Removes a blob before its segment goes (the writer only). */
   remove(oid: string): void {
     const slot = this.find(keyOf(oid));
     if (slot >= 0) Atomics.store(this.memory.states, slot, REMOVED);

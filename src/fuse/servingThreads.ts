@@ -46,7 +46,7 @@ const REMOVE_MS = 5_000;
  * The node's FUSE serving threads: one pool for every mount. Each thread waits on all the
  * node's /dev/fuse connections at once (its own epoll set; each request wakes one thread) and
  * answers lookups, attributes, listings and reads of cached blobs by itself, from the tree index
- * and the cache's verified set in shared memory. What needs waiting (the readiness gate, sizes,
+ * and the cache's table of verified blobs in shared memory. What needs waiting (the readiness gate, sizes,
  * a blob to fetch) comes to the main thread, which answers it later by its unique id; a serving
  * thread never waits for the main thread.
  */
