@@ -9,7 +9,7 @@ let harness: NodeHarness;
 let checkout: string;
 
 before(async () => {
-  // A 1 MiB budget: its shared set of servable blobs holds about 700, fewer than the tree's 1,500 files.
+  // A 1 MiB budget: its shared table of verified blobs holds about 700, fewer than the tree's 1,500 files.
   harness = await NodeHarness.start({ config: { cacheMaxBytes: MiB } });
   const commit = await commitTree(harness.repoDir('many.git'), generatedTree(1500));
   checkout = await tempDir('small-cache');
