@@ -22,7 +22,7 @@ interface CachedBlob extends BlobLocation {
 interface Segment {
   /** Bytes of the file, live records or not. */
   bytes: number;
-  /** Nothing more is appended: it may be removed. */
+  /** Nothing more is written to it (its writer said so): it may be removed. */
   sealed: boolean;
   /** The blobs whose content the index finds here. */
   blobs: Set<string>;
@@ -244,7 +244,7 @@ export class BlobCache {
     this.appender.seal();
   }
 
-  /** Another thread's segment that it appends nothing more to. */
+  /** A segment its writer (this thread's appender, or another thread's) writes nothing more to. */
   sealed(segment: number): void {
     this.counted(segment, 0).sealed = true;
     if (this.bytes > this.maxBytes) void this.evict();

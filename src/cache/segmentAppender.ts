@@ -28,8 +28,9 @@ export interface Reservation {
 
 /**
  * The segment files one thread appends to: it reserves room for each record at the end of its
- * current segment, and starts a new one (sealed, handed to `onSealed`) once that one holds
- * `targetBytes`. Segment numbers come from the counter every thread shares, and a file is created
+ * current segment, and starts a new one once that one holds `targetBytes`. The old one is sealed:
+ * once its last write is done, its file is closed, its index written and `onSealed` told (from then
+ * on eviction may remove it). Segment numbers come from the counter every thread shares, and a file is created
  * exclusively, so two writers (two threads, or a process and its successor) never share one.
  */
 export class SegmentAppender {
@@ -78,12 +79,12 @@ export class SegmentAppender {
     this.current = undefined;
     open.sealed = true;
     if (open.writing === 0) this.finish(open);
-    this.onSealed(open.segment);
   }
 
   private finish(open: OpenSegment): void {
     closeSync(open.fd);
     writeSegmentIndex(segmentPath(this.servable.memory.dir, open.segment), open.index);
+    this.onSealed(open.segment);
   }
 
   private create(): OpenSegment {

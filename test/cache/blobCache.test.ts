@@ -101,6 +101,23 @@ test('the budget removes the oldest segments, appending again first the blobs re
   assert.deepEqual((await readdir(segmentsDirOf(join(dir, 'c')))).filter((name) => name.endsWith('.idx')).length, 1, 'with their indexes (the current segment has none yet)');
 });
 
+test('a segment still being written to is never removed, however far the budget is exceeded meanwhile', async () => {
+  const cache = await BlobCache.open(join(dir, 'i'), 4 << 20);
+  const large = Buffer.alloc(1536 * 1024, 'streamed while others come and go ');
+  const oid = blobId(large);
+  const writer = cache.writer(oid);
+  writer.start(large.length);
+  await writer.data(large.subarray(0, 768 * 1024));
+  // Its segment is sealed by the next blob and then is the oldest; 6 MB more go past the budget.
+  for (let i = 0; i < 60; i++) await put(cache, Buffer.alloc(100 * 1000, `small ${i} `));
+  assert.ok(cache.stats().evictions > 0);
+  await writer.data(large.subarray(768 * 1024));
+  await writer.finish();
+  assert.equal(await readAll(cache, oid), large.toString('utf8'));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(cache.stats().bytes <= 4 << 20);
+});
+
 test('a restart indexes the cache without hashing, hashes a blob on its first use, and removes the oldest segment first', async () => {
   const path = join(dir, 'd');
   const earliest = await BlobCache.open(path, 64 << 20);
