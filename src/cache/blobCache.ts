@@ -40,7 +40,10 @@ export interface BlobCacheStats {
   blobs: number;
   bytes: number;
   maxBytes: number;
+  segments: number;
   evictions: number;
+  /** Bytes of recently read blobs appended again when their segment was removed. */
+  keptBytes: number;
   corruptDiscarded: number;
   /** Blobs and bytes brought into the cache by this process (fetched, or taken from a store). */
   blobsTaken: number;
@@ -72,6 +75,7 @@ export class BlobCache {
   private verifying = new Map<string, Promise<boolean>>();
   private bytes = 0;
   private evictions = 0;
+  private keptBytes = 0;
   private corruptDiscarded = 0;
   private blobsTaken = 0;
   private bytesTaken = 0;
@@ -98,7 +102,7 @@ export class BlobCache {
   }
 
   stats(): BlobCacheStats {
-    return { blobs: this.blobs.size, bytes: this.bytes, maxBytes: this.maxBytes, evictions: this.evictions, corruptDiscarded: this.corruptDiscarded, blobsTaken: this.blobsTaken, bytesTaken: this.bytesTaken };
+    return { blobs: this.blobs.size, bytes: this.bytes, maxBytes: this.maxBytes, segments: this.segments.size, evictions: this.evictions, keptBytes: this.keptBytes, corruptDiscarded: this.corruptDiscarded, blobsTaken: this.blobsTaken, bytesTaken: this.bytesTaken };
   }
 
   has(oid: string): boolean {
@@ -365,6 +369,7 @@ export class BlobCache {
     const content = await this.readWhole(oid);
     blob.used = false; // its second chance is this copy
     const copy = await this.append(oid, content);
+    this.keptBytes += blob.size;
     if (this.blobs.get(oid) !== blob) return; // forgotten meanwhile: the copy is dead bytes
     this.segments.get(blob.segment)?.blobs.delete(oid);
     blob.segment = copy.segment;

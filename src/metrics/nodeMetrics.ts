@@ -8,7 +8,7 @@ const PRIORITIES = ['read', 'manifest', 'source', 'binary', 'background'];
 /** What the node's metrics read when scraped, each from the component that keeps it. */
 export interface MetricSources {
   hydration(): { queuedByPriority: number[]; inFlight: number; fetchBatches: number; blobsHydrated: number; bytesHydrated: number; failures: number };
-  cache(): { blobs: number; bytes: number; maxBytes: number; evictions: number; corruptDiscarded: number };
+  cache(): { blobs: number; bytes: number; maxBytes: number; segments: number; evictions: number; keptBytes: number; corruptDiscarded: number };
   fuse: {
     operations(): Array<{ op: string; count: number; sumSeconds: number; buckets: number[] }>;
     errors(): Array<{ op: string; errno: string; count: number }>;
@@ -94,10 +94,12 @@ export class NodeMetrics {
         sources.hydration().queuedByPriority.forEach((queued, priority) => this.set({ priority: PRIORITIES[priority] }, queued));
       },
     });
-    gauge('gitfs_cache_bytes', 'Bytes of blobs in the cache', () => sources.cache().bytes);
+    gauge('gitfs_cache_bytes', 'Bytes of the cache\'s segment files (records of blobs dropped or moved count until their segment goes)', () => sources.cache().bytes);
     gauge('gitfs_cache_budget_bytes', 'The cache budget (--cache-max-bytes)', () => sources.cache().maxBytes);
     gauge('gitfs_cache_blobs', 'Blobs in the cache', () => sources.cache().blobs);
+    gauge('gitfs_cache_segments', 'Segment files in the cache', () => sources.cache().segments);
     counter('gitfs_cache_evictions_total', 'Blobs evicted to keep the cache within its budget', () => sources.cache().evictions);
+    counter('gitfs_cache_kept_bytes_total', 'Bytes of recently read blobs written again when their segment was removed (eviction\'s second chance)', () => sources.cache().keptBytes);
     counter('gitfs_cache_verification_failures_total', 'Cached blobs whose content did not match their id, discarded to be fetched again', () => sources.cache().corruptDiscarded);
     counter('gitfs_cache_hits_total', 'File reads answered from the cache', () => sources.fuse.reads().hits);
     counter('gitfs_cache_misses_total', 'File reads that waited for their blob', () => sources.fuse.reads().misses);

@@ -96,6 +96,7 @@ test('the budget removes the oldest segments, appending again first the blobs re
   assert.equal(cache.has(c), true);
   assert.equal(await readAll(cache, a), 'a'.repeat(1000));
   assert.equal(cache.stats().evictions, 1);
+  assert.equal(cache.stats().keptBytes, 1000, 'a was written again');
   assert.ok(cache.stats().bytes <= 2500);
   assert.equal((await segmentFiles(join(dir, 'c'))).length, 2, 'the removed segments files are gone');
   assert.deepEqual((await readdir(segmentsDirOf(join(dir, 'c')))).filter((name) => name.endsWith('.idx')).length, 1, 'with their indexes (the current segment has none yet)');

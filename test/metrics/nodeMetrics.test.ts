@@ -101,6 +101,8 @@ describe('Prometheus metrics of a node plugin', () => {
     assert.ok(value(all, 'gitfs_cache_misses_total{}') >= 1);
     assert.ok(value(all, 'gitfs_cache_hits_total{}') >= files.length / 2);
     assert.ok(value(all, 'gitfs_cache_blobs{}') >= files.length - 1);
+    assert.ok(value(all, 'gitfs_cache_segments{}') >= 1);
+    assert.equal(value(all, 'gitfs_cache_kept_bytes_total{}'), 0, 'nothing evicted under a budget this large');
     assert.ok(value(all, `gitfs_remote_received_bytes_total{host="${new URL(server.url('app.git')).host}"}`) > 0);
     assert.equal(value(all, 'gitfs_hydration_queue_depth{priority="read"}'), 0);
     // Every series the chart's Grafana dashboard plots is one the plugin exports.
