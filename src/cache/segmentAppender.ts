@@ -29,9 +29,10 @@ export interface Reservation {
 /**
  * The segment files one thread appends to: it reserves room for each record at the end of its
  * current segment, and starts a new one once that one holds `targetBytes`. The old one is sealed:
- * once its last write is done, its file is closed, its index written and `onSealed` told (from then
- * on eviction may remove it). Segment numbers come from the counter every thread shares, and a file is created
- * exclusively, so two writers (two threads, or a process and its successor) never share one.
+ * once its last write is done, its file is closed, its index written and `onSealed` told (from
+ * then on eviction may remove it). Segment numbers come from the counter every thread shares, and
+ * a file is created exclusively, so two writers (two threads, or a process and its successor)
+ * never share one.
  */
 export class SegmentAppender {
   private current: OpenSegment | undefined;

@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SegmentAppender } from '../cache/segmentAppender';
 import { SegmentReader } from '../cache/segmentReader';
-import { BlobLocation, ServableBlobs, ServableBlobsMemory } from '../cache/servableBlobs';
+import { BlobLocation, ServableBlobs } from '../cache/servableBlobs';
 import { GitfsError, ObjectMissing } from '../errors/errors';
 import { PackParser } from '../git/packParser';
 import type { FromUnpacker, ToUnpacker, UnpackerData } from './unpackThread';
@@ -19,7 +19,7 @@ interface Job {
 
 const port = parentPort!;
 const { servable: servableMemory, segmentBytes } = workerData as UnpackerData;
-const servable = new ServableBlobs(servableMemory as ServableBlobsMemory);
+const servable = new ServableBlobs(servableMemory);
 const appender = new SegmentAppender(servable, segmentBytes, sealed);
 const reader = new SegmentReader(servable);
 const jobs = new Map<number, Job>();
@@ -68,9 +68,11 @@ function startJob(start: Extract<ToUnpacker, { start: unknown }>['start']): Job 
       // Every blob delivered is already in a segment: appended synchronously below.
       loadBlob: async (oid) => {
         const at = job.written.get(oid);
-        const content = Buffer.allocUnsafe(at?.size ?? 0);
-        if (!at || reader.readAt(at, 0, at.size, content, 0) !== at.size) throw new ObjectMissing(oid, `delta base ${oid} is no longer in the cache`);
-        return content;
+        if (at) {
+          const content = Buffer.allocUnsafe(at.size);
+          if (reader.readAt(at, 0, at.size, content, 0) === at.size) return content;
+        }
+        throw new ObjectMissing(oid, `delta base ${oid} is no longer in the cache`);
       },
       onObject: (object) => {
         if (object.kind !== 'blob') return;
