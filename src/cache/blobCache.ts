@@ -65,7 +65,8 @@ const SEGMENT_BYTES = 64 * 1024 * 1024;
  * start-up), so a corrupted copy is detected, dropped and refetched — never served.
  *
  * A byte budget is kept by removing the oldest sealed segment: the blobs in it that were read
- * since eviction last looked are appended again first (a second chance, as a clock would give).
+ * since eviction last looked are appended again first (a second chance, as a clock would give),
+ * counting only reads after the segment was sealed.
  * Cached blobs are read synchronously: the cache is never under a mount we serve, and a few
  * microseconds on the main thread beat a trip through libuv's thread pool per read.
  */
@@ -248,9 +249,19 @@ export class BlobCache {
     this.appender.seal();
   }
 
-  /** A segment its writer (this thread's appender, or another thread's) writes nothing more to. */
-  sealed(segment: number): void {
-    this.counted(segment, 0).sealed = true;
+  /**
+   * A segment its writer (this thread's appender, or another thread's) writes nothing more to. Reads
+   * of its blobs until now are forgotten: a blob read while its segment was still being written
+   * was read by whatever fetched it (a scan, a prefetch), and only a read after earns it a second
+   * chance, so a scan larger than the cache is not written twice.
+   */
+  sealed(number: number): void {
+    const segment = this.counted(number, 0);
+    segment.sealed = true;
+    for (const oid of segment.blobs) {
+      this.servable.takeTouched(oid);
+      this.blobs.get(oid)!.used = false;
+    }
     if (this.bytes > this.maxBytes) void this.evict();
   }
 

@@ -102,6 +102,19 @@ test('the budget removes the oldest segments, appending again first the blobs re
   assert.deepEqual((await readdir(segmentsDirOf(join(dir, 'c')))).filter((name) => name.endsWith('.idx')).length, 1, 'with their indexes (the current segment has none yet)');
 });
 
+test('a blob read only while its segment was still being written gets no second chance: a scan is not written twice', async () => {
+  const cache = await BlobCache.open(join(dir, 'j'), 2500);
+  const a = await put(cache, Buffer.alloc(1000, 'a'));
+  assert.equal((await readAll(cache, a))?.length, 1000); // read as it arrived, its segment still open
+  const b = await put(cache, Buffer.alloc(1000, 'b')); // seals a's segment
+  const c = await put(cache, Buffer.alloc(1000, 'c')); // over budget: a's segment goes, a with it
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(cache.has(a), false);
+  assert.equal(cache.has(b), true);
+  assert.equal(cache.has(c), true);
+  assert.equal(cache.stats().keptBytes, 0);
+});
+
 test('a segment still being written to is never removed, however far the budget is exceeded meanwhile', async () => {
   const cache = await BlobCache.open(join(dir, 'i'), 4 << 20);
   const large = Buffer.alloc(1536 * 1024, 'streamed while others come and go ');
