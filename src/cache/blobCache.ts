@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CorruptObject, InvalidArgument, ObjectMissing } from '../errors/errors';
 import { Logger, silentLogger } from '../log/logger';
 import { blobHasher, isObjectId } from './objectHash';
-import { SegmentAppender } from './segmentAppender';
+import { Reservation, SegmentAppender } from './segmentAppender';
 import { HEADER_BYTES, indexEntry, INDEX_SUFFIX, readSegmentIndex, recordHeader, scanSegment, SegmentRecord, segmentIndexPath, segmentOfName, segmentPath, segmentsDirOf, writeSegmentIndex } from './segmentLayout';
 import { SegmentReader } from './segmentReader';
 import { BlobLocation, ServableBlobs } from './servableBlobs';
@@ -155,7 +155,7 @@ export class BlobCache {
 
   writer(oid: string): BlobWriter {
     if (!isObjectId(oid)) throw new InvalidArgument('oid', `"${oid.slice(0, 80)}" is not a git object id`);
-    let room: ReturnType<SegmentAppender['reserve']> | undefined; // large blobs stream to their record
+    let room: Reservation | undefined; // large blobs stream to their record
     let writes: Promise<void> = Promise.resolve();
     let chunks: Buffer[] | undefined; // small blobs gather in memory
     let hash: ReturnType<typeof blobHasher> | undefined;
@@ -320,11 +320,16 @@ export class BlobCache {
       hash.update(content.subarray(0, read));
     } else if (fd !== undefined && blob.size > 0) {
       const stream = createReadStream(segmentPath(this.dir, blob.segment), { start: blob.offset, end: blob.offset + blob.size - 1 });
-      for await (const chunk of stream) {
-        read += (chunk as Buffer).length;
-        hash.update(chunk as Buffer);
+      try {
+        for await (const chunk of stream) {
+          read += (chunk as Buffer).length;
+          hash.update(chunk as Buffer);
+        }
+      } catch {
+        read = -1; // its segment went meanwhile, or cannot be read: fetched again
       }
     }
+    if (this.blobs.get(oid) !== blob) return false; // evicted meanwhile: fetched again, not corrupt
     if (fd !== undefined && read === blob.size && hash.digest('hex') === oid) {
       blob.verified = true;
       this.servable.add(oid, blob);
