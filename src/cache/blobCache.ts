@@ -1,10 +1,10 @@
-import { createReadStream, readdirSync, readSync, statSync, write, writev } from 'node:fs';
+import { createReadStream, readdirSync, readSync, statSync } from 'node:fs';
 import { mkdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptObject, InvalidArgument, ObjectMissing } from '../errors/errors';
 import { Logger, silentLogger } from '../log/logger';
 import { blobHasher, isObjectId } from './objectHash';
-import { Reservation, SegmentAppender } from './segmentAppender';
+import { Reservation, SegmentAppender, writeAt } from './segmentAppender';
 import { HEADER_BYTES, indexEntry, INDEX_SUFFIX, readSegmentIndex, recordHeader, scanSegment, SegmentRecord, segmentIndexPath, segmentOfName, segmentPath, segmentsDirOf, writeSegmentIndex } from './segmentLayout';
 import { SegmentReader } from './segmentReader';
 import { BlobLocation, ServableBlobs } from './servableBlobs';
@@ -205,7 +205,7 @@ export class BlobCache {
           throw err;
         }
         reserved.written(oid);
-        this.add(oid, { segment: reserved.segment, offset: reserved.at + HEADER_BYTES, size: expected }, HEADER_BYTES + expected);
+        this.add(oid, { segment: reserved.segment, offset: reserved.at + HEADER_BYTES, size: expected });
       },
       abort: async () => {
         await writes.catch(() => undefined);
@@ -220,20 +220,7 @@ export class BlobCache {
    */
   async putVerified(oid: string, content: Buffer): Promise<void> {
     if (this.blobs.has(oid)) return;
-    this.add(oid, await this.append(oid, content), HEADER_BYTES + content.length);
-  }
-
-  /** Appends a whole blob's record to this thread's segment; where its content is. */
-  private async append(oid: string, content: Buffer): Promise<BlobLocation> {
-    const room = this.appender.reserve(content.length);
-    try {
-      await writeAt(room.fd, [recordHeader(content.length, oid), content], room.at);
-    } catch (err) {
-      room.written();
-      throw err;
-    }
-    room.written(oid);
-    return { segment: room.segment, offset: room.at + HEADER_BYTES, size: content.length };
+    this.add(oid, await this.appender.append(oid, content));
   }
 
   /**
@@ -241,7 +228,7 @@ export class BlobCache {
    * its id computed from this very content as it was parsed.
    */
   adopt(oid: string, at: BlobLocation): void {
-    this.add(oid, at, HEADER_BYTES + at.size);
+    this.add(oid, at);
   }
 
   /** Seals this thread's segment (its index written once its writes are done): what a graceful stop leaves needs no scan. */
@@ -275,8 +262,8 @@ export class BlobCache {
   }
 
   /** Counts a verified record's bytes, and indexes its blob unless it is indexed already. */
-  private add(oid: string, at: BlobLocation, recordBytes: number): void {
-    const segment = this.counted(at.segment, recordBytes);
+  private add(oid: string, at: BlobLocation): void {
+    const segment = this.counted(at.segment, HEADER_BYTES + at.size);
     const existing = this.blobs.get(oid);
     if (existing?.verified) return;
     if (existing) this.forget(oid);
@@ -384,7 +371,7 @@ export class BlobCache {
   private async keep(oid: string, blob: CachedBlob): Promise<void> {
     const content = await this.readWhole(oid);
     blob.used = false; // its second chance is this copy
-    const copy = await this.append(oid, content);
+    const copy = await this.appender.append(oid, content);
     this.keptBytes += blob.size;
     if (this.blobs.get(oid) !== blob) return; // forgotten meanwhile: the copy is dead bytes
     this.segments.get(blob.segment)?.blobs.delete(oid);
@@ -412,7 +399,7 @@ export class BlobCache {
       this.segments.set(number, segment);
       this.bytes += fileBytes;
       for (const record of readSegmentIndex(path, fileBytes) ?? indexedScan(path, fileBytes)) {
-        if (!record.oid || !isObjectId(record.oid)) continue;
+        if (!record.oid) continue; // a placeholder
         const older = this.blobs.get(record.oid);
         if (older) this.segments.get(older.segment)!.blobs.delete(record.oid); // the later copy stays
         this.blobs.set(record.oid, { segment: number, offset: record.offset, size: record.size, verified: false, used: false });
@@ -435,16 +422,7 @@ export class BlobCache {
 
 /** The records of a segment its writer never sealed, found by a scan; indexed for the next start. */
 function indexedScan(path: string, fileBytes: number): SegmentRecord[] {
-  const { records } = scanSegment(path, fileBytes);
-  writeSegmentIndex(path, records.flatMap((r) => (r.oid ? [indexEntry(r.offset - HEADER_BYTES, r.size, r.oid)] : [])));
+  const records = scanSegment(path, fileBytes);
+  writeSegmentIndex(path, records.flatMap((r) => (r.oid ? [indexEntry(r.offset, r.size, r.oid)] : [])));
   return records;
-}
-
-/** Writes buffers at a position, through libuv's thread pool (fs/promises' FileHandle costs more per call). */
-function writeAt(fd: number, buffers: Buffer[], position: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (err: Error | null) => (err ? reject(err) : resolve());
-    if (buffers.length === 1) write(fd, buffers[0], 0, buffers[0].length, position, done);
-    else writev(fd, buffers, position, done);
-  });
 }

@@ -1,6 +1,6 @@
-import { closeSync, openSync, writevSync } from 'node:fs';
+import { closeSync, openSync, write, writev, writevSync } from 'node:fs';
 import { HEADER_BYTES, indexEntry, recordHeader, segmentPath, writeSegmentIndex } from './segmentLayout';
-import { ServableBlobs } from './servableBlobs';
+import { BlobLocation, ServableBlobs } from './servableBlobs';
 
 interface OpenSegment {
   segment: number;
@@ -53,15 +53,15 @@ export class SegmentAppender {
       written: (oid) => {
         if (done) return;
         done = true;
-        if (oid) open.index.push(indexEntry(at, size, oid));
+        if (oid) open.index.push(indexEntry(at + HEADER_BYTES, size, oid));
         open.writing--;
         if (open.sealed && open.writing === 0) this.finish(open);
       },
     };
   }
 
-  /** Appends a whole blob whose content is at hand, synchronously; where its content starts. */
-  appendSync(oid: string, content: Uint8Array): { segment: number; offset: number } {
+  /** Appends a whole blob whose content is at hand, synchronously (a thread that serves nothing else); where it is. */
+  appendSync(oid: string, content: Uint8Array): BlobLocation {
     const room = this.reserve(content.length);
     try {
       writevSync(room.fd, [recordHeader(content.length, oid), content], room.at);
@@ -69,8 +69,24 @@ export class SegmentAppender {
       room.written();
       throw err;
     }
+    return this.appended(room, oid, content.length);
+  }
+
+  /** Appends a whole blob whose content is at hand, through libuv's thread pool; where it is. */
+  async append(oid: string, content: Buffer): Promise<BlobLocation> {
+    const room = this.reserve(content.length);
+    try {
+      await writeAt(room.fd, [recordHeader(content.length, oid), content], room.at);
+    } catch (err) {
+      room.written();
+      throw err;
+    }
+    return this.appended(room, oid, content.length);
+  }
+
+  private appended(room: Reservation, oid: string, size: number): BlobLocation {
     room.written(oid);
-    return { segment: room.segment, offset: room.at + HEADER_BYTES };
+    return { segment: room.segment, offset: room.at + HEADER_BYTES, size };
   }
 
   /** Ends the current segment: nothing more is appended to it. */
@@ -98,4 +114,13 @@ export class SegmentAppender {
       }
     }
   }
+}
+
+/** Writes buffers at a position, through libuv's thread pool (fs/promises' FileHandle costs more per call). */
+export function writeAt(fd: number, buffers: Buffer[], position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null) => (err ? reject(err) : resolve());
+    if (buffers.length === 1) write(fd, buffers[0], 0, buffers[0].length, position, done);
+    else writev(fd, buffers, position, done);
+  });
 }

@@ -12,10 +12,10 @@ import { join } from 'node:path';
  * A placeholder holds the room of a blob still streaming in (or one that failed verification);
  * its header is overwritten with the id once the content hashed to it.
  *
- * A sealed segment has an index beside it (`<segment>.idx`): for each blob record, its header's
- * position (u64) and the header. A restart reads the indexes, not the segments; a segment without
- * one (its writer ended without sealing it) is scanned instead. Neither is trusted further than
- * the index itself: every blob is hashed on its first use.
+ * A sealed segment has an index beside it (`<segment>.idx`): for each blob record, where its
+ * content starts (u64) and its header. A restart reads the indexes, not the segments; a segment
+ * without one (its writer ended without sealing it) is scanned instead. Neither is trusted further
+ * than the index itself: every blob is hashed on its first use.
  */
 export const HEADER_BYTES = 48;
 const MAGIC = 0x62667467;
@@ -56,11 +56,11 @@ export function recordHeader(size: number, oid?: string): Buffer {
 
 const INDEX_ENTRY_BYTES = 8 + HEADER_BYTES;
 
-/** A sealed segment's index entry for the blob record whose header is at `at`. */
-export function indexEntry(at: number, size: number, oid: string): Buffer {
+/** A sealed segment's index entry for the blob record whose content starts at `offset`. */
+export function indexEntry(offset: number, size: number, oid: string): Buffer {
   const entry = Buffer.allocUnsafe(INDEX_ENTRY_BYTES);
-  entry.writeUInt32LE(at % 2 ** 32, 0);
-  entry.writeUInt32LE(Math.floor(at / 2 ** 32), 4);
+  entry.writeUInt32LE(offset % 2 ** 32, 0);
+  entry.writeUInt32LE(Math.floor(offset / 2 ** 32), 4);
   recordHeader(size, oid).copy(entry, 8);
   return entry;
 }
@@ -97,7 +97,7 @@ export function readSegmentIndex(segmentFile: string, fileBytes: number): Segmen
   const records: SegmentRecord[] = [];
   for (let at = 0; at < index.length; at += INDEX_ENTRY_BYTES) {
     const header = parseHeader(index, at + 8);
-    const offset = index.readUInt32LE(at + 4) * 2 ** 32 + index.readUInt32LE(at) + HEADER_BYTES;
+    const offset = index.readUInt32LE(at + 4) * 2 ** 32 + index.readUInt32LE(at);
     if (!header?.oid || offset + header.size > fileBytes) return undefined;
     records.push({ oid: header.oid, offset, size: header.size });
   }
@@ -118,9 +118,9 @@ const SCAN_WINDOW = 256 * 1024;
 
 /**
  * The whole records of one segment, in order; the scan ends at the first header that is not
- * one or a record cut short (a crash mid-write), and returns where it ended.
+ * one or a record cut short (a crash mid-write).
  */
-export function scanSegment(path: string, fileBytes: number): { records: SegmentRecord[]; end: number } {
+export function scanSegment(path: string, fileBytes: number): SegmentRecord[] {
   const records: SegmentRecord[] = [];
   const fd = openSync(path, 'r');
   const window = Buffer.allocUnsafe(SCAN_WINDOW);
@@ -143,5 +143,5 @@ export function scanSegment(path: string, fileBytes: number): { records: Segment
   } finally {
     closeSync(fd);
   }
-  return { records, end: at };
+  return records;
 }

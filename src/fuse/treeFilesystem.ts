@@ -265,9 +265,8 @@ export class TreeFilesystem implements ConnectionHandler {
   }
 
   private async verifiedInCache(oid: string): Promise<boolean> {
-    const cache = this.hydrator.cache;
     // Cached but not yet verified in this process (left by an earlier run): using it verifies it.
-    return cache.has(oid) && (await cache.use(oid, () => true)) === true;
+    return (await this.hydrator.cache.use(oid, () => true)) === true;
   }
 
   private fetchBlob(oid: string, sizeHint: number): Promise<void> {

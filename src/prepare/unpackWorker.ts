@@ -76,10 +76,9 @@ function startJob(start: Extract<ToUnpacker, { start: unknown }>['start']): Job 
       },
       onObject: (object) => {
         if (object.kind !== 'blob') return;
-        const { segment, offset } = appender.appendSync(object.oid, object.data);
-        const size = object.data.length;
-        job.written.set(object.oid, { segment, offset, size });
-        job.stored.push([object.oid, segment, offset, size]);
+        const at = appender.appendSync(object.oid, object.data);
+        job.written.set(object.oid, at);
+        job.stored.push([object.oid, at.segment, at.offset, at.size]);
       },
     }),
   };

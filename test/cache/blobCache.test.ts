@@ -49,7 +49,7 @@ async function segmentFiles(cacheDir: string): Promise<string[]> {
 async function recordedIds(cacheDir: string): Promise<Array<string | undefined>> {
   const dir = segmentsDirOf(cacheDir);
   const ids: Array<string | undefined> = [];
-  for (const name of await segmentFiles(cacheDir)) ids.push(...scanSegment(join(dir, name), (await stat(join(dir, name))).size).records.map((r) => r.oid));
+  for (const name of await segmentFiles(cacheDir)) ids.push(...scanSegment(join(dir, name), (await stat(join(dir, name))).size).map((r) => r.oid));
   return ids;
 }
 

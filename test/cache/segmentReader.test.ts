@@ -20,7 +20,7 @@ test('a thread keeps a bounded number of segment files open, and reads from any 
   const written: BlobLocation[] = [];
   for (let i = 0; i < 400; i++) {
     const content = Buffer.from(`blob ${i}`);
-    written.push({ ...appender.appendSync(i.toString(16).padStart(40, '0'), content), size: content.length });
+    written.push(appender.appendSync(i.toString(16).padStart(40, '0'), content));
   }
   appender.seal();
   assert.equal((await readdir(segmentsDirOf(dir))).filter((name) => !name.endsWith('.idx')).length, 400);

@@ -187,8 +187,9 @@ test('a blob only a lookup wants is fetched when small; a larger one stops at it
   const [small] = contents.keys();
   const [large, later] = [1, 2].map((fill) => {
     const content = Buffer.alloc(5000, fill);
-    contents.set(blobId(content), content);
-    return blobId(content);
+    const oid = blobId(content);
+    contents.set(oid, content);
+    return oid;
   });
   const source = new HeaderStoppingSource(contents);
   const hydrator = new Hydrator(await BlobCache.open(`${dir}/g`, 1 << 20));
