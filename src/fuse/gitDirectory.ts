@@ -1,7 +1,7 @@
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitConfigFile } from '../gitdir/gitConfigFile';
-import { gitIndexFileOf } from '../gitdir/gitIndexFile';
+import { gitIndexFileOf, gitIndexFileSize } from '../gitdir/gitIndexFile';
 import { LooseBlobs } from '../gitdir/looseBlobs';
 import { RefFiles } from '../gitdir/refFiles';
 import { TagObjects } from '../gitdir/tagObjects';
@@ -72,6 +72,7 @@ export class GitDirectory {
   private blobs: LooseBlobs | undefined;
   private history: Promise<GitHistory> | undefined;
   private indexFile: Promise<Buffer> | undefined;
+  private indexFileSize: number | undefined;
   /** The Adler-32 of each loose object read so far (its last four bytes), by position. */
   private readonly adlers = new Map<number, number>();
 
@@ -215,7 +216,9 @@ export class GitDirectory {
     switch (local) {
       case Fixed.Index:
         // Later than every file's mtime, or git would take each entry as racily clean and read it.
-        return { node, mode: 0o100644, size: (await this.content(node)).length, seconds: seconds + 1 };
+        // Its size without its content: a walk that stats it must not wait for the whole file.
+        this.indexFileSize ??= gitIndexFileSize(this.tree.index);
+        return { node, mode: 0o100644, size: this.indexFileSize, seconds: seconds + 1 };
       case Fixed.PackFile:
       case Fixed.PackIndex:
         return { node, mode: 0o100444, size: (await stat(this.packPath(local, await this.historyPack()))).size, seconds };
@@ -295,7 +298,7 @@ export class GitDirectory {
   private sizeKnown(node: number): boolean {
     if (node >= TAG_NODES) return false;
     const local = node - FIRST;
-    if (local < Fixed.Count) return local !== Fixed.Index || this.tree.index.allSizesKnown;
+    if (local < Fixed.Count) return true;
     return this.looseBlobs().knownSize(local - Fixed.Count - FANOUT) !== undefined;
   }
 

@@ -50,6 +50,23 @@ export function gitIndexFileOf(index: TreeIndex, mtimeSeconds: number): Buffer {
 }
 
 /**
+ * The length of `gitIndexFileOf(index, …)` without building it, and before any blob's size is
+ * known: every entry's length follows from its path's alone. A `stat` of `.git/index` needs no more.
+ */
+export function gitIndexFileSize(index: TreeIndex): number {
+  let size = 12 + index.oidBytes;
+  // Entries are numbered breadth first: a directory's path length is known before its children's.
+  const pathLengths = new Int32Array(index.count);
+  for (let entry = 1; entry < index.count; entry++) {
+    const parent = index.parents[entry];
+    const pathLength = (parent === 0 ? 0 : pathLengths[parent] + 1) + index.nameEnd(entry) - index.nameStart(entry);
+    pathLengths[entry] = pathLength;
+    if (index.kind(entry) !== EntryKind.Directory) size += entryLength(pathLength, index.oidBytes);
+  }
+  return size;
+}
+
+/**
  * A directory's children in git's order, which is the index's path order: names compared as bytes,
  * a directory's as if it ended in "/" (the tree index keeps plain byte order).
  */
@@ -67,7 +84,7 @@ function gitOrderedChildren(index: TreeIndex, dir: number): number[] {
 /** One entry: 40 bytes of stat fields, the object id, 16 bits of flags, the path, NUL padding to 8 bytes. */
 function indexEntry(path: Buffer, mode: number, oid: Buffer, size: number, mtimeSeconds: number, oidBytes: number): Buffer {
   const fixed = 40 + oidBytes + 2;
-  const entry = Buffer.alloc((fixed + path.length + 8) & ~7);
+  const entry = Buffer.alloc(entryLength(path.length, oidBytes));
   entry.writeUInt32BE(mtimeSeconds >>> 0, 8);
   entry.writeUInt32BE(mode, 24);
   entry.writeUInt32BE(size >>> 0, 36);
@@ -75,4 +92,9 @@ function indexEntry(path: Buffer, mode: number, oid: Buffer, size: number, mtime
   entry.writeUInt16BE(Math.min(path.length, NAME_LENGTH_MASK), 40 + oidBytes);
   path.copy(entry, fixed);
   return entry;
+}
+
+/** An entry's length: its fixed fields and path, padded with NULs (at least one) to 8 bytes. */
+function entryLength(pathLength: number, oidBytes: number): number {
+  return (40 + oidBytes + 2 + pathLength + 8) & ~7;
 }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { gitIndexFileOf } from '../../src/gitdir/gitIndexFile';
+import { gitIndexFileOf, gitIndexFileSize } from '../../src/gitdir/gitIndexFile';
 import { buildTreeIndex } from '../../src/tree/treeIndexBuilder';
 import { TreeIndex } from '../../src/tree/treeIndex';
 import { run } from '../support/nodeHarness';
@@ -13,10 +13,11 @@ let dir: string;
 before(async () => (dir = await tempDir('gitindex')));
 after(() => removeDir(dir));
 
-/** The commit's tree index with every blob's size, from the repository itself. */
-async function treeIndexOf(gitDir: string, commit: string): Promise<TreeIndex> {
+/** The commit's tree index with every blob's size, from the repository itself; `sizeBefore` sees it before they are known. */
+async function treeIndexOf(gitDir: string, commit: string, sizeBefore: (index: TreeIndex) => void = () => undefined): Promise<TreeIndex> {
   const lsTree = spawn('git', ['--git-dir', gitDir, 'ls-tree', '-r', '-t', '-z', commit]);
   const index = await buildTreeIndex(lsTree.stdout, commit);
+  sizeBefore(index);
   const sizes = new Map<string, number>();
   for (const line of (await git(['--git-dir', gitDir, 'ls-tree', '-r', '-l', commit])).split('\n').filter(Boolean)) {
     const [, type, oid, size] = line.split('\t')[0].split(/\s+/);
@@ -45,7 +46,9 @@ for (const objectFormat of ['sha1', 'sha256'] as const) {
     await git(['-C', work, 'config', 'core.checkStat', 'minimal']);
     const own = await git(['-C', work, 'ls-files', '--stage']);
 
-    const index = gitIndexFileOf(await treeIndexOf(bare, commit), seconds);
+    let sizeBeforeBlobSizes = 0;
+    const index = gitIndexFileOf(await treeIndexOf(bare, commit, (tree) => (sizeBeforeBlobSizes = gitIndexFileSize(tree))), seconds);
+    assert.equal(sizeBeforeBlobSizes, index.length, 'its length is known from the paths alone, before any blob size');
     const indexPath = join(work, '.git', 'index');
     await writeFile(indexPath, index);
     // Later than every entry, or git would take each as racily clean and read it.
