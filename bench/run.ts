@@ -7,7 +7,7 @@ import { silentLogger } from '../src/log/logger';
 import { NodeMachinery } from '../src/prepare/nodeMachinery';
 import { Published } from '../src/prepare/publisher';
 import { commitTree, generatedTree, removeDir, tempDir, git } from '../test/support/repoFixtures';
-import { buildCFloor, withCFloor } from './cFloor';
+import { buildFloors, Floor, uringAvailable, withFloor } from './floors';
 import { cliMountReady } from './cliReady';
 import { Corpus } from './corpora';
 import { best, output, ratio, Row, time, timed } from './measure';
@@ -25,8 +25,8 @@ async function main(): Promise<void> {
   const server = await startServer(served);
   const rows: Row[] = [];
   try {
-    log('building the C floor and the corpora …');
-    await buildCFloor();
+    log('building the floors and the corpora …');
+    await buildFloors();
     // In a child process: the generated content must not weigh on this process's measurements.
     const corpora = JSON.parse(await output(process.execPath, [join(__dirname, 'corpora.js'), served])) as Corpus[];
     if (corpora.length < 2) log('golang-1.19-src is not installable here: the real-world corpora are skipped');
@@ -186,9 +186,11 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
     coldAllMs = Math.min(coldAllMs, await coldReadAll(url));
   }
 
-  // Serving alone: a new mount over the full cache the last cold run left, against two floors of
-  // the same read on a copy of the checkout in tmpfs (memory): a minimal C libfuse server over it
-  // (bench/floor/cFloor.c, tuned as ours is), and tmpfs itself with its dentries dropped (no FUSE).
+  // Serving alone: a new mount over the full cache the last cold run left, against floors of the
+  // same read and walk on a copy of the checkout in tmpfs (memory): a minimal C libfuse server over
+  // it (bench/floor/cFloor.c, tuned as ours is), tmpfs itself with its dentries dropped (no FUSE),
+  // and for the walk our protocol in C with the tree in memory (bench/floor/rawFloor.c), on
+  // /dev/fuse as ours is and over io_uring.
   const servedAllMs = await best(2, async () => {
     await node.publisher.unpublish(mnt);
     const p = await node.publisher.publish({ repository: url, depth: 1, target: mnt });
@@ -197,9 +199,12 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   });
   const tmpfsCopy = await mkdtemp('/dev/shm/gitfs-bench-');
   await timed('cp', ['-a', `${fullDir}/.`, tmpfsCopy]);
-  const floorMnt = join(work, 'c-floor');
-  const cFloorAllMs = await best(2, () => withCFloor(tmpfsCopy, floorMnt, () => readAll(floorMnt)));
-  const cFloorFindMs = await best(2, () => withCFloor(tmpfsCopy, floorMnt, () => timed('sh', findArgs(floorMnt))));
+  const floorMnt = join(work, 'floor');
+  const cFloorAllMs = await best(2, () => withFloor('c', tmpfsCopy, floorMnt, () => readAll(floorMnt)));
+  const floorFindMs = async (floor: Floor) => best(2, () => withFloor(floor, tmpfsCopy, floorMnt, () => timed('sh', findArgs(floorMnt))));
+  const cFloorFindMs = await floorFindMs('c');
+  const memoryFloorFindMs = await floorFindMs('memory');
+  const uringFloorFindMs = (await uringAvailable()) ? await floorFindMs('uring') : undefined;
   const tmpfsAllMs = await best(2, async () => {
     await writeFile('/proc/sys/vm/drop_caches', '2');
     return readAll(tmpfsCopy);
@@ -215,6 +220,8 @@ async function benchCorpus(corpus: Corpus, serverUrl: string, work: string): Pro
   const findExt4Ms = await best(3, () => timed('sh', findArgs(fullDir)));
   rows.push({ corpus: name, measure: 'find + stat, first walk after ready', ours: findColdMs, baseline: findExt4FirstMs, baselineName: 'ext4 checkout, first walk (dentries dropped)', unit: 'ms', target: '≤ 2×' });
   rows.push({ corpus: name, measure: 'find + stat, first walk after ready', ours: findColdMs, baseline: cFloorFindMs, baselineName: 'C floor, first walk of a new mount', unit: 'ms' });
+  rows.push({ corpus: name, measure: 'find + stat, first walk after ready', ours: findColdMs, baseline: memoryFloorFindMs, baselineName: 'in-memory floor on /dev/fuse, first walk of a new mount', unit: 'ms' });
+  if (uringFloorFindMs !== undefined) rows.push({ corpus: name, measure: 'find + stat, first walk after ready', ours: findColdMs, baseline: uringFloorFindMs, baselineName: 'in-memory floor over io_uring, first walk of a new mount', unit: 'ms' });
   rows.push({ corpus: name, measure: 'find + stat, first walk after ready', ours: findColdMs, baseline: findExt4Ms, baselineName: 'ext4 checkout (warm)', unit: 'ms' });
   rows.push({ corpus: name, measure: 'find + stat, warm', ours: findWarmMs, baseline: findExt4Ms, baselineName: 'ext4 checkout (warm)', unit: 'ms' });
   rows.push({ corpus: name, measure: 'cold read of every file (mount → last byte)', ours: coldAllMs, baseline: fullMs, baselineName: 'git clone (full, with checkout)', unit: 'ms', target: '≤ 1.0×' });
