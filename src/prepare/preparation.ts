@@ -5,7 +5,7 @@ import { MountedTree } from '../fuse/mountedTree';
 import { ReadinessGate } from '../fuse/readinessGate';
 import { RemoteAccess } from '../git/gitEnvironment';
 import { parseCommit } from '../git/commitObject';
-import { historyPack } from '../git/historyPack';
+import { HistoryPack, historyPack } from '../git/historyPack';
 import { killGit } from '../git/gitProcess';
 import { ResolvedRef } from '../git/remoteRefs';
 import { RepositoryStore } from '../git/repositoryStore';
@@ -84,6 +84,7 @@ export class Preparation extends EventEmitter {
     };
     let index: TreeIndex;
     let stored: Promise<void> | undefined;
+    let history: () => Promise<HistoryPack>;
     try {
       this.emit('phase', 'fetching', {});
       let commitTime: Date;
@@ -100,7 +101,12 @@ export class Preparation extends EventEmitter {
         throw new LimitExceeded(`commit ${this.resolved.commit} of ${this.access.remote.display} has ${index.count} entries, over this node's limit of ${this.bounds.maxEntries} (--max-tree-entries)`);
       }
       const trees = stored ?? Promise.resolve();
-      const history = () => trees.then(() => historyPack(this.store.gitDir, this.resolved.commit, this.bounds.fetchMs));
+      let made: Promise<HistoryPack> | undefined;
+      history = () => {
+        made ??= trees.then(() => historyPack(this.store.gitDir, this.resolved.commit, this.bounds.fetchMs));
+        made.catch(() => (made = undefined));
+        return made;
+      };
       const source = new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth, this.client, this.unpacker);
       this.gate.open({ index, source, sizes: this.sizes, commitTime, history });
       enter('ready', { entries: index.count, readyMs: Date.now() - this.startedAt });
@@ -123,6 +129,9 @@ export class Preparation extends EventEmitter {
       const [sources] = await Promise.all([resolveBlobSizes(index, this.store, storing, this.access, this.client, this.cache, this.log), storing]);
       this.sizes.open();
       enter('complete', { sources, totalBytes: index.totalBytes, totalMs: Date.now() - this.startedAt });
+      // A bounded history is made now rather than when a volume's `.git` is first looked at: a walk
+      // or a git command would wait for it there. Without depth it can be large: made on first use.
+      if (this.depth) void history().catch(() => undefined);
     } catch (err) {
       const failure = new PreparationFailed(step, asGitfsError(err));
       this.sizes.fail(failure);
