@@ -55,13 +55,15 @@ export function gitIndexFileOf(index: TreeIndex, mtimeSeconds: number): Buffer {
  */
 export function gitIndexFileSize(index: TreeIndex): number {
   let size = 12 + index.oidBytes;
+  // Over the columns themselves: this runs once per mount, often before its code is optimized.
   // Entries are numbered breadth first: a directory's path length is known before its children's.
+  const { parents, kinds, nameEnds } = index.columns;
   const pathLengths = new Int32Array(index.count);
   for (let entry = 1; entry < index.count; entry++) {
-    const parent = index.parents[entry];
-    const pathLength = (parent === 0 ? 0 : pathLengths[parent] + 1) + index.nameEnd(entry) - index.nameStart(entry);
+    const parent = parents[entry];
+    const pathLength = (parent === 0 ? 0 : pathLengths[parent] + 1) + nameEnds[entry] - nameEnds[entry - 1];
     pathLengths[entry] = pathLength;
-    if (index.kind(entry) !== EntryKind.Directory) size += entryLength(pathLength, index.oidBytes);
+    if (kinds[entry] !== EntryKind.Directory) size += entryLength(pathLength, index.oidBytes);
   }
   return size;
 }
