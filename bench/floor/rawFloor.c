@@ -6,7 +6,8 @@
  * when the answer is already in memory, on either transport the kernel has:
  *
  *   rawFloor [--threads=N] [--spin=US] <source-dir> <mountpoint>
- *       N threads (1) doing blocking reads and writes on /dev/fuse, as gitfs-csi's serving threads do;
+ *       N threads (1) reading and writing /dev/fuse (gitfs-csi's serving threads wait in an epoll set
+ *       first: measured alike);
  *   rawFloor --uring [--spin=US] <source-dir> <mountpoint>
  *       FUSE over io_uring (fuse.enable_uring=Y): a thread per CPU, pinned to it, owning that CPU's
  *       queue, so a request is answered on the CPU that made it.
