@@ -70,7 +70,6 @@ interface Child {
  */
 export class GitDirectory {
   private blobs: LooseBlobs | undefined;
-  private history: Promise<GitHistory> | undefined;
   private indexFile: Promise<Buffer> | undefined;
   private indexFileSize: number | undefined;
   /** The Adler-32 of each loose object read so far (its last four bytes), by position. */
@@ -314,10 +313,9 @@ export class GitDirectory {
     return FIRST + Fixed.Count + FANOUT + position;
   }
 
+  /** The commit's history pack: made once for every mount of the commit (its preparation keeps it). */
   private historyPack(): Promise<GitHistory> {
-    this.history ??= this.mounted.history();
-    this.history.catch(() => (this.history = undefined));
-    return this.history;
+    return this.mounted.history();
   }
 
   private packPath(local: Fixed, history: GitHistory): string {

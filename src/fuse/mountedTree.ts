@@ -10,7 +10,7 @@ export interface MountedTree {
   sizes: ReadinessGate<void>;
   /** Timestamps shown for every entry: the commit's committer date. */
   commitTime: Date;
-  /** The commit's history for its `.git`, made on first use. */
+  /** The commit's history for its `.git`: one promise for every caller (made anew only after a failure). */
   history: () => Promise<GitHistory>;
 }
 

@@ -123,12 +123,14 @@ export function answer(req: Buffer, length: number, conn: ConnectionFacts, tree:
       return NO_REPLY;
     case Op.LOOKUP:
       return lookup(out, req, length, conn, tree, entry);
-    case Op.GETATTR:
+    case Op.GETATTR: {
       if (!sizeKnown(tree.index, entry)) return Need.Sizes;
-      writeU64(out, OUT_HEADER, CACHE_SECONDS);
-      out.fill(0, OUT_HEADER + 8, OUT_HEADER + 16);
-      writeAttr(wordsOf(out), OUT_HEADER + 16, conn, tree, entry);
+      const words = wordsOf(out);
+      putU64(words, OUT_HEADER, CACHE_SECONDS);
+      putU64(words, OUT_HEADER + 8, 0); // attr_valid_nsec, padding
+      writeAttr(words, OUT_HEADER + 16, conn, tree, entry);
       return header(out, req, OUT_HEADER + ATTR_OUT, 0);
+    }
     case Op.READDIR:
     case Op.READDIRPLUS:
       if (length < IN_HEADER + 24) return Need.Malformed;

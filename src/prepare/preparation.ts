@@ -102,9 +102,12 @@ export class Preparation extends EventEmitter {
       }
       const trees = stored ?? Promise.resolve();
       let made: Promise<HistoryPack> | undefined;
+      // Made once for every mount of the commit; a failure is forgotten, to be tried again on next use.
       history = () => {
-        made ??= trees.then(() => historyPack(this.store.gitDir, this.resolved.commit, this.bounds.fetchMs));
-        made.catch(() => (made = undefined));
+        if (!made) {
+          made = trees.then(() => historyPack(this.store.gitDir, this.resolved.commit, this.bounds.fetchMs));
+          made.catch(() => (made = undefined));
+        }
         return made;
       };
       const source = new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth, this.client, this.unpacker);
