@@ -29,7 +29,7 @@ const stats = new RequestStats(statsMemory);
 const native = fuseDevice();
 const blobs = new SegmentReader(new ServableBlobs(servableMemory));
 const connections = new Map<number, Connection>();
-const report = (message: FromServingThread, transfer?: ArrayBuffer[]) => parentPort!.postMessage(message, transfer);
+const report = (message: FromServingThread) => parentPort!.postMessage(message);
 // A request is at most a WRITE of max_write bytes plus its headers; replies up to 256 pages.
 const request = Buffer.alloc(MAX_WRITE + 8192);
 const reply = Buffer.alloc(256 * 4096 + 16);
@@ -52,8 +52,8 @@ function takeControlMessages(): void {
 }
 
 function forward(fd: number, length: number, need: number): void {
-  const copy = request.buffer.slice(request.byteOffset, request.byteOffset + length) as ArrayBuffer;
-  report({ fd, need, request: copy }, [copy]);
+  // Copied, not transferred: the first ArrayBuffer a thread detaches deoptimizes all of its typed-array code.
+  report({ fd, need, request: request.buffer.slice(request.byteOffset, request.byteOffset + length) as ArrayBuffer });
 }
 
 function serve(fd: number, length: number): void {
