@@ -113,10 +113,6 @@ export class Preparation extends EventEmitter {
       const source = new StoreBlobSource(this.store, this.access, this.resolved.commit, this.depth, this.client, this.unpacker);
       this.gate.open({ index, source, sizes: this.sizes, commitTime, history });
       enter('ready', { entries: index.count, readyMs: Date.now() - this.startedAt });
-      // A bounded history is made now (once the store has the trees) rather than when a volume's
-      // `.git` is first looked at: a walk or a git command would wait for it there. Without depth
-      // it can be large: made on first use.
-      if (this.depth) void history().catch(() => undefined);
     } catch (err) {
       const failure = new PreparationFailed(this.phase_, asGitfsError(err));
       this.gate.fail(failure);
@@ -136,6 +132,9 @@ export class Preparation extends EventEmitter {
       const [sources] = await Promise.all([resolveBlobSizes(index, this.store, storing, this.access, this.client, this.cache, this.log), storing]);
       this.sizes.open();
       enter('complete', { sources, totalBytes: index.totalBytes, totalMs: Date.now() - this.startedAt });
+      // A bounded history is made now rather than when a volume's `.git` is first looked at: a walk
+      // or a git command would wait for it there. Without depth it can be large: made on first use.
+      if (this.depth) void history().catch(() => undefined);
     } catch (err) {
       const failure = new PreparationFailed(step, asGitfsError(err));
       this.sizes.fail(failure);
