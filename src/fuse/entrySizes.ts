@@ -6,7 +6,7 @@ import { TreeIndex, UNKNOWN_SIZE } from '../tree/treeIndex';
 /** The most blobs one request asks the size of. */
 const MAX_ASKED = 1000;
 
-/** The largest blob a lookup fetches beside its size: a read costs no more than a request. */
+/** The largest blob a lookup fetches for its size: a read costs no more than a request. */
 const LOOKUP_FETCH_BYTES = 1024 * 1024;
 
 interface Round {
@@ -30,6 +30,8 @@ interface Round {
 export class EntrySizes {
   private next: Round | undefined;
   private asking = false;
+  /** A lookup's fetch that stands in for a size request is out. */
+  private fetchingAlone = false;
 
   constructor(
     readonly index: TreeIndex,
@@ -39,11 +41,17 @@ export class EntrySizes {
 
   /**
    * Resolves once `entry`'s size is in the index. An entry looked up on its own (nothing else is
-   * being asked: not a walk) is also fetched beside its size if it is small: a read of it usually
-   * follows, and its content, or the header of a larger one's, carries its size.
+   * being asked: not a walk) is fetched instead if it is small: a read of it usually follows, and
+   * its content, or the header of a larger one's, carries its size. One request, not a size request
+   * beside the fetch, while the server is also answering the tree's sizes. Lookups meanwhile are
+   * asked for with their neighbours, as in a walk.
    */
   learn(entry: number, lookedUp = false): Promise<void> {
-    const alone = !this.asking;
+    if (lookedUp && !this.asking && !this.fetchingAlone) {
+      this.fetchingAlone = true;
+      const fetched = this.fetchedIfSmall(entry).finally(() => (this.fetchingAlone = false));
+      return fetched.catch(() => this.learn(entry));
+    }
     const round = (this.next ??= newRound());
     round.needed.add(entry);
     add(round, this.index, entry);
@@ -52,8 +60,7 @@ export class EntrySizes {
       if (this.unsized(sibling)) add(round, this.index, sibling);
     }
     this.askSoon();
-    if (!(lookedUp && alone)) return round.done;
-    return Promise.any([round.done, this.fetchedIfSmall(entry)]).catch(() => round.done);
+    return round.done;
   }
 
   /** Resolves once the sizes of entries [start, end) (a directory's listing) are asked; never fetches their contents. */

@@ -13,7 +13,7 @@ const TREE_WIDE = 100;
 const FILE = 'src/mod10/pkg3/file10.go';
 
 /** A node whose server holds every request for the tree's sizes (object-info, or the blobs without it) until released. */
-async function heldBack(server: ServerOptions = {}, hydrator: Partial<HydratorLimits> = {}) {
+async function heldBack(server: ServerOptions = {}, hydrator: Partial<HydratorLimits> = {}, alsoHold?: ServerOptions['hold']) {
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   const held: string[] = [];
@@ -21,9 +21,9 @@ async function heldBack(server: ServerOptions = {}, hydrator: Partial<HydratorLi
   // The tree-wide request may reach the server after the read is served: it is awaited, not assumed.
   let firstHeld!: (request: string) => void;
   const tree = new Promise<string>((resolve) => (firstHeld = resolve));
-  const hold = (request: string, oids: number) => {
+  const hold = (request: 'object-info' | 'fetch', oids: number) => {
     asked.push([request, oids]);
-    if (oids <= TREE_WIDE) return undefined;
+    if (oids <= TREE_WIDE) return alsoHold?.(request, oids);
     held.push(request);
     firstHeld(request);
     return released;
@@ -75,6 +75,54 @@ describe('a file read right after ready', () => {
     assert.equal(published.preparation.sizes.state, 'pending');
     assert.equal(harness.server.counters.fetches, 2, 'sizes came without contents');
 
+    release();
+    await published.preparation.sizes.wait(30_000);
+    await harness.publisher.unpublish(target);
+  });
+
+  test('a file looked up alone right after ready costs the server its blob, and no size request beside it', async () => {
+    const { harness, asked, release } = await heldBack();
+    stops.push(async () => (release(), await harness.stop()));
+    const target = harness.target('first-byte');
+    const published = await harness.publisher.publish({ repository: harness.url('app.git'), depth: 1, target });
+    await published.preparation.gate.wait(30_000);
+    const expected = await git(['--git-dir', harness.repoDir('app.git'), 'show', `HEAD:${FILE}`]);
+    assert.equal(await readFile(join(target, FILE), 'utf8'), expected);
+    assert.deepEqual(asked.filter(([, oids]) => oids <= TREE_WIDE), [['fetch', 1], ['fetch', 1]], 'the trees, then that one blob');
+    release();
+    await published.preparation.sizes.wait(30_000);
+    await harness.publisher.unpublish(target);
+  });
+
+  test('files looked up while that blob is on its way have their sizes asked for with their neighbours, not fetched', async () => {
+    let armed = false;
+    let blobAsked!: () => void;
+    const blobOut = new Promise<void>((resolve) => (blobAsked = resolve));
+    let releaseBlob!: () => void;
+    const blobHeld = new Promise<void>((resolve) => (releaseBlob = resolve));
+    const holdBlob = (request: 'object-info' | 'fetch', oids: number) => {
+      if (!armed || request !== 'fetch' || oids !== 1) return undefined;
+      blobAsked();
+      return blobHeld;
+    };
+    const { harness, asked, release } = await heldBack({}, {}, holdBlob);
+    stops.push(async () => (releaseBlob(), release(), await harness.stop()));
+    const target = harness.target('first-byte');
+    const published = await harness.publisher.publish({ repository: harness.url('app.git'), depth: 1, target });
+    await published.preparation.gate.wait(30_000);
+    armed = true;
+    const before = asked.length;
+    const read = readFile(join(target, FILE), 'utf8');
+    await blobOut;
+    const listed = await git(['--git-dir', harness.repoDir('app.git'), 'ls-tree', '-l', 'HEAD', 'src/mod11/pkg2/']);
+    const files = listed.split('\n').filter((line) => line.startsWith('100')).slice(0, 3);
+    const sizes = await Promise.all(files.map((line) => stat(join(target, line.slice(line.indexOf('\t') + 1))).then((s) => s.size)));
+    assert.deepEqual(sizes, files.map((line) => Number(line.split(/\s+/)[3])));
+    const since = asked.slice(before);
+    assert.deepEqual(since.filter(([request]) => request === 'fetch'), [['fetch', 1]], 'the looked-up blob alone');
+    assert.ok(since.some(([request, oids]) => request === 'object-info' && oids <= TREE_WIDE), 'the others asked for by size');
+    releaseBlob();
+    assert.equal(await read, await git(['--git-dir', harness.repoDir('app.git'), 'show', `HEAD:${FILE}`]));
     release();
     await published.preparation.sizes.wait(30_000);
     await harness.publisher.unpublish(target);
