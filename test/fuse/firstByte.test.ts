@@ -116,6 +116,7 @@ describe('a file read right after ready', () => {
     await blobOut;
     const listed = await git(['--git-dir', harness.repoDir('app.git'), 'ls-tree', '-l', 'HEAD', 'src/mod11/pkg2/']);
     const files = listed.split('\n').filter((line) => line.startsWith('100')).slice(0, 3);
+    assert.equal(files.length, 3);
     const sizes = await Promise.all(files.map((line) => stat(join(target, line.slice(line.indexOf('\t') + 1))).then((s) => s.size)));
     assert.deepEqual(sizes, files.map((line) => Number(line.split(/\s+/)[3])));
     const since = asked.slice(before);
