@@ -114,11 +114,17 @@ describe('a file read right after ready', () => {
     const before = asked.length;
     const read = readFile(join(target, FILE), 'utf8');
     await blobOut;
-    const listed = await git(['--git-dir', harness.repoDir('app.git'), 'ls-tree', '-l', 'HEAD', 'src/mod11/pkg2/']);
-    const files = listed.split('\n').filter((line) => line.startsWith('100')).slice(0, 3);
-    assert.equal(files.length, 3);
-    const sizes = await Promise.all(files.map((line) => stat(join(target, line.slice(line.indexOf('\t') + 1))).then((s) => s.size)));
-    assert.deepEqual(sizes, files.map((line) => Number(line.split(/\s+/)[3])));
+    // Three files of another directory than the one being read.
+    const listed = await git(['--git-dir', harness.repoDir('app.git'), 'ls-tree', '-r', '-l', 'HEAD']);
+    const byDir = new Map<string, Array<{ path: string; size: number }>>();
+    for (const line of listed.split('\n').filter((l) => l.startsWith('100'))) {
+      const path = line.slice(line.indexOf('\t') + 1);
+      const dir = path.slice(0, path.lastIndexOf('/') + 1);
+      byDir.set(dir, [...(byDir.get(dir) ?? []), { path, size: Number(line.split(/\s+/)[3]) }]);
+    }
+    const files = [...byDir].find(([dir, inDir]) => !FILE.startsWith(dir) && inDir.length >= 3)![1].slice(0, 3);
+    const sizes = await Promise.all(files.map((file) => stat(join(target, file.path)).then((s) => s.size)));
+    assert.deepEqual(sizes, files.map((file) => file.size));
     const since = asked.slice(before);
     assert.deepEqual(since.filter(([request]) => request === 'fetch'), [['fetch', 1]], 'the looked-up blob alone');
     assert.ok(since.some(([request, oids]) => request === 'object-info' && oids <= TREE_WIDE), 'the others asked for by size');
