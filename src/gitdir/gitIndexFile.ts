@@ -85,18 +85,22 @@ function gitOrderedChildren(index: TreeIndex, dir: number): number[] {
 
 /** One entry: 40 bytes of stat fields, the object id, 16 bits of flags, the path, NUL padding to 8 bytes. */
 function indexEntry(path: Buffer, mode: number, oid: Buffer, size: number, mtimeSeconds: number, oidBytes: number): Buffer {
-  const fixed = 40 + oidBytes + 2;
   const entry = Buffer.alloc(entryLength(path.length, oidBytes));
   entry.writeUInt32BE(mtimeSeconds >>> 0, 8);
   entry.writeUInt32BE(mode, 24);
   entry.writeUInt32BE(size >>> 0, 36);
   oid.copy(entry, 40);
   entry.writeUInt16BE(Math.min(path.length, NAME_LENGTH_MASK), 40 + oidBytes);
-  path.copy(entry, fixed);
+  path.copy(entry, fixedLength(oidBytes));
   return entry;
 }
 
 /** An entry's length: its fixed fields and path, padded with NULs (at least one) to 8 bytes. */
 function entryLength(pathLength: number, oidBytes: number): number {
-  return (40 + oidBytes + 2 + pathLength + 8) & ~7;
+  return (fixedLength(oidBytes) + pathLength + 8) & ~7;
+}
+
+/** Where an entry's path starts: after the stat fields, the object id and the flags. */
+function fixedLength(oidBytes: number): number {
+  return 40 + oidBytes + 2;
 }
